@@ -1,0 +1,128 @@
+#include "sysinfo.hpp"
+
+#include <sched.h>
+#include <sys/statvfs.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+namespace bench {
+namespace {
+
+// Mount points in mountinfo escape space, tab, newline and backslash as \ooo.
+std::string unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size()) {
+      int v = 0;
+      bool ok = true;
+      for (size_t j = 1; j <= 3; ++j) {
+        char c = s[i + j];
+        if (c < '0' || c > '7') ok = false;
+        v = v * 8 + (c - '0');
+      }
+      if (ok) {
+        out.push_back(static_cast<char>(v));
+        i += 3;
+        continue;
+      }
+    }
+    out.push_back(s[i]);
+  }
+  return out;
+}
+
+bool under(const std::string& path, const std::string& mount) {
+  if (mount == "/") return true;
+  return path.compare(0, mount.size(), mount) == 0 &&
+         (path.size() == mount.size() || path[mount.size()] == '/');
+}
+
+}  // namespace
+
+MachineInfo machine_info() {
+  MachineInfo m;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) m.cpus = CPU_COUNT(&set);
+  if (m.cpus <= 0) m.cpus = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      size_t colon = line.find(':');
+      if (colon != std::string::npos) {
+        m.cpu_model = line.substr(colon + 1);
+        size_t start = m.cpu_model.find_first_not_of(" \t");
+        m.cpu_model = start == std::string::npos ? "" : m.cpu_model.substr(start);
+      }
+      break;
+    }
+  }
+  if (m.cpu_model.empty()) m.cpu_model = "unknown CPU";
+
+  struct utsname u {};
+  if (uname(&u) == 0) m.kernel = std::string(u.sysname) + " " + u.release + " " + u.machine;
+
+  std::ifstream loadavg("/proc/loadavg");
+  std::string l1, l5, l15;
+  if (loadavg >> l1 >> l5 >> l15) {
+    m.loadavg = l1 + " " + l5 + " " + l15;
+    m.load1 = std::atof(l1.c_str());
+  }
+
+  long pages = sysconf(_SC_PHYS_PAGES);
+  long page = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0) m.memory = static_cast<uint64_t>(pages) * static_cast<uint64_t>(page);
+  return m;
+}
+
+FsInfo fs_info(const std::string& dir) {
+  FsInfo fs;
+  char resolved[PATH_MAX];
+  std::string path = realpath(dir.c_str(), resolved) != nullptr ? std::string(resolved) : dir;
+
+  // Fields: id parent major:minor root mount-point options [optional...] - type source super-options
+  std::ifstream mountinfo("/proc/self/mountinfo");
+  for (std::string line; std::getline(mountinfo, line);) {
+    std::istringstream in(line);
+    std::vector<std::string> f;
+    for (std::string w; in >> w;) f.push_back(w);
+    if (f.size() < 7) continue;
+    std::string mount = unescape(f[4]);
+    size_t dash = 6;
+    while (dash < f.size() && f[dash] != "-") ++dash;
+    if (dash + 2 >= f.size()) continue;
+    // Later lines are mounted over earlier ones: take the longest match, the last one on ties.
+    if (under(path, mount) && mount.size() >= fs.mount_point.size()) {
+      fs.mount_point = mount;
+      fs.type = f[dash + 1];
+      fs.source = f[dash + 2];
+    }
+  }
+  struct statvfs sv {};
+  if (statvfs(path.c_str(), &sv) == 0) fs.free = static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize;
+  if (fs.type.empty()) fs.type = "unknown";
+  return fs;
+}
+
+std::string human_bytes(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+}  // namespace bench

@@ -1,0 +1,32 @@
+// What the benchmark ran on, printed above the table.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace bench {
+
+struct MachineInfo {
+  int cpus = 0;            // CPUs this process may run on (as nproc counts)
+  std::string cpu_model;   // /proc/cpuinfo "model name"
+  std::string kernel;      // uname -sr and machine
+  uint64_t memory = 0;     // bytes of RAM
+  std::string loadavg;     // /proc/loadavg: 1, 5 and 15 minutes
+  double load1 = 0;
+};
+MachineInfo machine_info();
+
+struct FsInfo {
+  std::string mount_point;
+  std::string type;    // ext4, xfs, tmpfs, ...
+  std::string source;  // /dev/vda1, ...
+  uint64_t free = 0;   // bytes available to this user
+  bool in_memory() const { return type == "tmpfs" || type == "ramfs"; }
+};
+// The file system holding `dir`, from /proc/self/mountinfo.
+FsInfo fs_info(const std::string& dir);
+
+// Human-readable sizes: "23.4 GiB".
+std::string human_bytes(uint64_t bytes);
+
+}  // namespace bench

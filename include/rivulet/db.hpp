@@ -1,0 +1,158 @@
+// A Rivulet file: topics, partitions and records in one file.
+//
+// Thread safety: a Db may be shared by any number of threads. A WriteBatch
+// and a Reader belong to one thread at a time. Several processes may open
+// the same file; commits are serialised by a lock in the file that the
+// kernel releases if its holder dies.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rivulet/options.hpp"
+#include "rivulet/record.hpp"
+#include "rivulet/status.hpp"
+
+namespace rivulet {
+
+class DbImpl;
+class ReaderImpl;
+
+struct PartitionInfo {
+  int32_t partition = 0;
+  int64_t first_offset = 0;  // earliest offset still readable
+  int64_t next_offset = 0;   // offset the next record will get
+  int64_t record_count = 0;
+  uint64_t bytes = 0;        // bytes of record batches in the file
+};
+
+struct TopicInfo {
+  std::string name;
+  uint32_t id = 0;
+  TopicConfig config;
+  std::vector<PartitionInfo> partitions;
+};
+
+// Where a Reader starts.
+struct StartAt {
+  enum class Kind { earliest, latest, offset, timestamp };
+  Kind kind = Kind::earliest;
+  int64_t value = 0;
+
+  static StartAt earliest() { return {Kind::earliest, 0}; }
+  static StartAt latest() { return {Kind::latest, 0}; }
+  static StartAt offset(int64_t o) { return {Kind::offset, o}; }
+  // The first record whose timestamp is >= ms (Kafka's offsetsForTimes);
+  // the end of the partition if there is none.
+  static StartAt timestamp(int64_t ms) { return {Kind::timestamp, ms}; }
+};
+
+// Records collected for one atomic commit: after a crash, all of them are in
+// the file or none are. Records may go to any topics and partitions.
+//
+// A batch is bound to the Db it will be committed to: add() picks the
+// partition and encodes the record right away, so commit() only writes.
+class Db;
+class WriteBatch {
+ public:
+  explicit WriteBatch(Db& db);
+  ~WriteBatch();
+  WriteBatch(WriteBatch&&) noexcept;
+  WriteBatch& operator=(WriteBatch&&) noexcept;
+
+  // Copies the record into the batch and picks its partition. Fails for an
+  // unknown topic (unless the Db auto-creates topics, which then happens
+  // here, in a commit of its own), an out-of-range partition, or a record
+  // larger than the topic's max_message_bytes. A failed add() leaves the
+  // batch as it was.
+  Status add(const ProducerRecord& record);
+  size_t size() const;
+  bool empty() const { return size() == 0; }
+  void clear();
+  // After a successful Db::commit: where record i (in add() order) landed.
+  Appended appended(size_t i) const;
+
+  struct Rep;  // internal
+
+ private:
+  friend class Db;
+  std::unique_ptr<Rep> rep_;
+};
+
+// Reads one partition of one topic, in offset order.
+class Reader {
+ public:
+  ~Reader();
+  // Returns the next records (at most max_records). With nothing new, waits
+  // up to `timeout` for a commit (from any process) and returns an empty span
+  // if none came. The views are valid until the next poll() or seek().
+  Result<std::span<const RecordView>> poll(std::chrono::milliseconds timeout,
+                                           size_t max_records = 1000);
+  // Offset of the next record poll() will return.
+  int64_t position() const;
+  Status seek(StartAt start);
+  const std::string& topic() const;
+  int32_t partition() const;
+
+ private:
+  friend class Db;
+  explicit Reader(std::unique_ptr<ReaderImpl> impl);
+  std::unique_ptr<ReaderImpl> impl_;
+};
+
+struct DbStats {
+  std::string path;
+  uint32_t format_version = 0;
+  uint64_t file_size = 0;        // bytes the file takes, preallocation included
+  uint64_t log_end = 0;          // position just past the last committed frame
+  uint32_t segment_size = 0;
+  uint64_t segments_used = 0;
+  uint64_t frames = 0;           // commits in the log (including metadata)
+  std::vector<TopicInfo> topics;
+};
+
+class Db {
+ public:
+  // Opens (and, unless told otherwise, creates) the file at `path`.
+  // Fails with not_rivulet_file, version_too_new or corruption without
+  // writing a byte to a file it does not understand.
+  static Result<std::unique_ptr<Db>> open(const std::string& path, const OpenOptions& options = {});
+  ~Db();  // closes; errors are lost, so call close() to see them
+
+  Status create_topic(std::string_view name, const TopicConfig& config = {});
+  // Marks the topic deleted: its name may be reused and its records are no
+  // longer readable (their space comes back once cleaning exists).
+  Status delete_topic(std::string_view name);
+  Result<std::vector<TopicInfo>> list_topics();
+  Result<TopicInfo> describe_topic(std::string_view name);
+
+  // Produces one record in its own commit.
+  Result<Appended> produce(const ProducerRecord& record);
+  // Commits every record of the batch atomically, in one frame. After
+  // success, batch.appended(i) tells where record i landed, and the batch
+  // takes no more records until clear(). A failed commit changes nothing in
+  // the file and leaves the batch as it was, so it may be retried.
+  Status commit(WriteBatch& batch);
+
+  // A reader of one partition. Fails with not_found or out_of_range.
+  Result<std::unique_ptr<Reader>> reader(std::string_view topic, int32_t partition,
+                                         StartAt start = StartAt::earliest());
+
+  // Picks up commits made by other processes. Readers do this by themselves.
+  Status refresh();
+  Result<DbStats> stat();
+  // Flushes, syncs (unless sync is off) and releases the file.
+  Status close();
+
+  DbImpl* impl() { return impl_.get(); }
+
+ private:
+  explicit Db(std::unique_ptr<DbImpl> impl);
+  std::unique_ptr<DbImpl> impl_;
+};
+
+}  // namespace rivulet

@@ -1,0 +1,58 @@
+// rivulet::Db and rivulet::Reader: thin handles over DbImpl and ReaderImpl.
+#include "rivulet/db.hpp"
+
+#include "db/db_impl.hpp"
+#include "db/reader_impl.hpp"
+
+namespace rivulet {
+
+Db::Db(std::unique_ptr<DbImpl> impl) : impl_(std::move(impl)) {}
+Db::~Db() = default;
+
+Result<std::unique_ptr<Db>> Db::open(const std::string& path, const OpenOptions& options) {
+  Result<std::unique_ptr<DbImpl>> impl = DbImpl::open(path, options);
+  if (!impl.ok()) return impl.status();
+  return std::unique_ptr<Db>(new Db(std::move(impl).value()));
+}
+
+Status Db::create_topic(std::string_view name, const TopicConfig& config) {
+  return impl_->create_topic(name, config);
+}
+Status Db::delete_topic(std::string_view name) { return impl_->delete_topic(name); }
+Result<std::vector<TopicInfo>> Db::list_topics() { return impl_->list_topics(); }
+Result<TopicInfo> Db::describe_topic(std::string_view name) { return impl_->describe_topic(name); }
+
+Result<Appended> Db::produce(const ProducerRecord& record) {
+  WriteBatch batch(*this);
+  RIVULET_TRY(batch.add(record));
+  RIVULET_TRY(commit(batch));
+  return batch.appended(0);
+}
+
+Status Db::commit(WriteBatch& batch) {
+  if (batch.rep_->db != impl_.get()) return {Code::invalid_argument, "the batch belongs to another Db"};
+  return impl_->commit(*batch.rep_);
+}
+
+Result<std::unique_ptr<Reader>> Db::reader(std::string_view topic, int32_t partition, StartAt start) {
+  Result<std::unique_ptr<ReaderImpl>> r = impl_->reader(topic, partition, start);
+  if (!r.ok()) return r.status();
+  return std::unique_ptr<Reader>(new Reader(std::move(r).value()));
+}
+
+Status Db::refresh() { return impl_->refresh(); }
+Result<DbStats> Db::stat() { return impl_->stat(); }
+Status Db::close() { return impl_->close(); }
+
+Reader::Reader(std::unique_ptr<ReaderImpl> impl) : impl_(std::move(impl)) {}
+Reader::~Reader() = default;
+
+Result<std::span<const RecordView>> Reader::poll(std::chrono::milliseconds timeout, size_t max_records) {
+  return impl_->poll(timeout, max_records);
+}
+int64_t Reader::position() const { return impl_->position(); }
+Status Reader::seek(StartAt start) { return impl_->seek(start); }
+const std::string& Reader::topic() const { return impl_->topic(); }
+int32_t Reader::partition() const { return impl_->partition(); }
+
+}  // namespace rivulet

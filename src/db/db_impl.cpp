@@ -1,0 +1,588 @@
+// Opening, recovery and the write path.
+#include "db/db_impl.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "db/frame_apply.hpp"
+#include "db/reader_impl.hpp"
+#include "format/frame.hpp"
+#include "log/file_start.hpp"
+#include "util/clock.hpp"
+
+namespace rivulet {
+
+namespace {
+
+constexpr uint64_t kAllocationChunk = 4u << 20;
+
+uint64_t random_u64() {
+  std::random_device rd;
+  return (uint64_t{rd()} << 32) ^ rd() ^ static_cast<uint64_t>(now_ms()) << 20;
+}
+
+Status with_path(const std::string& path, const Status& st) {
+  if (st.ok()) return st;
+  return {st.code(), fmt::format("{}: {}", path, st.message()), st.position()};
+}
+
+}  // namespace
+
+DbImpl::DbImpl(std::string path, const OpenOptions& options)
+    : path_(std::move(path)), options_(options), env_(options.env ? options.env : io::Env::posix()) {}
+
+DbImpl::~DbImpl() { close().ignore(); }
+
+Result<std::unique_ptr<DbImpl>> DbImpl::open(const std::string& path, const OpenOptions& options) {
+  if (!options.read_only && options.auto_create_partitions < 1) {
+    return Status(Code::invalid_argument, "auto_create_partitions must be at least 1");
+  }
+  std::unique_ptr<DbImpl> db(new DbImpl(path, options));
+  Status st = db->open_file();
+  if (st.ok()) st = db->load();
+  if (!st.ok()) {
+    db->closed_ = true;  // nothing to flush
+    return with_path(path, st);
+  }
+  return db;
+}
+
+Status DbImpl::open_file() {
+  io::OpenMode mode = options_.read_only ? io::OpenMode::read_only : io::OpenMode::read_write;
+  Result<std::unique_ptr<io::File>> f = env_->open(path_, mode);
+  if (!f.ok() && f.status().code() == Code::not_found) {
+    if (!options_.create_if_missing || options_.read_only) return {Code::not_found, "no such file"};
+    RIVULET_TRY(create_file());
+    f = env_->open(path_, mode);
+  }
+  if (!f.ok()) return f.status();
+  file_ = std::move(f).value();
+  map_ = std::make_unique<log::FileMap>(file_.get());
+  writer_id_ = random_u64();
+  return Status::OK();
+}
+
+// The first 16 KiB of a new file: header, one valid superblock, zeros.
+static std::string initial_blocks(uint32_t segment_size) {
+  std::string blocks(format::kFirstSegmentPos, '\0');
+  format::FileHeader h;
+  h.segment_size = segment_size;
+  h.file_salt = random_u64();
+  h.created_ms = now_ms();
+  format::encode_file_header(h, blocks.data());
+  format::Superblock sb;
+  sb.generation = 1;
+  sb.log_start = format::kFirstSegmentPos + format::kSegmentHeaderSize;
+  sb.first_seq = 1;
+  sb.first_prev_crc = format::file_header_crc(blocks);
+  format::encode_superblock(sb, blocks.data() + format::kSuperblockPos[sb.generation % 2]);
+  return blocks;
+}
+
+static Status check_segment_size(uint32_t s) {
+  if (s < format::kMinSegmentSize || s > format::kMaxSegmentSize || s % format::kBlockSize != 0) {
+    return {Code::invalid_argument, fmt::format("segment_size {} must be a multiple of 4096 between {} and {}", s,
+                                                format::kMinSegmentSize, format::kMaxSegmentSize)};
+  }
+  return Status::OK();
+}
+
+// A new file is written whole under a temporary name and renamed into place,
+// so no process ever sees half a header; if another process wins the race,
+// its file is used.
+Status DbImpl::create_file() {
+  RIVULET_TRY(check_segment_size(options_.segment_size));
+  std::string tmp = fmt::format("{}.rvl-new-{:016x}", path_, random_u64());
+  Result<std::unique_ptr<io::File>> f = env_->open(tmp, io::OpenMode::create_exclusive_rw);
+  if (!f.ok()) return f.status();
+  std::string blocks = initial_blocks(options_.segment_size);
+  std::string_view part(blocks);
+  Status st = (*f)->write_at(0, {&part, 1});
+  if (st.ok()) st = (*f)->sync();
+  f->reset();
+  if (st.ok()) {
+    st = env_->rename_noreplace(tmp, path_);
+    if (st.code() == Code::already_exists) st = Status::OK();  // created meanwhile by another process
+  }
+  env_->remove(tmp).ignore();  // gone after a rename; left over after a failure
+  if (st.ok()) st = env_->sync_parent_dir(path_);
+  return st;
+}
+
+// An empty existing file becomes a new Rivulet file, as sqlite3 treats an
+// empty database file.
+Status DbImpl::init_empty_file() {
+  RIVULET_TRY(check_segment_size(options_.segment_size));
+  RIVULET_TRY(file_->lock_writer(true));
+  Status st;
+  Result<uint64_t> size = file_->size();
+  if (!size.ok()) {
+    st = size.status();
+  } else if (*size == 0) {
+    std::string blocks = initial_blocks(options_.segment_size);
+    std::string_view part(blocks);
+    st = file_->write_at(0, {&part, 1});
+    if (st.ok()) st = file_->sync();
+  }
+  file_->unlock_writer().ignore();
+  return st;
+}
+
+Status DbImpl::load() {
+  Result<uint64_t> size = file_->size();
+  if (!size.ok()) return size.status();
+  if (*size == 0) {
+    if (options_.read_only) return {Code::not_rivulet_file, "empty file, not a Rivulet file yet"};
+    RIVULET_TRY(init_empty_file());
+  }
+  Result<log::FileStart> start = log::read_file_start(*file_);
+  if (!start.ok()) return start.status();
+  header_ = start->header;
+  superblock_ = start->superblock;
+  scanner_ = std::make_unique<log::LogScanner>(map_.get(), header_.segment_size);
+  return recover();
+}
+
+Status DbImpl::recover() {
+  std::unique_lock follow(follow_mu_);
+  head_ = {superblock_.log_start, superblock_.first_seq, superblock_.first_prev_crc,
+           format::segment_index(superblock_.log_start, header_.segment_size)};
+  std::string why;
+  RIVULET_TRY(scanner_->walk(head_, [&](const format::ParsedFrame& f) { return apply_locked(f); }, &why));
+  Result<log::TailInfo> tail =
+      log::classify_tail(map_.get(), header_.segment_size, head_, superblock_.durable_seq, why);
+  if (!tail.ok()) return tail.status();
+  tail_ = *tail;
+  if (tail_.kind == log::TailInfo::Kind::corrupt) return {Code::corruption, tail_.detail, tail_.position};
+  return Status::OK();
+}
+
+Status DbImpl::apply_locked(const format::ParsedFrame& frame) {
+  {
+    std::unique_lock state(state_mu_);
+    Status st = db::apply_frame(catalog_, frame);
+    if (!st.ok()) return fail(st);  // the catalog may be half-updated
+    head_ = scanner_->advance(head_, frame);
+    ++frames_;
+  }
+  synced_seq_ = std::max(synced_seq_, frame.header.synced_seq);
+  commits_.fetch_add(1, std::memory_order_release);
+  return Status::OK();
+}
+
+Status DbImpl::catch_up_locked() {
+  return scanner_->walk(head_, [&](const format::ParsedFrame& f) { return apply_locked(f); });
+}
+
+Status DbImpl::refresh() {
+  if (!failure_.ok()) return failure_;
+  Status st;
+  {
+    std::unique_lock follow(follow_mu_);
+    uint64_t before = frames_;
+    st = catch_up_locked();
+    if (frames_ == before) return st;
+  }
+  wake_cv_.notify_all();
+  return st;
+}
+
+Status DbImpl::fail(Status st) {
+  if (failure_.ok()) {
+    failure_ = Status(st.code(), st.message() + " (this handle can no longer be used; reopen the file)",
+                      st.position());
+  }
+  return failure_;
+}
+
+Status DbImpl::check_writable() {
+  if (closed_) return {Code::invalid_argument, "the file is closed"};
+  if (options_.read_only) return {Code::read_only, fmt::format("{}: opened read-only", path_)};
+  return failure_;
+}
+
+void DbImpl::wait_for_commit(uint64_t seen, std::chrono::steady_clock::time_point until) {
+  // Other processes' commits are only seen by reading the file, so sleep in
+  // short steps (the multi-process issue replaces this with a futex).
+  auto step = std::chrono::microseconds(200);
+  while (std::chrono::steady_clock::now() < until) {
+    if (!refresh().ok() || commit_count() != seen) return;
+    std::unique_lock lock(wake_mu_);
+    auto wake = std::min(until, std::chrono::steady_clock::now() + step);
+    if (wake_cv_.wait_until(lock, wake, [&] { return commit_count() != seen; })) return;
+    step = std::min<std::chrono::microseconds>(step * 2, std::chrono::milliseconds(10));
+  }
+}
+
+// ---- the write path ----
+
+Status DbImpl::ensure_allocated(uint64_t end) {
+  if (end <= allocated_end_) return Status::OK();
+  Result<uint64_t> size = map_->refresh_size();
+  if (!size.ok()) return size.status();
+  allocated_end_ = std::max(allocated_end_, *size);
+  if (end <= allocated_end_) return Status::OK();
+  uint64_t target = (end + kAllocationChunk - 1) / kAllocationChunk * kAllocationChunk;
+  RIVULET_TRY(file_->allocate(target));
+  allocated_end_ = target;
+  map_->note_size(target);
+  return Status::OK();
+}
+
+Status DbImpl::sync_locked() {
+  Status st = file_->sync();
+  if (!st.ok()) {
+    // After a failed fdatasync Linux may have dropped the dirty pages: what
+    // the file holds is unknown, so stop (as PostgreSQL does).
+    return fail({st.code(), fmt::format("{}: {}; commits since the last successful sync may be lost", path_,
+                                        st.message())});
+  }
+  synced_seq_ = head_.next_seq - 1;
+  return Status::OK();
+}
+
+Status DbImpl::update_superblock_locked(uint64_t durable_seq) {
+  // Another process may have written a newer superblock: start from the
+  // newest on disk.
+  char raw[2][format::kSuperblockSize];
+  format::Superblock sb = superblock_;
+  for (int i = 0; i < 2; ++i) {
+    format::Superblock s;
+    RIVULET_TRY(file_->read_at(format::kSuperblockPos[i], raw[i], format::kSuperblockSize));
+    if (format::decode_superblock({raw[i], format::kSuperblockSize}, &s) && s.generation > sb.generation) sb = s;
+  }
+  if (sb.durable_seq >= durable_seq) {
+    superblock_ = sb;
+    return Status::OK();
+  }
+  sb.generation += 1;
+  sb.durable_seq = durable_seq;
+  char out[format::kSuperblockSize];
+  format::encode_superblock(sb, out);
+  std::string_view part(out, sizeof out);
+  RIVULET_TRY(file_->write_at(format::kSuperblockPos[sb.generation % 2], {&part, 1}));
+  RIVULET_TRY(sync_locked());
+  superblock_ = sb;
+  return Status::OK();
+}
+
+// Ends the current segment with a segment-end frame; the chain goes on at
+// the start of the next segment. Under normal and full the log is synced and
+// the superblock records it as durable, which bounds what a power cut can
+// take and lets recovery call any earlier damage corruption.
+Status DbImpl::roll_segment_locked() {
+  format::FrameHeader h;
+  h.seq = head_.next_seq;
+  h.synced_seq = synced_seq_;
+  h.writer_id = writer_id_;
+  h.prev_crc = head_.prev_crc;
+  h.flags = format::kFrameSegmentEnd;
+  std::string bytes;
+  format::encode_frame_head(&h, {}, &bytes);
+  RIVULET_TRY(ensure_allocated(head_.pos + bytes.size()));
+  std::string_view part(bytes);
+  RIVULET_TRY(file_->write_at(head_.pos, {&part, 1}));
+  format::ParsedFrame frame;
+  frame.position = head_.pos;
+  frame.header = h;
+  frame.bytes = bytes;
+  RIVULET_TRY(apply_locked(frame));
+  if (options_.sync != Sync::off) RIVULET_TRY(update_superblock_locked(h.seq));
+  return Status::OK();
+}
+
+Status DbImpl::write_frame_locked(std::span<const format::OutgoingBatch> batches) {
+  format::FrameHeader h;
+  h.writer_id = writer_id_;
+  h.frame_length = static_cast<uint32_t>(std::min<uint64_t>(format::frame_length(batches), UINT32_MAX));
+  uint64_t max_frame = header_.segment_size - format::kSegmentHeaderSize - format::kFrameHeaderSize;
+  if (h.frame_length > max_frame) {
+    return {Code::too_large, fmt::format("commit of {} bytes does not fit in a segment ({} bytes at most)",
+                                         h.frame_length, max_frame)};
+  }
+  // A frame must leave room after it for a segment-end frame.
+  if (head_.pos + format::align8(h.frame_length) + format::kFrameHeaderSize > scanner_->segment_end(head_.pos)) {
+    RIVULET_TRY(roll_segment_locked());
+  }
+  h.seq = head_.next_seq;
+  h.synced_seq = synced_seq_;
+  h.prev_crc = head_.prev_crc;
+  std::string head;
+  format::encode_frame_head(&h, batches, &head);
+
+  uint64_t pos = head_.pos;
+  bool new_segment = pos == format::segment_start(format::segment_index(pos, header_.segment_size),
+                                                  header_.segment_size) +
+                                format::kSegmentHeaderSize;
+  char seg[format::kSegmentHeaderSize];
+  std::vector<std::string_view> parts;
+  parts.reserve(batches.size() + 2);
+  if (new_segment) {
+    format::encode_segment_header({head_.segment_seq, h.seq, writer_id_}, seg);
+    parts.emplace_back(seg, sizeof seg);
+  }
+  parts.emplace_back(head);
+  for (const format::OutgoingBatch& b : batches) parts.emplace_back(b.bytes);
+  uint64_t write_pos = new_segment ? pos - format::kSegmentHeaderSize : pos;
+  RIVULET_TRY(ensure_allocated(pos + h.frame_length));
+  Status st = file_->write_at(write_pos, parts);
+  if (!st.ok()) {
+    // Part of the frame may be on disk; wipe its header so that no reader
+    // can ever take it, or stop if even that fails.
+    char zeros[format::kFrameHeaderSize] = {};
+    std::string_view z(zeros, sizeof zeros);
+    if (!file_->write_at(pos, {&z, 1}).ok()) return fail(st);
+    return st;
+  }
+  if (options_.sync == Sync::full) {
+    // The frame counts as committed in memory only once durable.
+    Status synced = file_->sync();
+    if (!synced.ok()) {
+      return fail({synced.code(), fmt::format("{}: {}; the last commit may or may not be in the file", path_,
+                                              synced.message())});
+    }
+  }
+
+  format::ParsedFrame frame;
+  frame.position = pos;
+  frame.header = h;
+  uint64_t at = pos + head.size();
+  for (const format::OutgoingBatch& b : batches) {
+    format::BatchRef ref{b.topic_id, b.partition, at, {}};
+    RIVULET_TRY(format::parse_batch_header(b.bytes, at, &ref.header));
+    frame.batches.push_back(ref);
+    at += b.bytes.size();
+  }
+  // Metadata batches are decoded from frame.bytes: give apply a view of the
+  // frame as written.
+  std::string whole;
+  if (!batches.empty() && batches[0].topic_id == format::kMetaTopicId) {
+    whole = head;
+    for (const format::OutgoingBatch& b : batches) whole.append(b.bytes);
+  }
+  frame.bytes = whole;
+  RIVULET_TRY(apply_locked(frame));
+  if (options_.sync == Sync::full) synced_seq_ = h.seq;
+  return Status::OK();
+}
+
+Status DbImpl::commit(WriteBatch::Rep& batch) {
+  if (batch.committed) return {Code::invalid_argument, "this batch was already committed; clear() it first"};
+  if (batch.slots.empty()) return Status::OK();
+  if (batch.parts.size() > 65535) return {Code::too_large, "a commit may hold at most 65535 partitions"};
+  std::lock_guard write(write_mu_);
+  RIVULET_TRY(check_writable());
+  RIVULET_TRY(file_->lock_writer(true));
+  Status st;
+  {
+    std::unique_lock follow(follow_mu_);
+    st = catch_up_locked();
+    std::vector<format::OutgoingBatch> out;
+    if (st.ok()) {
+      int64_t append_time = now_ms();
+      std::shared_lock state(state_mu_);
+      for (WriteBatch::Rep::Part& p : batch.parts) {
+        const meta::TopicState* t = catalog_.by_id(p.topic_id);
+        if (!t || t->deleted) {
+          st = {Code::not_found, fmt::format("{}: topic was deleted before the commit", path_)};
+          break;
+        }
+        p.base_offset = t->partitions[static_cast<size_t>(p.partition)].next_offset;
+        std::string_view bytes = p.builder.finish(p.base_offset, p.log_append_time ? append_time : -1);
+        out.push_back({p.topic_id, static_cast<uint32_t>(p.partition), bytes});
+      }
+      batch.append_time = append_time;
+    }
+    if (st.ok()) st = write_frame_locked(out);
+  }
+  file_->unlock_writer().ignore();
+  if (st.ok()) {
+    batch.committed = true;
+    wake_cv_.notify_all();
+  } else {
+    for (WriteBatch::Rep::Part& p : batch.parts) p.base_offset = -1;
+  }
+  return st;
+}
+
+// Writes one metadata change in a frame of its own. `prepare` checks the
+// change against the catalog (caught up, under the writer lock) and fills
+// it in.
+Status DbImpl::commit_meta(const std::function<Status(format::MetaChange*)>& prepare) {
+  RIVULET_TRY(check_writable());
+  std::lock_guard write(write_mu_);
+  RIVULET_TRY(file_->lock_writer(true));
+  Status st;
+  {
+    std::unique_lock follow(follow_mu_);
+    st = catch_up_locked();
+    format::MetaChange change;
+    int64_t base = 0;
+    if (st.ok()) {
+      std::shared_lock state(state_mu_);
+      st = prepare(&change);
+      base = catalog_.by_id(format::kMetaTopicId)->partitions[0].next_offset;
+    }
+    if (st.ok()) {
+      format::EncodedMeta m = format::encode_meta(change);
+      format::BatchBuilder builder;
+      builder.add(std::string_view(m.key), std::string_view(m.value), {}, now_ms());
+      format::OutgoingBatch b{format::kMetaTopicId, 0, builder.finish(base)};
+      st = write_frame_locked({&b, 1});
+    }
+  }
+  file_->unlock_writer().ignore();
+  if (!st.ok()) return with_path(path_, st);
+  wake_cv_.notify_all();
+  return st;
+}
+
+Status DbImpl::create_topic(std::string_view name, const TopicConfig& config) {
+  return commit_meta([&](format::MetaChange* change) {
+    RIVULET_TRY(catalog_.check_create(name, config));
+    change->kind = format::MetaChange::Kind::topic_create;
+    change->topic_id = catalog_.next_topic_id();
+    change->name = std::string(name);
+    change->config = config;
+    return Status::OK();
+  });
+}
+
+Status DbImpl::delete_topic(std::string_view name) {
+  return commit_meta([&](format::MetaChange* change) {
+    const meta::TopicState* t = catalog_.find(name);
+    if (!t) return Status(Code::not_found, fmt::format("unknown topic '{}'", name));
+    change->kind = format::MetaChange::Kind::topic_delete;
+    change->topic_id = t->id;
+    change->name = std::string(name);
+    return Status::OK();
+  });
+}
+
+static void fill_cached(const meta::TopicState& t, WriteBatch::Rep::CachedTopic* out) {
+  out->name = t.name;
+  out->id = t.id;
+  out->partitions = static_cast<int32_t>(t.partitions.size());
+  out->config = t.config;
+  out->round_robin = &const_cast<meta::TopicState&>(t).round_robin;
+}
+
+Status DbImpl::resolve_topic(std::string_view name, WriteBatch::Rep::CachedTopic* out) {
+  auto lookup = [&] {
+    std::shared_lock state(state_mu_);
+    const meta::TopicState* t = catalog_.find(name);
+    if (t) fill_cached(*t, out);
+    return t != nullptr;
+  };
+  if (lookup()) return Status::OK();
+  RIVULET_TRY(refresh());  // another process may have created it since we last looked
+  if (lookup()) return Status::OK();
+  if (!options_.auto_create_topics || options_.read_only) {
+    return {Code::not_found, fmt::format("{}: unknown topic '{}' (create it with: rivulet {} topic create {})",
+                                         path_, name, path_, name)};
+  }
+  TopicConfig config;
+  config.partitions = options_.auto_create_partitions;
+  Status st = create_topic(name, config);
+  if (!st.ok() && st.code() != Code::already_exists) return st;
+  if (lookup()) return Status::OK();
+  return {Code::not_found, fmt::format("{}: topic '{}' vanished while being created", path_, name)};
+}
+
+// ---- reading state ----
+
+TopicInfo DbImpl::describe(const meta::TopicState& t) const {
+  TopicInfo info;
+  info.name = t.name;
+  info.id = t.id;
+  info.config = t.config;
+  for (size_t i = 0; i < t.partitions.size(); ++i) {
+    const meta::PartitionState& p = t.partitions[i];
+    info.partitions.push_back({static_cast<int32_t>(i), p.first_offset, p.next_offset,
+                               p.next_offset - p.first_offset, p.bytes});
+  }
+  return info;
+}
+
+Result<std::vector<TopicInfo>> DbImpl::list_topics() {
+  RIVULET_TRY(refresh());
+  std::shared_lock state(state_mu_);
+  std::vector<TopicInfo> out;
+  for (const meta::TopicState* t : catalog_.live_topics()) out.push_back(describe(*t));
+  return out;
+}
+
+Result<TopicInfo> DbImpl::describe_topic(std::string_view name) {
+  RIVULET_TRY(refresh());
+  std::shared_lock state(state_mu_);
+  const meta::TopicState* t = catalog_.find(name);
+  if (!t) return Status(Code::not_found, fmt::format("{}: unknown topic '{}'", path_, name));
+  return describe(*t);
+}
+
+Result<DbStats> DbImpl::stat() {
+  RIVULET_TRY(refresh());
+  Result<uint64_t> size = map_->refresh_size();
+  if (!size.ok()) return size.status();
+  std::shared_lock state(state_mu_);
+  DbStats s;
+  s.path = path_;
+  s.format_version = header_.format_version;
+  s.file_size = *size;
+  s.log_end = head_.pos;
+  s.segment_size = header_.segment_size;
+  s.segments_used = format::segment_index(head_.pos, header_.segment_size) + 1;
+  s.frames = frames_;
+  for (const meta::TopicState* t : catalog_.live_topics()) s.topics.push_back(describe(*t));
+  return s;
+}
+
+Result<std::unique_ptr<ReaderImpl>> DbImpl::reader(std::string_view topic, int32_t partition, StartAt start) {
+  RIVULET_TRY(refresh());
+  uint32_t id;
+  {
+    std::shared_lock state(state_mu_);
+    const meta::TopicState* t = catalog_.find(topic);
+    if (!t) return Status(Code::not_found, fmt::format("{}: unknown topic '{}'", path_, topic));
+    if (partition < 0 || static_cast<size_t>(partition) >= t->partitions.size()) {
+      return Status(Code::out_of_range, fmt::format("{}: topic '{}' has no partition {} (it has {})", path_,
+                                                    topic, partition, t->partitions.size()));
+    }
+    id = t->id;
+  }
+  auto r = std::make_unique<ReaderImpl>(this, std::string(topic), id, partition);
+  RIVULET_TRY(r->seek(start));
+  return r;
+}
+
+Status DbImpl::close() {
+  if (closed_) return Status::OK();
+  Status st;
+  {
+    std::lock_guard write(write_mu_);
+    if (!options_.read_only && failure_.ok() && options_.sync != Sync::off && file_) {
+      // Record how far the log is durable, so that later damage before this
+      // point is reported as corruption rather than cut off as a torn tail.
+      st = file_->lock_writer(true);
+      if (st.ok()) {
+        std::unique_lock follow(follow_mu_);
+        st = catch_up_locked();
+        if (st.ok() && head_.next_seq - 1 > superblock_.durable_seq) {
+          st = sync_locked();
+          if (st.ok()) st = update_superblock_locked(head_.next_seq - 1);
+        }
+        file_->unlock_writer().ignore();
+      }
+    }
+    closed_ = true;
+  }
+  map_.reset();
+  file_.reset();
+  return st;
+}
+
+}  // namespace rivulet

@@ -1,0 +1,34 @@
+// Replaying a frame into the catalog.
+#include "db/frame_apply.hpp"
+
+namespace rivulet::db {
+
+static Status apply_meta_batch(meta::Catalog& catalog, const format::ParsedFrame& frame,
+                               const format::BatchRef& b) {
+  std::string_view bytes = frame.bytes.substr(b.position - frame.position, b.header.total_size());
+  format::RecordDecoder decoder(bytes, b.header, b.position);
+  format::DecodedRecord rec;
+  for (;;) {
+    Result<bool> more = decoder.next(&rec);
+    if (!more.ok()) return more.status();
+    if (!*more) return Status::OK();
+    format::MetaChange change;
+    RIVULET_TRY(format::decode_meta(rec.key, rec.value, b.position, &change));
+    RIVULET_TRY(catalog.apply_meta(change, b.position));
+  }
+}
+
+Status apply_frame(meta::Catalog& catalog, const format::ParsedFrame& frame) {
+  for (const format::BatchRef& b : frame.batches) {
+    if (b.topic_id == format::kMetaTopicId) {
+      if (b.partition != 0) {
+        return {Code::corruption, "metadata batch for a partition other than 0", b.position};
+      }
+      RIVULET_TRY(apply_meta_batch(catalog, frame, b));
+    }
+    RIVULET_TRY(catalog.apply_batch(b.topic_id, b.partition, b.header, b.position));
+  }
+  return Status::OK();
+}
+
+}  // namespace rivulet::db

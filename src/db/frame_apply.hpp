@@ -1,0 +1,15 @@
+// Applies one valid frame to a catalog: metadata records change topics,
+// every batch advances its partition's offsets and index. Recovery, the
+// writer, readers catching up and `check` all use this one function.
+#pragma once
+
+#include "format/frame.hpp"
+#include "meta/catalog.hpp"
+
+namespace rivulet::db {
+
+// A frame whose checksums hold but whose contents contradict the catalog
+// (offsets that skip, an unknown topic) is corruption at its position.
+Status apply_frame(meta::Catalog& catalog, const format::ParsedFrame& frame);
+
+}  // namespace rivulet::db

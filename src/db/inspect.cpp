@@ -1,0 +1,157 @@
+// `check` and `dump`: walk the whole log read-only, verifying or describing
+// every frame, batch and record.
+#include "rivulet/inspect.hpp"
+
+#include <fmt/format.h>
+
+#include "db/frame_apply.hpp"
+#include "log/file_start.hpp"
+#include "log/log_scanner.hpp"
+
+namespace rivulet {
+
+namespace {
+
+// The parts every walk needs: the open file, its start, a map and a scanner.
+struct Walk {
+  std::unique_ptr<io::File> file;
+  log::FileStart start;
+  std::unique_ptr<log::FileMap> map;
+  std::unique_ptr<log::LogScanner> scanner;
+  meta::Catalog catalog;
+  log::ChainPos pos;
+};
+
+Status open_walk(const std::string& path, const OpenOptions& options, Walk* w) {
+  io::Env* env = options.env ? options.env : io::Env::posix();
+  Result<std::unique_ptr<io::File>> f = env->open(path, io::OpenMode::read_only);
+  if (!f.ok()) {
+    if (f.status().code() == Code::not_found) return {Code::not_found, fmt::format("{}: no such file", path)};
+    return f.status();
+  }
+  w->file = std::move(f).value();
+  Result<log::FileStart> start = log::read_file_start(*w->file);
+  if (!start.ok()) {
+    const Status& st = start.status();
+    return {st.code(), fmt::format("{}: {}", path, st.message()), st.position()};
+  }
+  w->start = *start;
+  w->map = std::make_unique<log::FileMap>(w->file.get());
+  w->scanner = std::make_unique<log::LogScanner>(w->map.get(), w->start.header.segment_size);
+  const format::Superblock& sb = w->start.superblock;
+  w->pos = {sb.log_start, sb.first_seq, sb.first_prev_crc,
+            format::segment_index(sb.log_start, w->start.header.segment_size)};
+  return Status::OK();
+}
+
+std::string topic_name(const meta::Catalog& catalog, uint32_t id) {
+  const meta::TopicState* t = catalog.by_id(id);
+  return t ? t->name : fmt::format("#{}", id);
+}
+
+// Checks the segment header when a frame is the first of its segment.
+void check_segment_header(Walk& w, const format::ParsedFrame& f, CheckReport* report) {
+  uint32_t seg = w.start.header.segment_size;
+  uint64_t start = format::segment_start(format::segment_index(f.position, seg), seg);
+  if (f.position != start + format::kSegmentHeaderSize) return;
+  Result<std::string_view> bytes = w.map->view(start, start + format::kSegmentHeaderSize);
+  format::SegmentHeader h;
+  if (!bytes.ok() || !format::decode_segment_header(*bytes, &h) || h.first_frame_seq != f.header.seq) {
+    report->problems.push_back(fmt::format("segment header at position {} is damaged or does not match its "
+                                           "first frame (the frames themselves are intact)",
+                                           start));
+  }
+}
+
+Status check_records(const format::ParsedFrame& f, const format::BatchRef& b, CheckReport* report) {
+  std::string_view bytes = f.bytes.substr(b.position - f.position, b.header.total_size());
+  format::RecordDecoder decoder(bytes, b.header, b.position);
+  format::DecodedRecord rec;
+  for (;;) {
+    Result<bool> more = decoder.next(&rec);
+    if (!more.ok()) return more.status();
+    if (!*more) return Status::OK();
+    ++report->records;
+  }
+}
+
+}  // namespace
+
+Result<CheckReport> check_file(const std::string& path, const OpenOptions& options) {
+  Walk w;
+  CheckReport report;
+  Status opened = open_walk(path, options, &w);
+  if (!opened.ok()) {
+    if (opened.code() != Code::corruption) return opened;
+    report.ok = false;
+    report.problems.push_back(opened.message());
+    return report;
+  }
+  for (int i = 0; i < 2; ++i) {
+    if (!w.start.slot_valid[i] && !w.start.slot_blank[i]) {
+      report.problems.push_back(fmt::format("superblock at position {} is damaged (the other one is used)",
+                                            format::kSuperblockPos[i]));
+    }
+  }
+  std::string why;
+  Status walked = w.scanner->walk(
+      w.pos,
+      [&](const format::ParsedFrame& f) {
+        check_segment_header(w, f, &report);
+        RIVULET_TRY(db::apply_frame(w.catalog, f));
+        for (const format::BatchRef& b : f.batches) {
+          ++report.batches;
+          RIVULET_TRY(check_records(f, b, &report));
+        }
+        ++report.frames;
+        w.pos = w.scanner->advance(w.pos, f);
+        return Status::OK();
+      },
+      &why);
+  report.log_end = w.pos.pos;
+  if (!walked.ok()) {
+    if (walked.code() != Code::corruption && walked.code() != Code::unsupported) return walked;
+    report.problems.push_back(walked.message());
+  } else {
+    Result<log::TailInfo> tail = log::classify_tail(w.map.get(), w.start.header.segment_size, w.pos,
+                                                    w.start.superblock.durable_seq, why);
+    if (!tail.ok()) return tail.status();
+    report.tail = tail->detail;
+    if (tail->kind == log::TailInfo::Kind::corrupt) report.problems.push_back(tail->detail);
+  }
+  report.ok = report.problems.empty();
+  return report;
+}
+
+Status dump_file(const std::string& path, const std::function<void(const FrameInfo&)>& visit,
+                 const OpenOptions& options) {
+  Walk w;
+  RIVULET_TRY(open_walk(path, options, &w));
+  std::string why;
+  RIVULET_TRY(w.scanner->walk(
+      w.pos,
+      [&](const format::ParsedFrame& f) {
+        RIVULET_TRY(db::apply_frame(w.catalog, f));
+        FrameInfo info;
+        info.position = f.position;
+        info.seq = f.header.seq;
+        info.length = f.header.frame_length;
+        info.segment_end = f.segment_end();
+        for (const format::BatchRef& b : f.batches) {
+          info.batches.push_back({b.topic_id, topic_name(w.catalog, b.topic_id), static_cast<int32_t>(b.partition),
+                                  b.header.base_offset, b.header.records_count, b.header.max_timestamp, b.position,
+                                  static_cast<uint32_t>(b.header.total_size()), b.header.compression()});
+        }
+        visit(info);
+        w.pos = w.scanner->advance(w.pos, f);
+        return Status::OK();
+      },
+      &why));
+  Result<log::TailInfo> tail =
+      log::classify_tail(w.map.get(), w.start.header.segment_size, w.pos, w.start.superblock.durable_seq, why);
+  if (!tail.ok()) return tail.status();
+  if (tail->kind == log::TailInfo::Kind::corrupt) return {Code::corruption, tail->detail, tail->position};
+  return Status::OK();
+}
+
+}  // namespace rivulet

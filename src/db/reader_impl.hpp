@@ -1,0 +1,40 @@
+// Reads one partition: finds batches through the partition's sparse index
+// and decodes their records in place from the file's mapping.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "rivulet/db.hpp"
+
+namespace rivulet {
+
+class DbImpl;
+
+class ReaderImpl {
+ public:
+  ReaderImpl(DbImpl* db, std::string topic, uint32_t topic_id, int32_t partition)
+      : db_(db), topic_(std::move(topic)), topic_id_(topic_id), partition_(partition) {}
+
+  Result<std::span<const RecordView>> poll(std::chrono::milliseconds timeout, size_t max_records);
+  Status seek(StartAt start);
+  int64_t position() const { return next_offset_; }
+  const std::string& topic() const { return topic_; }
+  int32_t partition() const { return partition_; }
+
+ private:
+  // Appends committed records from next_offset_ to out_, up to max.
+  Status fill(size_t max_records);
+  // The first offset at or after `ms`, or the end of the partition.
+  Result<int64_t> offset_for_time(int64_t ms);
+
+  DbImpl* db_;
+  std::string topic_;
+  uint32_t topic_id_;
+  int32_t partition_;
+  int64_t next_offset_ = 0;
+  std::vector<RecordView> out_;
+};
+
+}  // namespace rivulet

@@ -1,0 +1,97 @@
+// WriteBatch: partition choice and encoding at add() time.
+#include <fmt/format.h>
+
+#include "db/db_impl.hpp"
+#include "db/write_batch_rep.hpp"
+#include "util/clock.hpp"
+#include "util/murmur2.hpp"
+
+namespace rivulet {
+
+static uint64_t part_key(uint32_t topic_id, int32_t partition) {
+  return uint64_t{topic_id} << 32 | static_cast<uint32_t>(partition);
+}
+
+WriteBatch::Rep::Part* WriteBatch::Rep::find_part(uint32_t topic_id, int32_t partition) {
+  if (last_part < parts.size() && parts[last_part].topic_id == topic_id && parts[last_part].partition == partition) {
+    return &parts[last_part];
+  }
+  auto it = part_of.find(part_key(topic_id, partition));
+  if (it == part_of.end()) return nullptr;
+  last_part = it->second;
+  return &parts[last_part];
+}
+
+WriteBatch::Rep::Part& WriteBatch::Rep::add_part(uint32_t topic_id, int32_t partition, bool log_append_time) {
+  last_part = static_cast<uint32_t>(parts.size());
+  part_of.emplace(part_key(topic_id, partition), last_part);
+  Part& p = parts.emplace_back();
+  p.topic_id = topic_id;
+  p.partition = partition;
+  p.log_append_time = log_append_time;
+  return p;
+}
+
+WriteBatch::WriteBatch(Db& db) : rep_(std::make_unique<Rep>()) { rep_->db = db.impl(); }
+WriteBatch::~WriteBatch() = default;
+WriteBatch::WriteBatch(WriteBatch&&) noexcept = default;
+WriteBatch& WriteBatch::operator=(WriteBatch&&) noexcept = default;
+
+size_t WriteBatch::size() const { return rep_->slots.size(); }
+
+void WriteBatch::clear() {
+  rep_->parts.clear();
+  rep_->part_of.clear();
+  rep_->slots.clear();
+  rep_->last_part = 0;
+  rep_->committed = false;
+}
+
+Status WriteBatch::add(const ProducerRecord& record) {
+  Rep& r = *rep_;
+  if (r.committed) return {Code::invalid_argument, "this batch was already committed; clear() it first"};
+  if (r.cached.round_robin == nullptr || r.cached.name != record.topic) {
+    RIVULET_TRY(r.db->resolve_topic(record.topic, &r.cached));
+  }
+  const Rep::CachedTopic& t = r.cached;
+  int32_t partition;
+  if (record.partition) {
+    partition = *record.partition;
+    if (partition < 0 || partition >= t.partitions) {
+      return {Code::out_of_range, fmt::format("{}: topic '{}' has no partition {} (it has {})", r.db->path(),
+                                              t.name, partition, t.partitions)};
+    }
+  } else if (record.key) {
+    partition = kafka_partition_for_key(*record.key, t.partitions);
+  } else {
+    partition = static_cast<int32_t>(t.round_robin->fetch_add(1, std::memory_order_relaxed) %
+                                     static_cast<uint32_t>(t.partitions));
+  }
+  bool append_time = t.config.timestamp_type == TimestampType::log_append_time;
+  int64_t ts = append_time ? 0 : record.timestamp_ms.value_or(now_ms());
+
+  Rep::Part* part = r.find_part(t.id, partition);
+  uint32_t index = part ? part->builder.count() : 0;
+  int64_t first_ts = part ? part->first_timestamp : ts;
+  size_t size = format::BatchBuilder::record_size(ts - first_ts, static_cast<int32_t>(index), record.key,
+                                                  record.value, record.headers);
+  if (size > t.config.max_message_bytes) {
+    return {Code::too_large, fmt::format("{}: record of {} bytes is larger than max_message_bytes ({}) of topic '{}'",
+                                         r.db->path(), size, t.config.max_message_bytes, t.name)};
+  }
+  if (!part) {
+    part = &r.add_part(t.id, partition, append_time);
+    part->first_timestamp = ts;
+  }
+  r.slots.push_back({r.last_part, index, ts});
+  part->builder.add(record.key, record.value, record.headers, ts);
+  return Status::OK();
+}
+
+Appended WriteBatch::appended(size_t i) const {
+  const Rep::Slot& s = rep_->slots.at(i);
+  const Rep::Part& p = rep_->parts[s.part];
+  return {p.partition, p.base_offset + s.index, p.log_append_time ? rep_->append_time : s.timestamp};
+}
+
+}  // namespace rivulet

@@ -1,0 +1,56 @@
+// The inside of a WriteBatch: one Kafka batch being built per partition the
+// records go to, and where each added record went.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "format/record_batch.hpp"
+#include "rivulet/db.hpp"
+
+namespace rivulet {
+
+class DbImpl;
+
+struct WriteBatch::Rep {
+  struct Part {
+    uint32_t topic_id = 0;
+    int32_t partition = 0;
+    bool log_append_time = false;
+    format::BatchBuilder builder;
+    int64_t first_timestamp = 0;
+    int64_t base_offset = -1;  // set by a successful commit
+  };
+  struct Slot {
+    uint32_t part = 0;
+    uint32_t index = 0;  // within its part
+    int64_t timestamp = 0;
+  };
+  // The topic of the last add(), so a run of records to one topic looks it
+  // up once.
+  struct CachedTopic {
+    std::string name;
+    uint32_t id = 0;
+    int32_t partitions = 0;
+    TopicConfig config;
+    std::atomic<uint32_t>* round_robin = nullptr;
+  };
+
+  DbImpl* db = nullptr;
+  std::vector<Part> parts;
+  std::unordered_map<uint64_t, uint32_t> part_of;  // (topic_id << 32 | partition) -> parts index
+  std::vector<Slot> slots;
+  CachedTopic cached;
+  bool committed = false;
+  int64_t append_time = 0;  // set by commit, for log_append_time parts
+
+  uint32_t last_part = 0;  // runs of records to one partition are the common case
+
+  // The part for (topic, partition), or null if there is none yet.
+  Part* find_part(uint32_t topic_id, int32_t partition);
+  Part& add_part(uint32_t topic_id, int32_t partition, bool log_append_time);
+};
+
+}  // namespace rivulet

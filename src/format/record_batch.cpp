@@ -1,0 +1,344 @@
+// Kafka RecordBatch v2: the builder that encodes records straight into the
+// batch buffer (the produce hot path), and the header parser and record
+// decoder that treat every byte read from the file as untrusted.
+#include "format/record_batch.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "util/crc32c.hpp"
+#include "util/endian.hpp"
+#include "util/varint.hpp"
+
+namespace rivulet::format {
+namespace {
+
+// Header field offsets (FACTS §1).
+constexpr size_t kOffBaseOffset = 0;
+constexpr size_t kOffBatchLength = 8;
+constexpr size_t kOffLeaderEpoch = 12;
+constexpr size_t kOffMagic = 16;
+constexpr size_t kOffAttributes = 21;
+constexpr size_t kOffLastOffsetDelta = 23;
+constexpr size_t kOffBaseTimestamp = 27;
+constexpr size_t kOffMaxTimestamp = 35;
+constexpr size_t kOffProducerId = 43;
+constexpr size_t kOffProducerEpoch = 51;
+constexpr size_t kOffBaseSequence = 53;
+constexpr size_t kOffRecordsCount = 57;
+
+// batchLength counts from partitionLeaderEpoch on, so the empty batch has 49.
+constexpr int32_t kMinBatchLength = static_cast<int32_t>(kBatchHeaderSize - kBatchLogOverhead);
+// length, attributes, timestampDelta, offsetDelta, keyLength, valueLength,
+// headersCount: one byte each at the least.
+constexpr size_t kMinRecordSize = 7;
+constexpr int64_t kNoTimestamp = -1;
+
+// --- encoding -------------------------------------------------------------
+
+size_t nullable_size(const Bytes& b) {
+  return b ? varint::size32(static_cast<int32_t>(b->size())) + b->size() : 1;
+}
+
+char* put_raw(char* p, std::string_view s) {
+  // An empty view may have a null data(); memcpy must not see it.
+  if (!s.empty()) std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
+char* put_nullable(char* p, const Bytes& b) {
+  if (!b) return varint::put32(p, -1);
+  return put_raw(varint::put32(p, static_cast<int32_t>(b->size())), *b);
+}
+
+// Everything after the record's length varint.
+size_t body_size(int64_t timestamp_delta, int32_t offset_delta, const Bytes& key, const Bytes& value,
+                 std::span<const Header> headers) {
+  size_t n = 1 + varint::size64(timestamp_delta) + varint::size32(offset_delta) + nullable_size(key) +
+             nullable_size(value) + varint::size32(static_cast<int32_t>(headers.size()));
+  for (const Header& h : headers) {
+    n += varint::size32(static_cast<int32_t>(h.key.size())) + h.key.size() + nullable_size(h.value);
+  }
+  return n;
+}
+
+// Timestamps come from callers and files; wrap instead of overflowing.
+int64_t wrapping_sub(int64_t a, int64_t b) {
+  return static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
+}
+int64_t wrapping_add(int64_t a, int64_t b) {
+  return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+}
+
+// --- decoding errors ------------------------------------------------------
+
+Status corrupt(uint64_t position, const std::string& what) {
+  return Status(Code::corruption, "record batch at position " + std::to_string(position) + ": " + what,
+                position);
+}
+
+// Errors inside a record name the record and where it starts in the batch.
+Status bad_record(uint64_t position, int32_t index, size_t at, const std::string& what) {
+  return corrupt(position,
+                 "record " + std::to_string(index) + " at batch byte " + std::to_string(at) + ": " + what);
+}
+
+const char* codec_name(int codec) {
+  switch (codec) {
+    case 1: return "gzip";
+    case 2: return "snappy";
+    case 3: return "lz4";
+    case 4: return "zstd";
+    default: return "unknown";
+  }
+}
+
+// Reads a nullable length-prefixed byte string that must end by `end`.
+const char* get_nullable(const char* p, const char* end, Bytes* out) {
+  int32_t len = 0;
+  p = varint::get32(p, end, &len);
+  if (p == nullptr || len < -1 || len > end - p) return nullptr;
+  if (len == -1) {
+    *out = std::nullopt;
+    return p;
+  }
+  *out = std::string_view(p, static_cast<size_t>(len));
+  return p + len;
+}
+
+// Skips `count` headers; returns nullptr if any is malformed or runs past end.
+// Kafka rejects a null header key, so its length must be >= 0.
+const char* skip_headers(const char* p, const char* end, int32_t count) {
+  for (int32_t i = 0; i < count; ++i) {
+    int32_t key_len = 0;
+    p = varint::get32(p, end, &key_len);
+    if (p == nullptr || key_len < 0 || key_len > end - p) return nullptr;
+    p += key_len;
+    Bytes value;
+    p = get_nullable(p, end, &value);
+    if (p == nullptr) return nullptr;
+  }
+  return p;
+}
+
+}  // namespace
+
+// --- BatchBuilder ---------------------------------------------------------
+
+void BatchBuilder::reset() {
+  buf_.assign(kBatchHeaderSize, '\0');
+  count_ = 0;
+  first_ts_ = kNoTimestamp;
+  max_ts_ = kNoTimestamp;
+}
+
+size_t BatchBuilder::record_size(int64_t timestamp_delta, int32_t offset_delta, Bytes key, Bytes value,
+                                 std::span<const Header> headers) {
+  const size_t body = body_size(timestamp_delta, offset_delta, key, value, headers);
+  return varint::size32(static_cast<int32_t>(body)) + body;
+}
+
+void BatchBuilder::add(Bytes key, Bytes value, std::span<const Header> headers, int64_t timestamp_ms) {
+  if (count_ == 0) {
+    first_ts_ = timestamp_ms;
+    max_ts_ = timestamp_ms;
+  } else {
+    max_ts_ = std::max(max_ts_, timestamp_ms);
+  }
+  const int64_t ts_delta = wrapping_sub(timestamp_ms, first_ts_);
+  const auto offset_delta = static_cast<int32_t>(count_);
+  const auto body = static_cast<int32_t>(body_size(ts_delta, offset_delta, key, value, headers));
+
+  // One resize (amortised growth), then raw writes: no temporaries.
+  const size_t old_size = buf_.size();
+  buf_.resize(old_size + varint::size32(body) + static_cast<size_t>(body));
+  char* p = buf_.data() + old_size;
+  p = varint::put32(p, body);
+  *p++ = 0;  // record attributes: unused in v2
+  p = varint::put64(p, ts_delta);
+  p = varint::put32(p, offset_delta);
+  p = put_nullable(p, key);
+  p = put_nullable(p, value);
+  p = varint::put32(p, static_cast<int32_t>(headers.size()));
+  for (const Header& h : headers) {
+    p = put_raw(varint::put32(p, static_cast<int32_t>(h.key.size())), h.key);
+    p = put_nullable(p, h.value);
+  }
+  ++count_;
+}
+
+std::string_view BatchBuilder::finish(int64_t base_offset, int64_t log_append_time) {
+  const bool append_time = log_append_time >= 0;
+  char* h = buf_.data();
+  store_be<int64_t>(h + kOffBaseOffset, base_offset);
+  store_be<int32_t>(h + kOffBatchLength, static_cast<int32_t>(buf_.size() - kBatchLogOverhead));
+  store_be<int32_t>(h + kOffLeaderEpoch, 0);
+  h[kOffMagic] = static_cast<char>(kBatchMagic);
+  store_be<int16_t>(h + kOffAttributes, append_time ? kAttrLogAppendTime : int16_t{0});
+  // An empty batch still needs a valid (non-negative) lastOffsetDelta.
+  store_be<int32_t>(h + kOffLastOffsetDelta, count_ == 0 ? 0 : static_cast<int32_t>(count_ - 1));
+  store_be<int64_t>(h + kOffBaseTimestamp, append_time ? log_append_time : first_ts_);
+  store_be<int64_t>(h + kOffMaxTimestamp, append_time ? log_append_time : max_ts_);
+  store_be<int64_t>(h + kOffProducerId, -1);
+  store_be<int16_t>(h + kOffProducerEpoch, -1);
+  store_be<int32_t>(h + kOffBaseSequence, -1);
+  store_be<int32_t>(h + kOffRecordsCount, static_cast<int32_t>(count_));
+  // Last: the CRC covers every field from attributes on.
+  store_be<uint32_t>(h + kBatchCrcOffset, crc32c::value(h + kBatchCrcFrom, buf_.size() - kBatchCrcFrom));
+  return buf_;
+}
+
+// --- header ---------------------------------------------------------------
+
+Status parse_batch_header(std::string_view bytes, uint64_t position, BatchHeader* out) {
+  if (bytes.size() < kBatchHeaderSize) {
+    return corrupt(position, "truncated header (" + std::to_string(bytes.size()) + " of " +
+                                 std::to_string(kBatchHeaderSize) + " bytes)");
+  }
+  const char* p = bytes.data();
+  // The magic decides how everything else is laid out, so check it first.
+  const auto magic = static_cast<int8_t>(p[kOffMagic]);
+  if (magic != kBatchMagic) return corrupt(position, "bad magic " + std::to_string(magic) + " (expected 2)");
+
+  BatchHeader h;
+  h.base_offset = load_be<int64_t>(p + kOffBaseOffset);
+  h.batch_length = load_be<int32_t>(p + kOffBatchLength);
+  h.partition_leader_epoch = load_be<int32_t>(p + kOffLeaderEpoch);
+  h.magic = magic;
+  h.crc = load_be<uint32_t>(p + kBatchCrcOffset);
+  h.attributes = load_be<int16_t>(p + kOffAttributes);
+  h.last_offset_delta = load_be<int32_t>(p + kOffLastOffsetDelta);
+  h.base_timestamp = load_be<int64_t>(p + kOffBaseTimestamp);
+  h.max_timestamp = load_be<int64_t>(p + kOffMaxTimestamp);
+  h.producer_id = load_be<int64_t>(p + kOffProducerId);
+  h.producer_epoch = load_be<int16_t>(p + kOffProducerEpoch);
+  h.base_sequence = load_be<int32_t>(p + kOffBaseSequence);
+  h.records_count = load_be<int32_t>(p + kOffRecordsCount);
+
+  if (h.batch_length < kMinBatchLength) {
+    return corrupt(position, "batch length " + std::to_string(h.batch_length) + " is below the minimum " +
+                                 std::to_string(kMinBatchLength));
+  }
+  if (h.total_size() > bytes.size()) {
+    return corrupt(position, "batch length " + std::to_string(h.batch_length) + " runs past the " +
+                                 std::to_string(bytes.size()) + " bytes available");
+  }
+  if (h.last_offset_delta < 0) {
+    return corrupt(position, "negative lastOffsetDelta " + std::to_string(h.last_offset_delta));
+  }
+  if (h.records_count < 0) {
+    return corrupt(position, "negative recordsCount " + std::to_string(h.records_count));
+  }
+  // Uncompressed records take at least 7 bytes each; a larger count is
+  // corrupt, and callers may size buffers by it.
+  if (h.compression() == 0 &&
+      static_cast<uint64_t>(h.records_count) * kMinRecordSize > h.total_size() - kBatchHeaderSize) {
+    return corrupt(position, "recordsCount " + std::to_string(h.records_count) + " cannot fit in " +
+                                 std::to_string(h.total_size() - kBatchHeaderSize) + " bytes of records");
+  }
+  *out = h;
+  return Status::OK();
+}
+
+bool batch_crc_ok(std::string_view batch, const BatchHeader& header) {
+  const size_t total = header.total_size();
+  if (total < kBatchHeaderSize || batch.size() < total) return false;
+  return crc32c::value(batch.data() + kBatchCrcFrom, total - kBatchCrcFrom) == header.crc;
+}
+
+// --- RecordDecoder --------------------------------------------------------
+
+RecordDecoder::RecordDecoder(std::string_view batch, const BatchHeader& header, uint64_t position)
+    : batch_(batch.substr(0, std::min(batch.size(), header.total_size()))),
+      header_(header),
+      position_(position) {}
+
+Result<bool> RecordDecoder::next(DecodedRecord* out) {
+  if (header_.compression() != 0) {
+    const int codec = header_.compression();
+    return Status(Code::unsupported,
+                  "record batch at position " + std::to_string(position_) + ": compression codec " +
+                      codec_name(codec) + " (" + std::to_string(codec) + ") is not supported",
+                  position_);
+  }
+  if (index_ >= header_.records_count) {
+    if (pos_ != batch_.size()) {
+      return corrupt(position_, std::to_string(batch_.size() - std::min(pos_, batch_.size())) +
+                                    " bytes after the last of " + std::to_string(header_.records_count) +
+                                    " records");
+    }
+    return false;
+  }
+  if (pos_ >= batch_.size()) {
+    return corrupt(position_, "batch ends after " + std::to_string(index_) + " of " +
+                                  std::to_string(header_.records_count) + " records");
+  }
+
+  const char* const batch_end = batch_.data() + batch_.size();
+  const char* p = batch_.data() + pos_;
+  int32_t length = 0;
+  p = varint::get32(p, batch_end, &length);
+  if (p == nullptr) return bad_record(position_, index_, pos_, "malformed length varint");
+  if (length < 0 || length > batch_end - p) {
+    return bad_record(position_, index_, pos_,
+                      "length " + std::to_string(length) + " exceeds the " + std::to_string(batch_end - p) +
+                          " bytes left in the batch");
+  }
+  // From here on nothing may be read beyond this record's own bytes.
+  const char* const end = p + length;
+  if (p == end) return bad_record(position_, index_, pos_, "empty record");
+  ++p;  // attributes: unused in v2, ignored as Kafka does
+
+  int64_t ts_delta = 0;
+  p = varint::get64(p, end, &ts_delta);
+  if (p == nullptr) return bad_record(position_, index_, pos_, "malformed timestamp delta");
+  int32_t offset_delta = 0;
+  p = varint::get32(p, end, &offset_delta);
+  if (p == nullptr) return bad_record(position_, index_, pos_, "malformed offset delta");
+  if (offset_delta <= prev_offset_delta_ || offset_delta > header_.last_offset_delta) {
+    return bad_record(position_, index_, pos_,
+                      "offset delta " + std::to_string(offset_delta) + " not in (" +
+                          std::to_string(prev_offset_delta_) + ", " +
+                          std::to_string(header_.last_offset_delta) + "]");
+  }
+  Bytes key, value;
+  p = get_nullable(p, end, &key);
+  if (p == nullptr) return bad_record(position_, index_, pos_, "malformed key");
+  p = get_nullable(p, end, &value);
+  if (p == nullptr) return bad_record(position_, index_, pos_, "malformed value");
+
+  int32_t header_count = 0;
+  p = varint::get32(p, end, &header_count);
+  if (p == nullptr) return bad_record(position_, index_, pos_, "malformed header count");
+  // Each header takes at least two bytes; rejecting early bounds the loop.
+  if (header_count < 0 || header_count > (end - p) / 2) {
+    return bad_record(position_, index_, pos_,
+                      "header count " + std::to_string(header_count) + " does not fit in " +
+                          std::to_string(end - p) + " bytes");
+  }
+  const char* const headers_begin = p;
+  p = skip_headers(p, end, header_count);
+  if (p == nullptr) return bad_record(position_, index_, pos_, "malformed headers");
+  if (p != end) {
+    return bad_record(position_, index_, pos_,
+                      "length " + std::to_string(length) + " does not match its " +
+                          std::to_string(length - (end - p)) + " bytes of fields");
+  }
+
+  out->offset = wrapping_add(header_.base_offset, offset_delta);
+  // Kafka's rule: under LogAppendTime every record carries the batch's time.
+  out->timestamp_ms =
+      header_.log_append_time() ? header_.max_timestamp : wrapping_add(header_.base_timestamp, ts_delta);
+  out->key = key;
+  out->value = value;
+  out->headers_raw = std::string_view(headers_begin, static_cast<size_t>(p - headers_begin));
+  out->header_count = static_cast<uint32_t>(header_count);
+
+  pos_ = static_cast<size_t>(end - batch_.data());
+  ++index_;
+  prev_offset_delta_ = offset_delta;
+  return true;
+}
+
+}  // namespace rivulet::format

@@ -1,0 +1,27 @@
+// Sparse per-partition index.
+#include "index/partition_index.hpp"
+
+#include <algorithm>
+
+namespace rivulet::index {
+
+void PartitionIndex::add(int64_t base_offset, int64_t max_timestamp, uint64_t position) {
+  int64_t so_far = entries_.empty() ? max_timestamp : std::max(entries_.back().max_timestamp_so_far, max_timestamp);
+  entries_.push_back({base_offset, so_far, position});
+}
+
+std::optional<size_t> PartitionIndex::find_offset(int64_t offset) const {
+  auto it = std::upper_bound(entries_.begin(), entries_.end(), offset,
+                             [](int64_t o, const BatchEntry& e) { return o < e.base_offset; });
+  if (it == entries_.begin()) return std::nullopt;
+  return static_cast<size_t>(it - entries_.begin() - 1);
+}
+
+std::optional<size_t> PartitionIndex::find_time(int64_t ms) const {
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), ms,
+                             [](const BatchEntry& e, int64_t t) { return e.max_timestamp_so_far < t; });
+  if (it == entries_.end()) return std::nullopt;
+  return static_cast<size_t>(it - entries_.begin());
+}
+
+}  // namespace rivulet::index

@@ -1,0 +1,38 @@
+// The sparse index of one partition: one entry per record batch (never per
+// record), from offset to the batch's position in the file and from time to
+// offset. Memory grows with batches; finding an offset is a binary search
+// that never walks other partitions' frames.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace rivulet::index {
+
+struct BatchEntry {
+  int64_t base_offset = 0;
+  // Highest timestamp of this batch and every batch before it: monotonic,
+  // so "first record with timestamp >= T" is a binary search.
+  int64_t max_timestamp_so_far = 0;
+  uint64_t position = 0;  // of the batch in the file
+};
+
+class PartitionIndex {
+ public:
+  void add(int64_t base_offset, int64_t max_timestamp, uint64_t position);
+  size_t size() const { return entries_.size(); }
+  const BatchEntry& at(size_t i) const { return entries_[i]; }
+
+  // The batch that holds `offset`: the last entry with base_offset <= offset.
+  std::optional<size_t> find_offset(int64_t offset) const;
+  // The first batch holding a record with timestamp >= ms.
+  std::optional<size_t> find_time(int64_t ms) const;
+
+  size_t memory_bytes() const { return entries_.capacity() * sizeof(BatchEntry); }
+
+ private:
+  std::vector<BatchEntry> entries_;
+};
+
+}  // namespace rivulet::index

@@ -1,0 +1,82 @@
+// The I/O seam: every byte Rivulet reads or writes goes through a File from
+// an Env (the role of LevelDB's Env and SQLite's VFS). The POSIX back end is
+// the real one; testing/fault_env.hpp stacks fault injection on top of it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "rivulet/status.hpp"
+
+namespace rivulet::io {
+
+// A read-only shared mapping of the start of a file. It may be longer than
+// the file; touching bytes past the file's end is undefined (SIGBUS), so
+// callers only read below a size they know the file has.
+class Mapping {
+ public:
+  virtual ~Mapping() = default;
+  virtual const char* data() const = 0;
+  virtual uint64_t length() const = 0;
+};
+
+enum class OpenMode {
+  read_only,
+  read_write,            // the file must exist
+  create_exclusive_rw,   // the file must not exist (O_CREAT | O_EXCL)
+};
+
+class File {
+ public:
+  virtual ~File() = default;
+  virtual const std::string& path() const = 0;
+
+  // Reads exactly n bytes at pos. Reading past the end is an io_error.
+  virtual Status read_at(uint64_t pos, void* buf, size_t n) = 0;
+  // Writes all of `parts`, back to back, starting at pos (one gathering
+  // write where the OS allows; short writes are retried). On failure part of
+  // the data may have been written.
+  virtual Status write_at(uint64_t pos, std::span<const std::string_view> parts) = 0;
+  // fdatasync. A failure is sticky for the caller: after it, what the file
+  // holds is unknown (Linux may drop the dirty pages).
+  virtual Status sync() = 0;
+  virtual Result<uint64_t> size() = 0;
+  // Makes [0, end) allocated on disk, growing the file to `end` if shorter, so
+  // later writes there cannot fail for lack of space (where the file system
+  // supports fallocate; elsewhere the file is only extended).
+  virtual Status allocate(uint64_t end) = 0;
+  virtual Status truncate(uint64_t size) = 0;
+  virtual Result<std::unique_ptr<Mapping>> map(uint64_t length) = 0;
+
+  // The cross-process writer lock: an open-file-description lock on a byte
+  // range past any data, so the kernel releases it when its holder dies.
+  // lock_writer(true) waits; lock_writer(false) returns busy if held.
+  virtual Status lock_writer(bool wait) = 0;
+  virtual Status unlock_writer() = 0;
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+  // The real file system (a process-wide singleton).
+  static Env* posix();
+
+  virtual Result<std::unique_ptr<File>> open(const std::string& path, OpenMode mode) = 0;
+  // Size of the file at path; not_found if there is none.
+  virtual Result<uint64_t> file_size(const std::string& path) = 0;
+  // Renames from -> to, failing with already_exists if `to` exists.
+  virtual Status rename_noreplace(const std::string& from, const std::string& to) = 0;
+  virtual Status remove(const std::string& path) = 0;
+  // fsync of the directory holding `path`, so a rename or create is durable.
+  virtual Status sync_parent_dir(const std::string& path) = 0;
+};
+
+// errno to Status: ENOSPC/EDQUOT -> no_space, ENOENT -> not_found,
+// EACCES/EPERM/EROFS -> read_only, others -> io_error. The message names
+// `what` (an operation) and the path.
+Status errno_status(int err, std::string_view what, const std::string& path);
+
+}  // namespace rivulet::io

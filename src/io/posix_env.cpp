@@ -1,0 +1,317 @@
+// The real I/O back end: io::Env and io::File on top of Linux system calls
+// (pread/pwritev, fdatasync, fallocate, mmap, open-file-description locks).
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "io/env.hpp"
+#include "io/locks.hpp"
+
+namespace rivulet::io {
+
+namespace {
+
+Code code_for_errno(int err) {
+  switch (err) {
+    case ENOSPC:
+    case EDQUOT:
+      return Code::no_space;
+    case ENOENT:
+      return Code::not_found;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return Code::read_only;
+    case EEXIST:
+      return Code::already_exists;
+    default:
+      return Code::io_error;
+  }
+}
+
+class PosixMapping final : public Mapping {
+ public:
+  PosixMapping(void* addr, uint64_t length) : addr_(addr), length_(length) {}
+  ~PosixMapping() override {
+    if (length_ > 0) ::munmap(addr_, length_);
+  }
+  PosixMapping(const PosixMapping&) = delete;
+  PosixMapping& operator=(const PosixMapping&) = delete;
+
+  const char* data() const override { return static_cast<const char*>(addr_); }
+  uint64_t length() const override { return length_; }
+
+ private:
+  void* addr_;
+  uint64_t length_;
+};
+
+// Drops the first n bytes (already written) from iov[*first ...], leaving
+// *first at the first iovec with bytes still to write.
+void consume_iovecs(std::vector<iovec>& iov, size_t* first, size_t n) {
+  while (n > 0) {
+    iovec& v = iov[*first];
+    if (n >= v.iov_len) {
+      n -= v.iov_len;
+      ++*first;
+    } else {
+      v.iov_base = static_cast<char*>(v.iov_base) + n;
+      v.iov_len -= n;
+      n = 0;
+    }
+  }
+}
+
+class PosixFile final : public File {
+ public:
+  PosixFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  // Closing releases the writer lock: OFD locks belong to the description.
+  ~PosixFile() override { ::close(fd_); }
+  PosixFile(const PosixFile&) = delete;
+  PosixFile& operator=(const PosixFile&) = delete;
+
+  const std::string& path() const override { return path_; }
+
+  Status read_at(uint64_t pos, void* buf, size_t n) override {
+    char* out = static_cast<char*>(buf);
+    size_t done = 0;
+    while (done < n) {
+      ssize_t r = ::pread(fd_, out + done, n - done, static_cast<off_t>(pos + done));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return errno_status(errno, "read", path_);
+      }
+      if (r == 0) {
+        return Status(Code::io_error, "read " + path_ + ": short read (wanted " +
+                                          std::to_string(n) + " bytes at " + std::to_string(pos) +
+                                          ", file ends after " + std::to_string(done) + ")");
+      }
+      done += static_cast<size_t>(r);
+    }
+    return Status::OK();
+  }
+
+  Status write_at(uint64_t pos, std::span<const std::string_view> parts) override {
+    std::vector<iovec> iov;
+    iov.reserve(parts.size());
+    for (std::string_view p : parts) {
+      // Empty iovecs are legal but would make the consume loop's job harder.
+      if (!p.empty()) iov.push_back({const_cast<char*>(p.data()), p.size()});
+    }
+    size_t first = 0;
+    while (first < iov.size()) {
+      int count = static_cast<int>(std::min<size_t>(iov.size() - first, IOV_MAX));
+      ssize_t w = ::pwritev(fd_, iov.data() + first, count, static_cast<off_t>(pos));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return errno_status(errno, "write", path_);
+      }
+      if (w == 0) {
+        // The kernel never does this for a regular file; guard the loop anyway.
+        return Status(Code::io_error, "write " + path_ + ": wrote 0 bytes");
+      }
+      consume_iovecs(iov, &first, static_cast<size_t>(w));
+      pos += static_cast<uint64_t>(w);
+    }
+    return Status::OK();
+  }
+
+  Status sync() override {
+    int rc;
+    do {
+      rc = ::fdatasync(fd_);
+    } while (rc != 0 && errno == EINTR);
+    return rc == 0 ? Status::OK() : errno_status(errno, "fdatasync", path_);
+  }
+
+  Result<uint64_t> size() override {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return errno_status(errno, "fstat", path_);
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  Status allocate(uint64_t end) override {
+    Result<uint64_t> cur = size();
+    if (!cur.ok()) return cur.status();
+    if (end <= *cur) return Status::OK();
+    int rc;
+    do {
+      rc = ::fallocate(fd_, 0, static_cast<off_t>(*cur), static_cast<off_t>(end - *cur));
+    } while (rc != 0 && errno == EINTR);
+    if (rc == 0) return Status::OK();
+    int err = errno;
+    if (err == EOPNOTSUPP || err == ENOSYS) {
+      // Documented fallback (see File::allocate): file systems without
+      // fallocate (some FUSE and network ones) only get the file extended, so
+      // a later write into this range can still fail with ENOSPC.
+      return truncate(end);
+    }
+    return errno_status(err, "fallocate", path_);
+  }
+
+  Status truncate(uint64_t size) override {
+    int rc;
+    do {
+      rc = ::ftruncate(fd_, static_cast<off_t>(size));
+    } while (rc != 0 && errno == EINTR);
+    return rc == 0 ? Status::OK() : errno_status(errno, "ftruncate", path_);
+  }
+
+  Result<std::unique_ptr<Mapping>> map(uint64_t length) override {
+    // mmap rejects a zero length, but an empty file is a normal thing to map.
+    if (length == 0) return std::unique_ptr<Mapping>(new PosixMapping(nullptr, 0));
+    void* addr = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd_, 0);
+    if (addr == MAP_FAILED) return errno_status(errno, "mmap", path_);
+    return std::unique_ptr<Mapping>(new PosixMapping(addr, length));
+  }
+
+  Status lock_writer(bool wait) override {
+    struct flock fl = lock_range(F_WRLCK);
+    int rc;
+    do {
+      rc = ::fcntl(fd_, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
+    } while (rc != 0 && errno == EINTR);
+    if (rc == 0) return Status::OK();
+    if (!wait && (errno == EAGAIN || errno == EACCES)) {
+      return Status(Code::busy, "lock " + path_ + ": another writer holds the file");
+    }
+    return errno_status(errno, "lock", path_);
+  }
+
+  Status unlock_writer() override {
+    struct flock fl = lock_range(F_UNLCK);
+    if (::fcntl(fd_, F_OFD_SETLK, &fl) != 0) return errno_status(errno, "unlock", path_);
+    return Status::OK();
+  }
+
+ private:
+  static struct flock lock_range(short type) {
+    struct flock fl;
+    std::memset(&fl, 0, sizeof fl);  // l_pid must be 0 for OFD locks
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = static_cast<off_t>(kWriterLockByte);
+    fl.l_len = 1;
+    return fl;
+  }
+
+  int fd_;
+  std::string path_;
+};
+
+int open_flags(OpenMode mode) {
+  switch (mode) {
+    case OpenMode::read_only:
+      return O_RDONLY;
+    case OpenMode::read_write:
+      return O_RDWR;
+    case OpenMode::create_exclusive_rw:
+      return O_RDWR | O_CREAT | O_EXCL;
+  }
+  return O_RDONLY;
+}
+
+int retry_open(const char* path, int flags, mode_t mode) {
+  int fd;
+  do {
+    fd = ::open(path, flags | O_CLOEXEC, mode);
+  } while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+int rename_syscall(const std::string& from, const std::string& to) {
+#ifdef RENAME_NOREPLACE
+  return ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE);
+#else
+  // glibc before 2.28 has no wrapper; the kernel has had the call since 3.15.
+  constexpr unsigned kRenameNoReplace = 1;
+  return static_cast<int>(
+      ::syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), kRenameNoReplace));
+#endif
+}
+
+// Where renameat2 flags are unsupported, a hard link gives the same
+// no-replace guarantee: link() fails with EEXIST if `to` exists.
+Status rename_by_link(const std::string& from, const std::string& to) {
+  const std::string both = from + " -> " + to;
+  if (::link(from.c_str(), to.c_str()) != 0) return errno_status(errno, "rename (link)", both);
+  if (::unlink(from.c_str()) != 0) return errno_status(errno, "rename (unlink)", both);
+  return Status::OK();
+}
+
+std::string parent_dir(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+class PosixEnv final : public Env {
+ public:
+  Result<std::unique_ptr<File>> open(const std::string& path, OpenMode mode) override {
+    int fd = retry_open(path.c_str(), open_flags(mode), 0644);
+    if (fd < 0) return errno_status(errno, "open", path);
+    return std::unique_ptr<File>(new PosixFile(fd, path));
+  }
+
+  Result<uint64_t> file_size(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return errno_status(errno, "stat", path);
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  Status rename_noreplace(const std::string& from, const std::string& to) override {
+    if (rename_syscall(from, to) == 0) return Status::OK();
+    int err = errno;
+    // EINVAL: the file system rejects the flag; ENOSYS: the kernel lacks it.
+    if (err == EINVAL || err == ENOSYS) return rename_by_link(from, to);
+    return errno_status(err, "rename", from + " -> " + to);
+  }
+
+  Status remove(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0) return errno_status(errno, "unlink", path);
+    return Status::OK();
+  }
+
+  Status sync_parent_dir(const std::string& path) override {
+    const std::string dir = parent_dir(path);
+    int fd = retry_open(dir.c_str(), O_RDONLY | O_DIRECTORY, 0);
+    if (fd < 0) return errno_status(errno, "open directory", dir);
+    int rc;
+    do {
+      rc = ::fsync(fd);
+    } while (rc != 0 && errno == EINTR);
+    int err = errno;
+    ::close(fd);
+    return rc == 0 ? Status::OK() : errno_status(err, "fsync directory", dir);
+  }
+};
+
+}  // namespace
+
+Env* Env::posix() {
+  // Never destroyed, so it stays usable from other static destructors.
+  static Env* const env = new PosixEnv;
+  return env;
+}
+
+Status errno_status(int err, std::string_view what, const std::string& path) {
+  std::string msg(what);
+  msg += ' ';
+  msg += path;
+  msg += ": ";
+  msg += std::strerror(err);
+  return Status(code_for_errno(err), std::move(msg));
+}
+
+}  // namespace rivulet::io

@@ -1,0 +1,46 @@
+// Mapping growth and size tracking for FileMap.
+#include "log/file_map.hpp"
+
+#include <algorithm>
+
+namespace rivulet::log {
+
+Result<uint64_t> FileMap::refresh_size() {
+  Result<uint64_t> size = file_->size();
+  if (size.ok()) note_size(*size);
+  return size;
+}
+
+void FileMap::note_size(uint64_t size) {
+  uint64_t seen = size_.load(std::memory_order_relaxed);
+  while (size > seen && !size_.compare_exchange_weak(seen, size, std::memory_order_acq_rel)) {
+  }
+}
+
+Result<const char*> FileMap::base_for(uint64_t end) {
+  std::lock_guard lock(mu_);
+  if (!maps_.empty() && maps_.back()->length() >= end) return maps_.back()->data();
+  // Map generously past the end: address space is cheap, remapping is not.
+  uint64_t want = std::max<uint64_t>(uint64_t{1} << 30, end * 2);
+  want = (want + (1u << 20) - 1) & ~uint64_t{(1u << 20) - 1};
+  Result<std::unique_ptr<io::Mapping>> m = file_->map(want);
+  if (!m.ok()) return m.status();
+  maps_.push_back(std::move(m).value());
+  return maps_.back()->data();
+}
+
+Result<std::string_view> FileMap::view(uint64_t pos, uint64_t limit, uint64_t need) {
+  uint64_t size = known_size();
+  if (std::min(limit, size) < pos + need) {
+    Result<uint64_t> fresh = refresh_size();
+    if (!fresh.ok()) return fresh.status();
+    size = known_size();
+  }
+  uint64_t end = std::min(limit, size);
+  if (end <= pos) return std::string_view();
+  Result<const char*> base = base_for(end);
+  if (!base.ok()) return base.status();
+  return std::string_view(*base + pos, end - pos);
+}
+
+}  // namespace rivulet::log

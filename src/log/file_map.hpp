@@ -1,0 +1,42 @@
+// Read-only views of the file through shared mappings. A mapping is never
+// unmapped before close, so a pointer handed out stays valid for the life of
+// the FileMap; when the file outgrows the mapping a larger one is added.
+// Views never reach past the file's size (touching a mapped page past EOF
+// raises SIGBUS), and the file never shrinks while open.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <vector>
+
+#include "io/env.hpp"
+
+namespace rivulet::log {
+
+class FileMap {
+ public:
+  explicit FileMap(io::File* file) : file_(file) {}
+
+  // The bytes [pos, min(limit, file size)): empty if the file ends before
+  // pos. The size last seen is trusted unless it gives fewer than `need`
+  // bytes, in which case the file system is asked (a syscall).
+  Result<std::string_view> view(uint64_t pos, uint64_t limit, uint64_t need = 0);
+  // The file's size as last seen; refresh_size() asks the file system.
+  uint64_t known_size() const { return size_.load(std::memory_order_acquire); }
+  Result<uint64_t> refresh_size();
+  // The writer grew the file to at least `size`.
+  void note_size(uint64_t size);
+
+ private:
+  Result<const char*> base_for(uint64_t end);
+
+  io::File* file_;
+  std::atomic<uint64_t> size_{0};
+  std::mutex mu_;
+  std::vector<std::unique_ptr<io::Mapping>> maps_;  // newest last
+};
+
+}  // namespace rivulet::log

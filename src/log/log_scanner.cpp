@@ -1,0 +1,123 @@
+// Chain following and tail classification.
+#include "log/log_scanner.hpp"
+
+#include <fmt/format.h>
+
+#include "format/file_layout.hpp"
+
+namespace rivulet::log {
+
+uint64_t LogScanner::segment_end(uint64_t pos) const {
+  return format::segment_start(format::segment_index(pos, segment_size_) + 1, segment_size_);
+}
+
+Result<bool> LogScanner::next(const ChainPos& at, format::ParsedFrame* out, std::string* why) {
+  uint64_t end = segment_end(at.pos);
+  Result<std::string_view> head = map_->view(at.pos, end, format::kFrameHeaderSize);
+  if (!head.ok()) return head.status();
+  if (head->size() < format::kFrameHeaderSize || !format::has_frame_magic(head->data())) {
+    if (why) *why = head->size() < format::kFrameHeaderSize ? "end of file" : "no frame magic";
+    return false;
+  }
+  // Make sure the whole frame is inside the view, asking for the real size
+  // only when the one last seen is too short.
+  uint32_t length = format::peek_frame_header(head->data()).frame_length;
+  std::string_view avail = *head;
+  if (length > avail.size() && at.pos + length <= end) {
+    Result<std::string_view> whole = map_->view(at.pos, end, length);
+    if (!whole.ok()) return whole.status();
+    avail = *whole;
+  }
+  format::ChainLink link{at.next_seq, at.prev_crc};
+  return format::parse_frame(avail, at.pos, &link, out, why);
+}
+
+Status LogScanner::walk(const ChainPos& at, const std::function<Status(const format::ParsedFrame&)>& visit,
+                        std::string* why) {
+  format::ParsedFrame frame;
+  for (;;) {
+    Result<bool> got = next(at, &frame, why);
+    if (!got.ok()) return got.status();
+    if (!*got) return Status::OK();
+    RIVULET_TRY(visit(frame));
+  }
+}
+
+ChainPos LogScanner::advance(const ChainPos& at, const format::ParsedFrame& frame) const {
+  ChainPos next = at;
+  next.next_seq = frame.header.seq + 1;
+  next.prev_crc = frame.header.meta_crc;
+  if (frame.segment_end()) {
+    next.pos = segment_end(at.pos) + format::kSegmentHeaderSize;
+    next.segment_seq = at.segment_seq + 1;
+  } else {
+    next.pos = at.pos + format::align8(frame.header.frame_length);
+  }
+  return next;
+}
+
+// A frame at `pos` that is valid on its own and claims `seq` was durable.
+static bool proves_durable(FileMap* map, uint64_t pos, uint64_t limit, uint64_t seq) {
+  Result<std::string_view> v = map->view(pos, limit);
+  if (!v.ok() || v->size() < format::kFrameHeaderSize || !format::has_frame_magic(v->data())) return false;
+  format::FrameHeader h = format::peek_frame_header(v->data());
+  if (h.seq <= seq || h.synced_seq < seq) return false;
+  format::ParsedFrame f;
+  return format::parse_frame(*v, pos, nullptr, &f, nullptr);
+}
+
+Result<TailInfo> classify_tail(FileMap* map, uint32_t segment_size, const ChainPos& end,
+                               uint64_t durable_seq, const std::string& why) {
+  TailInfo info;
+  info.position = end.pos;
+  Result<uint64_t> size = map->refresh_size();
+  if (!size.ok()) return size.status();
+  uint64_t seg_end = format::segment_start(format::segment_index(end.pos, segment_size) + 1, segment_size);
+  Result<std::string_view> rest = map->view(end.pos, seg_end);
+  if (!rest.ok()) return rest.status();
+
+  uint64_t last_nonzero = 0;
+  for (size_t i = rest->size(); i > 0; --i) {
+    if ((*rest)[i - 1] != 0) {
+      last_nonzero = i;
+      break;
+    }
+  }
+  info.bytes = last_nonzero;
+
+  if (end.next_seq <= durable_seq) {
+    info.kind = TailInfo::Kind::corrupt;
+    info.detail = fmt::format("frame {} at position {} is missing or damaged ({}), but the superblock records "
+                              "frames up to {} as durable",
+                              end.next_seq, end.pos, why, durable_seq);
+    return info;
+  }
+  // Hunt for later frames in this segment (frames are 8-byte aligned) and at
+  // the start of every later segment.
+  for (uint64_t q = end.pos + 8; q + format::kFrameHeaderSize <= end.pos + last_nonzero; q += 8) {
+    if (format::has_frame_magic(rest->data() + (q - end.pos)) && proves_durable(map, q, seg_end, end.next_seq)) {
+      info.evidence = q;
+      break;
+    }
+  }
+  for (uint64_t s = seg_end; info.evidence == 0 && s + format::kSegmentHeaderSize < *size; s += segment_size) {
+    uint64_t q = s + format::kSegmentHeaderSize;
+    if (proves_durable(map, q, s + segment_size, end.next_seq)) info.evidence = q;
+  }
+  if (info.evidence != 0) {
+    info.kind = TailInfo::Kind::corrupt;
+    info.detail = fmt::format("frame {} at position {} is damaged ({}), but the valid frame at position {} "
+                              "was written after it was durable",
+                              end.next_seq, end.pos, why, info.evidence);
+  } else if (last_nonzero > 0) {
+    info.kind = TailInfo::Kind::torn;
+    info.detail = fmt::format("torn tail at position {}: {} bytes of an incomplete commit ({}); the next "
+                              "writer discards them",
+                              end.pos, last_nonzero, why);
+  } else {
+    info.detail = "clean end";
+  }
+  return info;
+}
+
+}  // namespace rivulet::log

@@ -1,0 +1,65 @@
+// Follows the chain of frames: recovery on open, a writer catching up with
+// commits from other processes, readers picking up new frames. A frame is
+// taken only if it is whole, its checksums hold, and it links to the frame
+// before it. Where the chain stops, classify_tail() tells a clean end from a
+// torn tail (cut off by the next writer) and from corruption (reported).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "format/frame.hpp"
+#include "log/file_map.hpp"
+
+namespace rivulet::log {
+
+// Where the chain stands: the position and link the next frame must have.
+struct ChainPos {
+  uint64_t pos = 0;
+  uint64_t next_seq = 1;
+  uint32_t prev_crc = 0;
+  uint64_t segment_seq = 0;
+};
+
+class LogScanner {
+ public:
+  LogScanner(FileMap* map, uint32_t segment_size) : map_(map), segment_size_(segment_size) {}
+
+  // Reads the frame at `at` if a valid one continues the chain there.
+  // Returns false (with `why`) when it does not; errors only for I/O.
+  Result<bool> next(const ChainPos& at, format::ParsedFrame* out, std::string* why = nullptr);
+
+  // Calls `visit` for each frame of the chain from `at` on, which must move
+  // `at` forward (usually with advance()), until no frame continues the
+  // chain (`why` says what was found instead) or `visit` fails.
+  Status walk(const ChainPos& at, const std::function<Status(const format::ParsedFrame&)>& visit,
+              std::string* why = nullptr);
+
+  // The chain position after `frame`.
+  ChainPos advance(const ChainPos& at, const format::ParsedFrame& frame) const;
+
+  uint64_t segment_end(uint64_t pos) const;
+
+ private:
+  FileMap* map_;
+  uint32_t segment_size_;
+};
+
+struct TailInfo {
+  enum class Kind { clean, torn, corrupt };
+  Kind kind = Kind::clean;
+  uint64_t position = 0;  // where the chain stops
+  uint64_t bytes = 0;     // non-zero bytes after it in its segment (torn)
+  uint64_t evidence = 0;  // corrupt: position of a valid frame that proves it
+  std::string detail;     // one line for reports
+};
+
+// Looks past the end of the chain. A later valid frame whose writer knew the
+// missing frame to be durable (synced_seq), or a superblock that says so
+// (durable_seq), makes it corruption; anything else after the end was never
+// durable and is a torn tail.
+Result<TailInfo> classify_tail(FileMap* map, uint32_t segment_size, const ChainPos& end,
+                               uint64_t durable_seq, const std::string& why);
+
+}  // namespace rivulet::log

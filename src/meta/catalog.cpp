@@ -1,0 +1,139 @@
+// Topic catalog and per-partition offsets.
+#include "meta/catalog.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "format/frame.hpp"
+
+namespace rivulet::meta {
+
+Catalog::Catalog() {
+  auto meta = std::make_unique<TopicState>();
+  meta->id = format::kMetaTopicId;
+  meta->name = std::string(format::kMetaTopicName);
+  meta->partitions.resize(1);
+  topics_[meta->id] = std::move(meta);
+}
+
+Status Catalog::validate_name(std::string_view name) {
+  auto bad = [&](const std::string& why) {
+    return Status(Code::invalid_argument, fmt::format("invalid topic name '{}': {}", name, why));
+  };
+  if (name.empty()) return bad("it is empty");
+  if (name.size() > 249) return bad(fmt::format("{} characters, the limit is 249", name.size()));
+  if (name == "." || name == "..") return bad("'.' and '..' are not allowed");
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '_' || c == '-';
+    if (!ok) return bad("only ASCII letters, digits, '.', '_' and '-' are allowed");
+  }
+  if (name.rfind("__rivulet", 0) == 0) return bad("names starting with '__rivulet' are reserved");
+  return Status::OK();
+}
+
+static std::string collision_key(std::string_view name) {
+  std::string k(name);
+  std::replace(k.begin(), k.end(), '.', '_');
+  return k;
+}
+
+Status Catalog::check_create(std::string_view name, const TopicConfig& config) const {
+  RIVULET_TRY(validate_name(name));
+  if (config.partitions < 1) {
+    return {Code::invalid_argument, fmt::format("topic '{}': partition count must be at least 1", name)};
+  }
+  if (config.partitions > 100000) {
+    return {Code::invalid_argument, fmt::format("topic '{}': at most 100000 partitions", name)};
+  }
+  if (config.max_message_bytes < 64) {
+    return {Code::invalid_argument, fmt::format("topic '{}': max_message_bytes must be at least 64", name)};
+  }
+  if (find(name)) return {Code::already_exists, fmt::format("topic '{}' already exists", name)};
+  std::string key = collision_key(name);
+  for (const auto& [existing, id] : live_) {
+    if (collision_key(existing) == key) {
+      return {Code::already_exists,
+              fmt::format("topic '{}' collides with existing topic '{}' ('.' and '_' count as the same)", name,
+                          existing)};
+    }
+  }
+  return Status::OK();
+}
+
+TopicState* Catalog::find(std::string_view name) {
+  auto it = live_.find(std::string(name));
+  return it == live_.end() ? nullptr : topics_.at(it->second).get();
+}
+
+const TopicState* Catalog::find(std::string_view name) const {
+  return const_cast<Catalog*>(this)->find(name);
+}
+
+TopicState* Catalog::by_id(uint32_t id) {
+  auto it = topics_.find(id);
+  return it == topics_.end() ? nullptr : it->second.get();
+}
+
+const TopicState* Catalog::by_id(uint32_t id) const { return const_cast<Catalog*>(this)->by_id(id); }
+
+std::vector<const TopicState*> Catalog::live_topics() const {
+  std::vector<const TopicState*> out;
+  for (const auto& [name, id] : live_) out.push_back(topics_.at(id).get());
+  std::sort(out.begin(), out.end(), [](auto* a, auto* b) { return a->name < b->name; });
+  return out;
+}
+
+static Status corrupt(uint64_t position, const std::string& what) {
+  return {Code::corruption, fmt::format("at position {}: {}", position, what), position};
+}
+
+Status Catalog::apply_meta(const format::MetaChange& change, uint64_t position) {
+  if (change.kind == format::MetaChange::Kind::topic_create) {
+    if (topics_.count(change.topic_id)) {
+      return corrupt(position, fmt::format("topic id {} created twice", change.topic_id));
+    }
+    if (find(change.name)) return corrupt(position, fmt::format("topic '{}' created twice", change.name));
+    if (change.config.partitions < 1 || change.config.partitions > 100000) {
+      return corrupt(position, fmt::format("topic '{}' has an impossible partition count", change.name));
+    }
+    auto t = std::make_unique<TopicState>();
+    t->id = change.topic_id;
+    t->name = change.name;
+    t->config = change.config;
+    t->partitions.resize(static_cast<size_t>(change.config.partitions));
+    live_[t->name] = t->id;
+    next_id_ = std::max(next_id_, t->id + 1);
+    topics_[t->id] = std::move(t);
+    return Status::OK();
+  }
+  TopicState* t = by_id(change.topic_id);
+  if (!t || t->deleted || t->id == format::kMetaTopicId) {
+    return corrupt(position, fmt::format("deletion of unknown topic id {}", change.topic_id));
+  }
+  t->deleted = true;
+  live_.erase(t->name);
+  return Status::OK();
+}
+
+Status Catalog::apply_batch(uint32_t topic_id, uint32_t partition, const format::BatchHeader& batch,
+                            uint64_t position) {
+  TopicState* t = by_id(topic_id);
+  if (!t) return corrupt(position, fmt::format("record batch for unknown topic id {}", topic_id));
+  if (partition >= t->partitions.size()) {
+    return corrupt(position, fmt::format("record batch for partition {} of topic '{}', which has {}", partition,
+                                         t->name, t->partitions.size()));
+  }
+  PartitionState& p = t->partitions[partition];
+  if (batch.base_offset != p.next_offset) {
+    return corrupt(position, fmt::format("record batch of '{}' partition {} starts at offset {}, expected {}",
+                                         t->name, partition, batch.base_offset, p.next_offset));
+  }
+  p.index.add(batch.base_offset, batch.max_timestamp, position);
+  p.next_offset = batch.last_offset() + 1;
+  p.bytes += batch.total_size();
+  return Status::OK();
+}
+
+}  // namespace rivulet::meta

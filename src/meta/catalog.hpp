@@ -1,0 +1,70 @@
+// The in-memory catalog: topics, their partitions, and each partition's
+// offsets and sparse index. Built by replaying the log (metadata records
+// and batch summaries); the same code serves recovery, catch-up and check.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "format/meta_record.hpp"
+#include "format/record_batch.hpp"
+#include "index/partition_index.hpp"
+#include "rivulet/options.hpp"
+#include "rivulet/status.hpp"
+
+namespace rivulet::meta {
+
+struct PartitionState {
+  int64_t first_offset = 0;
+  int64_t next_offset = 0;
+  uint64_t bytes = 0;
+  index::PartitionIndex index;
+};
+
+struct TopicState {
+  uint32_t id = 0;
+  std::string name;
+  TopicConfig config;
+  bool deleted = false;
+  std::vector<PartitionState> partitions;
+  // Spreads unkeyed records; shared by every writer of this process.
+  std::atomic<uint32_t> round_robin{0};
+};
+
+class Catalog {
+ public:
+  Catalog();
+
+  // Kafka's rules: 1..249 characters of [a-zA-Z0-9._-], not "." or "..".
+  // Names starting with "__rivulet" are reserved for internal topics.
+  static Status validate_name(std::string_view name);
+  // What create_topic would be refused for: a bad name or config, a
+  // duplicate, or a name that collides with another once '.' and '_' are
+  // treated alike (as Kafka refuses, since metric names merge them).
+  Status check_create(std::string_view name, const TopicConfig& config) const;
+
+  const TopicState* find(std::string_view name) const;  // live topics only
+  TopicState* find(std::string_view name);
+  TopicState* by_id(uint32_t id);
+  const TopicState* by_id(uint32_t id) const;
+  uint32_t next_topic_id() const { return next_id_; }
+  // Live user topics, sorted by name.
+  std::vector<const TopicState*> live_topics() const;
+
+  // Replaying the log. `position` locates the record or batch for errors.
+  Status apply_meta(const format::MetaChange& change, uint64_t position);
+  Status apply_batch(uint32_t topic_id, uint32_t partition, const format::BatchHeader& batch, uint64_t position);
+
+ private:
+  std::map<uint32_t, std::unique_ptr<TopicState>> topics_;  // by id, deleted ones too
+  std::unordered_map<std::string, uint32_t> live_;          // name -> id
+  uint32_t next_id_ = 1;
+};
+
+}  // namespace rivulet::meta

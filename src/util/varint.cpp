@@ -1,0 +1,80 @@
+// Zigzag varint encoding and bounds-checked decoding (Kafka's ByteUtils
+// varint / varlong, protobuf's sint32 / sint64).
+#include "util/varint.hpp"
+
+namespace rivulet::varint {
+namespace {
+
+// ceil(bit_width / 7) without a division (protobuf's formula); `| 1`
+// makes zero take one byte.
+inline size_t unsigned_size(uint64_t u) {
+  const int log2 = 63 - __builtin_clzll(u | 1);
+  return static_cast<size_t>((log2 * 9 + 73) / 64);
+}
+
+inline char* put_unsigned(char* out, uint64_t u) {
+  while (u >= 0x80) {
+    *out++ = static_cast<char>(static_cast<uint8_t>(u) | 0x80);
+    u >>= 7;
+  }
+  *out++ = static_cast<char>(u);
+  return out;
+}
+
+// Reads at most max_bytes; the last byte may only carry the bits that still
+// fit in `bits`, so anything encoding a wider value is rejected rather than
+// silently truncated.
+inline const char* get_unsigned(const char* p, const char* end, size_t max_bytes, int bits, uint64_t* out) {
+  uint64_t result = 0;
+  for (size_t i = 0; i < max_bytes; ++i) {
+    if (p == end) return nullptr;
+    const uint64_t byte = static_cast<uint8_t>(*p++);
+    const int shift = static_cast<int>(7 * i);
+    if (i + 1 == max_bytes) {
+      // Final byte: no continuation bit, and no payload above `bits`.
+      const int room = bits - shift;
+      if ((byte >> room) != 0) return nullptr;
+      *out = result | (byte << shift);
+      return p;
+    }
+    result |= (byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) {
+      *out = result;
+      return p;
+    }
+  }
+  return nullptr;  // not reached: the last iteration always returns
+}
+
+}  // namespace
+
+size_t size32(int32_t v) { return unsigned_size(zigzag32(v)); }
+size_t size64(int64_t v) { return unsigned_size(zigzag64(v)); }
+
+char* put32(char* out, int32_t v) { return put_unsigned(out, zigzag32(v)); }
+char* put64(char* out, int64_t v) { return put_unsigned(out, zigzag64(v)); }
+
+const char* get32(const char* p, const char* end, int32_t* v) {
+  // One-byte values (lengths under 64, small deltas) are by far the most common.
+  if (p != end && (static_cast<uint8_t>(*p) & 0x80) == 0) {
+    *v = unzigzag32(static_cast<uint8_t>(*p));
+    return p + 1;
+  }
+  uint64_t u = 0;
+  p = get_unsigned(p, end, kMax32, 32, &u);
+  if (p != nullptr) *v = unzigzag32(static_cast<uint32_t>(u));
+  return p;
+}
+
+const char* get64(const char* p, const char* end, int64_t* v) {
+  if (p != end && (static_cast<uint8_t>(*p) & 0x80) == 0) {
+    *v = unzigzag64(static_cast<uint8_t>(*p));
+    return p + 1;
+  }
+  uint64_t u = 0;
+  p = get_unsigned(p, end, kMax64, 64, &u);
+  if (p != nullptr) *v = unzigzag64(u);
+  return p;
+}
+
+}  // namespace rivulet::varint

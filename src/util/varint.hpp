@@ -1,0 +1,32 @@
+// Kafka's zigzag varints (protobuf's encoding of sint32 / sint64), used for
+// every length and delta inside a record. Decoders never read past `end`.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace rivulet::varint {
+
+inline constexpr size_t kMax32 = 5;
+inline constexpr size_t kMax64 = 10;
+
+inline uint32_t zigzag32(int32_t v) { return (static_cast<uint32_t>(v) << 1) ^ static_cast<uint32_t>(v >> 31); }
+inline uint64_t zigzag64(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
+inline int32_t unzigzag32(uint32_t v) { return static_cast<int32_t>((v >> 1) ^ (~(v & 1) + 1)); }
+inline int64_t unzigzag64(uint64_t v) { return static_cast<int64_t>((v >> 1) ^ (~(v & 1) + 1)); }
+
+// Bytes that put32 / put64 will write for v.
+size_t size32(int32_t v);
+size_t size64(int64_t v);
+
+// Write v zigzag-encoded at out; return the byte after it.
+char* put32(char* out, int32_t v);
+char* put64(char* out, int64_t v);
+
+// Read a zigzag varint from [p, end). Return the byte after it, or nullptr if
+// it is truncated or longer than the type allows (5 / 10 bytes), or (for
+// get32) encodes a value outside int32's range.
+const char* get32(const char* p, const char* end, int32_t* v);
+const char* get64(const char* p, const char* end, int64_t* v);
+
+}  // namespace rivulet::varint

@@ -1,0 +1,331 @@
+// The engine through the public API: topics, producing, reading, partition
+// choice, atomic batches, reopen.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <thread>
+
+#include "rivulet/rivulet.hpp"
+#include "test_util.hpp"
+
+namespace rivulet {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::TempDir;
+
+std::unique_ptr<Db> open_db(const std::string& path, OpenOptions o = {}) {
+  auto db = Db::open(path, o);
+  EXPECT_TRUE(db.ok()) << db.status().to_string();
+  return db.ok() ? std::move(db).value() : nullptr;
+}
+
+std::vector<std::string> read_values(Db& db, std::string_view topic, int32_t partition,
+                                     StartAt start = StartAt::earliest()) {
+  auto r = db.reader(topic, partition, start);
+  EXPECT_TRUE(r.ok()) << r.status().to_string();
+  std::vector<std::string> out;
+  for (;;) {
+    auto recs = (*r)->poll(0ms);
+    EXPECT_TRUE(recs.ok()) << recs.status().to_string();
+    if (!recs.ok() || recs->empty()) break;
+    for (const RecordView& v : *recs) out.emplace_back(v.value.value_or("<null>"));
+  }
+  return out;
+}
+
+TEST(Db, OpeningAMissingPathCreatesAFile) {
+  TempDir dir;
+  auto db = open_db(dir.file("a.rvl"));
+  ASSERT_TRUE(db);
+  auto topics = db->list_topics();
+  ASSERT_TRUE(topics.ok());
+  EXPECT_TRUE(topics->empty());
+  EXPECT_TRUE(std::filesystem::exists(dir.file("a.rvl")));
+}
+
+TEST(Db, ReadOnlyOpenOfAMissingPathFailsWithoutCreating) {
+  TempDir dir;
+  OpenOptions o;
+  o.read_only = true;
+  auto db = Db::open(dir.file("missing.rvl"), o);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), Code::not_found);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("missing.rvl")));
+}
+
+TEST(Db, TopicAdministration) {
+  TempDir dir;
+  auto db = open_db(dir.file("a.rvl"));
+  ASSERT_TRUE(db->create_topic("orders", {.partitions = 3}).ok());
+  ASSERT_TRUE(db->create_topic("audit").ok());
+  EXPECT_EQ(db->create_topic("orders").code(), Code::already_exists);
+  EXPECT_EQ(db->create_topic("bad name").code(), Code::invalid_argument);
+  EXPECT_EQ(db->create_topic(std::string(250, 'x')).code(), Code::invalid_argument);
+  EXPECT_TRUE(db->create_topic(std::string(249, 'x')).ok());
+  EXPECT_EQ(db->create_topic("..").code(), Code::invalid_argument);
+  EXPECT_EQ(db->create_topic("zero", {.partitions = 0}).code(), Code::invalid_argument);
+  EXPECT_EQ(db->create_topic("__rivulet_x").code(), Code::invalid_argument);
+  EXPECT_TRUE(db->create_topic("a.b").ok());
+  EXPECT_EQ(db->create_topic("a_b").code(), Code::already_exists) << "Kafka refuses '.'/'_' collisions";
+
+  auto d = db->describe_topic("orders");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->partitions.size(), 3u);
+  EXPECT_EQ(db->describe_topic("nope").status().code(), Code::not_found);
+
+  ASSERT_TRUE(db->delete_topic("audit").ok());
+  EXPECT_EQ(db->delete_topic("audit").code(), Code::not_found);
+  EXPECT_EQ(db->describe_topic("audit").status().code(), Code::not_found);
+  EXPECT_TRUE(db->create_topic("audit").ok()) << "a deleted topic's name can be reused";
+
+  ASSERT_TRUE(db->close().ok());
+  db = open_db(dir.file("a.rvl"));
+  auto topics = db->list_topics();
+  ASSERT_TRUE(topics.ok());
+  std::vector<std::string> names;
+  for (auto& t : *topics) names.push_back(t.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"a.b", "audit", "orders", std::string(249, 'x')}));
+}
+
+TEST(Db, ProduceAndReadBackWithOffsetsFromZero) {
+  TempDir dir;
+  auto db = open_db(dir.file("a.rvl"));
+  ASSERT_TRUE(db->create_topic("t").ok());
+  for (int i = 0; i < 10; ++i) {
+    std::string v = "v" + std::to_string(i);
+    auto a = db->produce({.topic = "t", .value = v});
+    ASSERT_TRUE(a.ok()) << a.status().to_string();
+    EXPECT_EQ(a->offset, i);
+    EXPECT_EQ(a->partition, 0);
+  }
+  auto values = read_values(*db, "t", 0);
+  ASSERT_EQ(values.size(), 10u);
+  EXPECT_EQ(values[0], "v0");
+  EXPECT_EQ(values[9], "v9");
+  EXPECT_EQ(read_values(*db, "t", 0, StartAt::offset(7)), (std::vector<std::string>{"v7", "v8", "v9"}));
+  EXPECT_TRUE(read_values(*db, "t", 0, StartAt::latest()).empty());
+}
+
+TEST(Db, ProducingToAnUnknownTopicSaysHowToCreateIt) {
+  TempDir dir;
+  auto db = open_db(dir.file("a.rvl"));
+  auto a = db->produce({.topic = "nope", .value = "x"});
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.status().code(), Code::not_found);
+  EXPECT_NE(a.status().message().find("topic create nope"), std::string::npos) << a.status().message();
+}
+
+TEST(Db, AutoCreateTopics) {
+  TempDir dir;
+  OpenOptions o;
+  o.auto_create_topics = true;
+  o.auto_create_partitions = 2;
+  auto db = open_db(dir.file("a.rvl"), o);
+  ASSERT_TRUE(db->produce({.topic = "fresh", .value = "x"}).ok());
+  auto d = db->describe_topic("fresh");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->partitions.size(), 2u);
+}
+
+TEST(Db, KeyedRecordsGoWhereKafkaWouldPutThem) {
+  TempDir dir;
+  auto db = open_db(dir.file("a.rvl"));
+  ASSERT_TRUE(db->create_topic("t", {.partitions = 7}).ok());
+  // murmur2 values computed by Kafka's Java client (see FACTS.md).
+  std::map<std::string, int32_t> hashes = {{"0", 971027396}, {"1", -1993445489}, {"128", -326012175},
+                                           {"100:48069", 1009543857}};
+  for (auto& [key, hash] : hashes) {
+    auto a = db->produce({.topic = "t", .key = key, .value = "v"});
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(a->partition, (hash & 0x7fffffff) % 7) << key;
+  }
+}
+
+TEST(Db, UnkeyedRecordsAreSpreadAndExplicitPartitionsHonoured) {
+  TempDir dir;
+  auto db = open_db(dir.file("a.rvl"));
+  ASSERT_TRUE(db->create_topic("t", {.partitions = 3}).ok());
+  std::set<int32_t> seen;
+  for (int i = 0; i < 6; ++i) seen.insert(db->produce({.topic = "t", .value = "v"})->partition);
+  EXPECT_EQ(seen.size(), 3u);
+  auto a = db->produce({.topic = "t", .value = "v", .partition = 2});
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->partition, 2);
+  auto bad = db->produce({.topic = "t", .value = "v", .partition = 3});
+  EXPECT_EQ(bad.status().code(), Code::out_of_range);
+  EXPECT_EQ(db->produce({.topic = "t", .value = "v", .partition = -1}).status().code(), Code::out_of_range);
+}
+
+TEST(Db, RecordFieldsRoundTrip) {
+  TempDir dir;
+  auto db = open_db(dir.file("a.rvl"));
+  ASSERT_TRUE(db->create_topic("t").ok());
+  std::string binary("\0\xff\x01k", 4);
+  std::vector<Header> headers = {{"h", std::string_view("1")}, {"h", std::string_view("2")}, {"n", std::nullopt}};
+  ASSERT_TRUE(db->produce({.topic = "t", .key = binary, .value = std::nullopt, .headers = headers,
+                           .timestamp_ms = 1234})
+                  .ok());
+  ASSERT_TRUE(db->produce({.topic = "t", .key = std::nullopt, .value = std::string_view("")}).ok());
+  auto r = db->reader("t", 0);
+  ASSERT_TRUE(r.ok());
+  auto recs = (*r)->poll(0ms);
+  ASSERT_TRUE(recs.ok());
+  ASSERT_EQ(recs->size(), 2u);
+  const RecordView& a = (*recs)[0];
+  EXPECT_EQ(a.key, std::optional<std::string_view>(binary));
+  EXPECT_FALSE(a.value.has_value());
+  EXPECT_EQ(a.timestamp_ms, 1234);
+  EXPECT_EQ(a.timestamp_type, TimestampType::create_time);
+  std::vector<std::pair<std::string, std::string>> got;
+  for (const Header& h : a.headers) got.emplace_back(h.key, h.value.value_or("<null>"));
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, std::string>>{{"h", "1"}, {"h", "2"}, {"n", "<null>"}}));
+  const RecordView& b = (*recs)[1];
+  EXPECT_FALSE(b.key.has_value());
+  ASSERT_TRUE(b.value.has_value());
+  EXPECT_TRUE(b.value->empty());
+  EXPECT_TRUE(b.headers.empty());
+}
+
+TEST(Db, BatchCommitsAcrossTopicsAndPartitions) {
+  TempDir dir;
+  auto db = open_db(dir.file("a.rvl"));
+  ASSERT_TRUE(db->create_topic("a", {.partitions = 2}).ok());
+  ASSERT_TRUE(db->create_topic("b").ok());
+  WriteBatch batch(*db);
+  ASSERT_TRUE(batch.add({.topic = "a", .value = "a0", .partition = 0}).ok());
+  ASSERT_TRUE(batch.add({.topic = "b", .value = "b0"}).ok());
+  ASSERT_TRUE(batch.add({.topic = "a", .value = "a1", .partition = 1}).ok());
+  ASSERT_TRUE(batch.add({.topic = "a", .value = "a2", .partition = 0}).ok());
+  EXPECT_EQ(batch.add({.topic = "zzz", .value = "x"}).code(), Code::not_found);
+  EXPECT_EQ(batch.size(), 4u) << "a failed add leaves the batch as it was";
+  ASSERT_TRUE(db->commit(batch).ok());
+  EXPECT_EQ(batch.appended(3).partition, 0);
+  EXPECT_EQ(batch.appended(3).offset, 1);
+  EXPECT_EQ(batch.appended(2).offset, 0);
+  EXPECT_EQ(db->commit(batch).code(), Code::invalid_argument) << "no double commit";
+  EXPECT_EQ(read_values(*db, "a", 0), (std::vector<std::string>{"a0", "a2"}));
+  EXPECT_EQ(read_values(*db, "a", 1), (std::vector<std::string>{"a1"}));
+  EXPECT_EQ(read_values(*db, "b", 0), (std::vector<std::string>{"b0"}));
+  auto stats = db->stat();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->frames, 3u) << "two topic creations and one commit";
+}
+
+TEST(Db, ReadFromTimestamp) {
+  TempDir dir;
+  auto db = open_db(dir.file("a.rvl"));
+  ASSERT_TRUE(db->create_topic("t").ok());
+  WriteBatch batch(*db);
+  for (int64_t ts : {100, 300, 200, 400}) {
+    ASSERT_TRUE(batch.add({.topic = "t", .value = std::to_string(ts), .timestamp_ms = ts}).ok());
+  }
+  ASSERT_TRUE(db->commit(batch).ok());
+  ASSERT_TRUE(db->produce({.topic = "t", .value = "500", .timestamp_ms = 500}).ok());
+  EXPECT_EQ(read_values(*db, "t", 0, StartAt::timestamp(150)), (std::vector<std::string>{"300", "200", "400", "500"}));
+  EXPECT_EQ(read_values(*db, "t", 0, StartAt::timestamp(450)), (std::vector<std::string>{"500"}));
+  EXPECT_TRUE(read_values(*db, "t", 0, StartAt::timestamp(501)).empty());
+  EXPECT_EQ(read_values(*db, "t", 0, StartAt::timestamp(0)).size(), 5u);
+}
+
+TEST(Db, LogAppendTimeTopicsStampTheCommitTime) {
+  TempDir dir;
+  auto db = open_db(dir.file("a.rvl"));
+  ASSERT_TRUE(db->create_topic("t", {.timestamp_type = TimestampType::log_append_time}).ok());
+  auto before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  auto a = db->produce({.topic = "t", .value = "v", .timestamp_ms = 5});
+  ASSERT_TRUE(a.ok());
+  EXPECT_GE(a->timestamp_ms, before);
+  auto r = db->reader("t", 0);
+  auto recs = (*r)->poll(0ms);
+  ASSERT_EQ(recs->size(), 1u);
+  EXPECT_EQ((*recs)[0].timestamp_ms, a->timestamp_ms);
+  EXPECT_EQ((*recs)[0].timestamp_type, TimestampType::log_append_time);
+}
+
+TEST(Db, OversizedRecordsAreRefused) {
+  TempDir dir;
+  auto db = open_db(dir.file("a.rvl"));
+  ASSERT_TRUE(db->create_topic("t", {.max_message_bytes = 1000}).ok());
+  std::string big(2000, 'x');
+  EXPECT_EQ(db->produce({.topic = "t", .value = big}).status().code(), Code::too_large);
+  EXPECT_TRUE(db->produce({.topic = "t", .value = std::string(900, 'x')}).ok());
+}
+
+TEST(Db, CommitsLargerThanASegmentAreRefused) {
+  TempDir dir;
+  OpenOptions o;
+  o.segment_size = 64 * 1024;
+  auto db = open_db(dir.file("a.rvl"), o);
+  ASSERT_TRUE(db->create_topic("t").ok());
+  WriteBatch batch(*db);
+  std::string v(1000, 'x');
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(batch.add({.topic = "t", .value = v}).ok());
+  EXPECT_EQ(db->commit(batch).code(), Code::too_large);
+  EXPECT_TRUE(db->produce({.topic = "t", .value = v}).ok()) << "the refused commit left nothing behind";
+  EXPECT_EQ(read_values(*db, "t", 0).size(), 1u);
+}
+
+TEST(Db, LogSpansManySegmentsAndSurvivesReopen) {
+  TempDir dir;
+  OpenOptions o;
+  o.segment_size = 64 * 1024;
+  std::string path = dir.file("a.rvl");
+  {
+    auto db = open_db(path, o);
+    ASSERT_TRUE(db->create_topic("t", {.partitions = 2}).ok());
+    for (int i = 0; i < 2000; ++i) {
+      std::string v = "value-" + std::to_string(i) + std::string(100, '.');
+      ASSERT_TRUE(db->produce({.topic = "t", .value = v, .partition = i % 2}).ok());
+    }
+    auto s = db->stat();
+    EXPECT_GT(s->segments_used, 4u);
+    ASSERT_TRUE(db->close().ok());
+  }
+  auto db = open_db(path, o);
+  auto p0 = read_values(*db, "t", 0);
+  auto p1 = read_values(*db, "t", 1);
+  ASSERT_EQ(p0.size(), 1000u);
+  ASSERT_EQ(p1.size(), 1000u);
+  EXPECT_EQ(p0[999].substr(0, 10), "value-1998");
+  EXPECT_EQ(p1[0].substr(0, 7), "value-1");
+  ASSERT_TRUE(db->produce({.topic = "t", .value = "after", .partition = 0}).ok());
+  EXPECT_EQ(read_values(*db, "t", 0, StartAt::offset(1000)), (std::vector<std::string>{"after"}));
+  auto report = check_file(path);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok) << (report->problems.empty() ? "" : report->problems[0]);
+  EXPECT_EQ(report->records, 2001u + 1u) << "records plus one metadata record";
+}
+
+TEST(Db, TwoHandlesInOneProcessSeeEachOthersCommits) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  auto a = open_db(path);
+  auto b = open_db(path);
+  ASSERT_TRUE(a->create_topic("t").ok());
+  ASSERT_TRUE(b->produce({.topic = "t", .value = "from b"}).ok()) << "b learns of the topic from the file";
+  ASSERT_TRUE(a->produce({.topic = "t", .value = "from a"}).ok());
+  ASSERT_TRUE(b->produce({.topic = "t", .value = "from b again"}).ok());
+  EXPECT_EQ(read_values(*a, "t", 0), (std::vector<std::string>{"from b", "from a", "from b again"}));
+  EXPECT_EQ(read_values(*b, "t", 0), (std::vector<std::string>{"from b", "from a", "from b again"}));
+}
+
+TEST(Db, PollWaitsForACommitFromAnotherThread) {
+  TempDir dir;
+  auto db = open_db(dir.file("a.rvl"));
+  ASSERT_TRUE(db->create_topic("t").ok());
+  auto r = db->reader("t", 0);
+  std::thread producer([&] {
+    std::this_thread::sleep_for(50ms);
+    ASSERT_TRUE(db->produce({.topic = "t", .value = "late"}).ok());
+  });
+  auto recs = (*r)->poll(10s);
+  producer.join();
+  ASSERT_TRUE(recs.ok());
+  ASSERT_EQ(recs->size(), 1u);
+  EXPECT_EQ((*recs)[0].value, std::optional<std::string_view>("late"));
+}
+
+}  // namespace
+}  // namespace rivulet

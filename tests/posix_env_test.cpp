@@ -1,0 +1,288 @@
+// Tests of the POSIX back end of the I/O seam (src/io/posix_env.cpp) against
+// the real file system, including the writer lock's release when its holder
+// process is killed.
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "io/env.hpp"
+
+namespace rivulet::io {
+namespace {
+
+class PosixEnvTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/rivulet_posix_env_XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+
+  std::unique_ptr<File> open(const std::string& name, OpenMode mode) {
+    Result<std::unique_ptr<File>> f = env_->open(path(name), mode);
+    EXPECT_TRUE(f.ok()) << f.status().to_string();
+    return f.ok() ? std::move(f).value() : nullptr;
+  }
+
+  std::unique_ptr<File> create(const std::string& name, std::string_view content = {}) {
+    std::unique_ptr<File> f = open(name, OpenMode::create_exclusive_rw);
+    if (f && !content.empty()) {
+      EXPECT_TRUE(write(*f, 0, content).ok());
+    }
+    return f;
+  }
+
+  static Status write(File& f, uint64_t pos, std::string_view bytes) {
+    return f.write_at(pos, std::span<const std::string_view>(&bytes, 1));
+  }
+
+  static std::string read(File& f, uint64_t pos, size_t n) {
+    std::string out(n, '?');
+    Status s = f.read_at(pos, out.data(), n);
+    EXPECT_TRUE(s.ok()) << s.to_string();
+    return out;
+  }
+
+  Env* env_ = Env::posix();
+  std::string dir_;
+};
+
+TEST_F(PosixEnvTest, PosixIsASingleton) { EXPECT_EQ(Env::posix(), Env::posix()); }
+
+TEST_F(PosixEnvTest, CreateExclusiveFailsOnExistingFile) {
+  ASSERT_NE(create("a"), nullptr);
+  Result<std::unique_ptr<File>> again = env_->open(path("a"), OpenMode::create_exclusive_rw);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), Code::already_exists);
+  EXPECT_EQ(again.status().message(), "open " + path("a") + ": File exists");
+}
+
+TEST_F(PosixEnvTest, OpeningAMissingFileIsNotFound) {
+  for (OpenMode mode : {OpenMode::read_only, OpenMode::read_write}) {
+    Result<std::unique_ptr<File>> f = env_->open(path("missing"), mode);
+    ASSERT_FALSE(f.ok());
+    EXPECT_EQ(f.status().code(), Code::not_found);
+    EXPECT_NE(f.status().message().find(path("missing")), std::string::npos);
+  }
+}
+
+TEST_F(PosixEnvTest, WriteOnReadOnlyFileFails) {
+  ASSERT_NE(create("a", "abc"), nullptr);
+  std::unique_ptr<File> f = open("a", OpenMode::read_only);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(read(*f, 0, 3), "abc");
+  Status s = write(*f, 0, "x");
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("write " + path("a")), std::string::npos) << s.message();
+}
+
+TEST_F(PosixEnvTest, WriteGathersPartsAndReadsBack) {
+  std::unique_ptr<File> f = create("a");
+  ASSERT_NE(f, nullptr);
+  std::vector<std::string_view> parts = {"hello", "", ", ", "world"};
+  ASSERT_TRUE(f->write_at(0, parts).ok());
+  EXPECT_EQ(read(*f, 0, 12), "hello, world");
+  EXPECT_EQ(read(*f, 7, 5), "world");
+  ASSERT_TRUE(f->write_at(3, std::vector<std::string_view>{}).ok());
+  EXPECT_EQ(f->size().value(), 12u);
+}
+
+TEST_F(PosixEnvTest, WriteBeyondEndLeavesAZeroHole) {
+  std::unique_ptr<File> f = create("a", "abc");
+  ASSERT_NE(f, nullptr);
+  std::vector<std::string_view> parts = {"xy", "z"};
+  ASSERT_TRUE(f->write_at(10000, parts).ok());
+  EXPECT_EQ(f->size().value(), 10003u);
+  EXPECT_EQ(read(*f, 0, 3), "abc");
+  EXPECT_EQ(read(*f, 3, 9997), std::string(9997, '\0'));
+  EXPECT_EQ(read(*f, 10000, 3), "xyz");
+}
+
+TEST_F(PosixEnvTest, WriteWithMorePartsThanIovMax) {
+  std::unique_ptr<File> f = create("a");
+  ASSERT_NE(f, nullptr);
+  std::vector<std::string> storage;
+  std::string expected;
+  for (int i = 0; i < 5000; ++i) {
+    storage.push_back(std::to_string(i) + ",");
+    expected += storage.back();
+  }
+  std::vector<std::string_view> parts(storage.begin(), storage.end());
+  ASSERT_TRUE(f->write_at(7, parts).ok());
+  EXPECT_EQ(read(*f, 7, expected.size()), expected);
+}
+
+TEST_F(PosixEnvTest, ReadingPastTheEndIsAShortRead) {
+  std::unique_ptr<File> f = create("a", "0123456789");
+  ASSERT_NE(f, nullptr);
+  char buf[8];
+  Status s = f->read_at(5, buf, sizeof buf);
+  EXPECT_EQ(s.code(), Code::io_error);
+  EXPECT_NE(s.message().find("short read"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find(path("a")), std::string::npos) << s.message();
+  EXPECT_TRUE(f->read_at(10, buf, 0).ok());
+}
+
+TEST_F(PosixEnvTest, SizeAllocateTruncate) {
+  std::unique_ptr<File> f = create("a");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->size().value(), 0u);
+  ASSERT_TRUE(f->allocate(8192).ok());
+  EXPECT_EQ(f->size().value(), 8192u);
+  EXPECT_EQ(env_->file_size(path("a")).value(), 8192u);
+  EXPECT_EQ(read(*f, 0, 8192), std::string(8192, '\0'));
+  ASSERT_TRUE(f->allocate(100).ok());  // never shrinks
+  EXPECT_EQ(f->size().value(), 8192u);
+  ASSERT_TRUE(write(*f, 0, "abcdef").ok());
+  ASSERT_TRUE(f->truncate(3).ok());
+  EXPECT_EQ(f->size().value(), 3u);
+  EXPECT_EQ(read(*f, 0, 3), "abc");
+  ASSERT_TRUE(f->truncate(5).ok());
+  EXPECT_EQ(read(*f, 0, 5), std::string("abc\0\0", 5));
+  ASSERT_TRUE(f->sync().ok());
+}
+
+TEST_F(PosixEnvTest, FileSizeOfMissingFileIsNotFound) {
+  Result<uint64_t> size = env_->file_size(path("missing"));
+  ASSERT_FALSE(size.ok());
+  EXPECT_EQ(size.status().code(), Code::not_found);
+  EXPECT_EQ(size.status().message(),
+            "stat " + path("missing") + ": No such file or directory");
+}
+
+TEST_F(PosixEnvTest, MappingSeesLaterWrites) {
+  std::unique_ptr<File> f = create("a", std::string(4096, 'a'));
+  ASSERT_NE(f, nullptr);
+  Result<std::unique_ptr<Mapping>> m = f->map(4096);
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  ASSERT_EQ((*m)->length(), 4096u);
+  EXPECT_EQ(std::string_view((*m)->data(), 4096), std::string(4096, 'a'));
+  ASSERT_TRUE(write(*f, 100, "XYZ").ok());
+  EXPECT_EQ(std::string_view((*m)->data() + 99, 5), "aXYZa");
+}
+
+TEST_F(PosixEnvTest, EmptyMapping) {
+  std::unique_ptr<File> f = create("a");
+  ASSERT_NE(f, nullptr);
+  Result<std::unique_ptr<Mapping>> m = f->map(0);
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_EQ((*m)->length(), 0u);
+}
+
+TEST_F(PosixEnvTest, RenameNoReplace) {
+  ASSERT_NE(create("a", "AAA"), nullptr);
+  ASSERT_NE(create("b", "BBBB"), nullptr);
+  Status s = env_->rename_noreplace(path("a"), path("b"));
+  EXPECT_EQ(s.code(), Code::already_exists);
+  EXPECT_NE(s.message().find(path("a")), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find(path("b")), std::string::npos) << s.message();
+  EXPECT_EQ(env_->file_size(path("a")).value(), 3u);
+  EXPECT_EQ(env_->file_size(path("b")).value(), 4u);
+
+  ASSERT_TRUE(env_->rename_noreplace(path("a"), path("c")).ok());
+  EXPECT_EQ(env_->file_size(path("a")).status().code(), Code::not_found);
+  EXPECT_EQ(env_->file_size(path("c")).value(), 3u);
+  EXPECT_EQ(env_->rename_noreplace(path("a"), path("d")).code(), Code::not_found);
+}
+
+TEST_F(PosixEnvTest, RemoveAndSyncParentDir) {
+  ASSERT_NE(create("a"), nullptr);
+  ASSERT_TRUE(env_->sync_parent_dir(path("a")).ok());
+  ASSERT_TRUE(env_->remove(path("a")).ok());
+  EXPECT_EQ(env_->file_size(path("a")).status().code(), Code::not_found);
+  Status s = env_->remove(path("a"));
+  EXPECT_EQ(s.code(), Code::not_found);
+  EXPECT_EQ(s.message(), "unlink " + path("a") + ": No such file or directory");
+  EXPECT_FALSE(env_->sync_parent_dir(path("nodir/a")).ok());
+}
+
+TEST_F(PosixEnvTest, ErrnoStatusMapping) {
+  Status s = errno_status(ENOSPC, "write", "/x/y");
+  EXPECT_EQ(s.code(), Code::no_space);
+  EXPECT_EQ(s.message(), "write /x/y: No space left on device");
+  EXPECT_EQ(errno_status(EDQUOT, "write", "p").code(), Code::no_space);
+  EXPECT_EQ(errno_status(ENOENT, "open", "p").code(), Code::not_found);
+  EXPECT_EQ(errno_status(EACCES, "open", "p").code(), Code::read_only);
+  EXPECT_EQ(errno_status(EPERM, "open", "p").code(), Code::read_only);
+  EXPECT_EQ(errno_status(EROFS, "open", "p").code(), Code::read_only);
+  EXPECT_EQ(errno_status(EEXIST, "open", "p").code(), Code::already_exists);
+  EXPECT_EQ(errno_status(EIO, "read", "p").code(), Code::io_error);
+}
+
+TEST_F(PosixEnvTest, WriterLockConflictsBetweenFilesInOneProcess) {
+  std::unique_ptr<File> first = create("db");
+  std::unique_ptr<File> second = open("db", OpenMode::read_write);
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  ASSERT_TRUE(first->lock_writer(false).ok());
+  Status busy = second->lock_writer(false);
+  EXPECT_EQ(busy.code(), Code::busy);
+  EXPECT_NE(busy.message().find(path("db")), std::string::npos) << busy.message();
+  ASSERT_TRUE(first->unlock_writer().ok());
+  ASSERT_TRUE(second->lock_writer(false).ok());
+  EXPECT_EQ(first->lock_writer(false).code(), Code::busy);
+  second.reset();  // closing releases the lock
+  EXPECT_TRUE(first->lock_writer(false).ok());
+}
+
+TEST_F(PosixEnvTest, WaitingLockIsGrantedOnUnlock) {
+  std::unique_ptr<File> first = create("db");
+  std::unique_ptr<File> second = open("db", OpenMode::read_write);
+  ASSERT_TRUE(first->lock_writer(false).ok());
+  std::thread waiter([&] { EXPECT_TRUE(second->lock_writer(true).ok()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(first->unlock_writer().ok());
+  waiter.join();
+  EXPECT_EQ(first->lock_writer(false).code(), Code::busy);
+}
+
+TEST_F(PosixEnvTest, WriterLockIsReleasedWhenHolderIsKilled) {
+  ASSERT_NE(create("db"), nullptr);
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The child never returns into gtest: it locks, reports, and waits to die.
+    Result<std::unique_ptr<File>> f = Env::posix()->open(path("db"), OpenMode::read_write);
+    char ok = (f.ok() && (*f)->lock_writer(false).ok()) ? 'y' : 'n';
+    if (::write(ready[1], &ok, 1) != 1) ::_exit(2);
+    for (;;) ::pause();
+  }
+  ::close(ready[1]);
+  char got = 0;
+  ASSERT_EQ(::read(ready[0], &got, 1), 1);
+  ::close(ready[0]);
+  std::unique_ptr<File> f = open("db", OpenMode::read_write);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(got, 'y');
+  EXPECT_EQ(f->lock_writer(false).code(), Code::busy);
+
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(child, &wstatus, 0), child);
+  EXPECT_TRUE(WIFSIGNALED(wstatus));
+
+  Status s = f->lock_writer(false);
+  for (int i = 0; i < 200 && s.code() == Code::busy; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    s = f->lock_writer(false);
+  }
+  EXPECT_TRUE(s.ok()) << s.to_string();
+}
+
+}  // namespace
+}  // namespace rivulet::io
