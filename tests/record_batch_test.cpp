@@ -586,7 +586,7 @@ TEST(RecordBatchErrors, CompressedIsUnsupported) {
   }
 }
 
-TEST(RecordHeaders, StopsOnMalformedBytes) {
+TEST(RecordHeadersIterator, StopsOnMalformedBytes) {
   const std::string raw = bytes({0x02, 'a', 0x02, 'x', 0x02, 'b', 0x7e});  // 2nd value length 63: too long
   std::vector<std::string> keys;
   for (const Header& h : RecordHeaders(raw, 5)) keys.emplace_back(h.key);

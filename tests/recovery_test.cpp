@@ -1,0 +1,251 @@
+// Recovery on open: torn tails are cut, corruption is reported with its
+// position, stale frames never come back, and files Rivulet does not
+// understand are refused without being written.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rivulet/rivulet.hpp"
+#include "test_util.hpp"
+
+namespace rivulet {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::read_all;
+using testing::TempDir;
+using testing::write_all;
+
+// Produces `values` in one commit each, in a child process that then exits
+// without closing: what a crash leaves (the page cache survives).
+void produce_and_crash(const std::string& path, const std::vector<std::string>& values, Sync sync) {
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    OpenOptions o;
+    o.sync = sync;
+    auto db = Db::open(path, o);
+    if (!db.ok()) _exit(10);
+    if (!(*db)->create_topic("t").ok()) _exit(11);
+    for (const std::string& v : values) {
+      if (!(*db)->produce({.topic = "t", .value = v}).ok()) _exit(12);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+}
+
+std::vector<FrameInfo> frames_of(const std::string& path) {
+  std::vector<FrameInfo> frames;
+  Status st = dump_file(path, [&](const FrameInfo& f) { frames.push_back(f); });
+  EXPECT_TRUE(st.ok()) << st.to_string();
+  return frames;
+}
+
+std::vector<std::string> values_of(Db& db) {
+  auto r = db.reader("t", 0);
+  EXPECT_TRUE(r.ok()) << r.status().to_string();
+  std::vector<std::string> out;
+  for (;;) {
+    auto recs = (*r)->poll(0ms);
+    EXPECT_TRUE(recs.ok()) << recs.status().to_string();
+    if (!recs.ok() || recs->empty()) return out;
+    for (const RecordView& v : *recs) out.emplace_back(*v.value);
+  }
+}
+
+void patch(const std::string& path, uint64_t pos, const std::string& bytes) {
+  std::string all = read_all(path);
+  ASSERT_LE(pos + bytes.size(), all.size());
+  all.replace(pos, bytes.size(), bytes);
+  write_all(path, all);
+}
+
+void flip(const std::string& path, uint64_t pos) {
+  std::string all = read_all(path);
+  ASSERT_LT(pos, all.size());
+  all[pos] = static_cast<char>(all[pos] ^ 0x40);
+  write_all(path, all);
+}
+
+TEST(Recovery, TornTailIsCutAndEverythingBeforeItStaysReadable) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  produce_and_crash(path, {"r0", "r1", "r2", "r3", "r4"}, Sync::normal);
+  auto frames = frames_of(path);
+  ASSERT_EQ(frames.size(), 6u);  // the topic, then five records
+  const FrameInfo& last = frames.back();
+  patch(path, last.position + last.length - 8, std::string(8, '\0'));  // the end never reached the disk
+
+  auto report = check_file(path);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok) << "a torn tail is not corruption";
+  EXPECT_NE(report->tail.find("torn tail at position " + std::to_string(last.position)), std::string::npos)
+      << report->tail;
+
+  auto db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << db.status().to_string();
+  EXPECT_EQ(values_of(**db), (std::vector<std::string>{"r0", "r1", "r2", "r3"}));
+  auto a = (*db)->produce({.topic = "t", .value = "new"});
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->offset, 4) << "offsets stay dense";
+  ASSERT_TRUE((*db)->close().ok());
+  db = Db::open(path);
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ(values_of(**db), (std::vector<std::string>{"r0", "r1", "r2", "r3", "new"}));
+}
+
+TEST(Recovery, AFrameLeftOverFromBeforeACrashNeverContinuesTheNewChain) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  // Three same-size records, never synced; "power loss" then destroys the
+  // middle one while the last reached the disk.
+  produce_and_crash(path, {"aaaa", "bbbb", "cccc"}, Sync::normal);
+  auto frames = frames_of(path);
+  ASSERT_EQ(frames.size(), 4u);
+  patch(path, frames[2].position, std::string(frames[2].length, '\0'));
+
+  auto db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << "never-synced frames after the damage are a torn tail: " << db.status().to_string();
+  EXPECT_EQ(values_of(**db), (std::vector<std::string>{"aaaa"}));
+  // The new frame lands where "bbbb" was, with the same size and sequence
+  // number; the stale "cccc" frame right after it must not be taken.
+  ASSERT_TRUE((*db)->produce({.topic = "t", .value = "BBBB"}).ok());
+  EXPECT_EQ(values_of(**db), (std::vector<std::string>{"aaaa", "BBBB"}));
+  ASSERT_TRUE((*db)->close().ok());
+  db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << db.status().to_string();
+  EXPECT_EQ(values_of(**db), (std::vector<std::string>{"aaaa", "BBBB"}));
+}
+
+TEST(Recovery, DamageBeforeADurableFrameIsCorruptionWithItsPosition) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  produce_and_crash(path, {"first-value", "second-value", "third-value"}, Sync::full);
+  auto frames = frames_of(path);
+  ASSERT_EQ(frames.size(), 4u);
+  std::string bytes = read_all(path);
+  size_t at = bytes.find("second-value");
+  ASSERT_NE(at, std::string::npos);
+  flip(path, at);
+  std::string damaged = read_all(path);
+
+  auto db = Db::open(path);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), Code::corruption);
+  EXPECT_EQ(db.status().position(), frames[2].position);
+  EXPECT_NE(db.status().message().find(std::to_string(frames[2].position)), std::string::npos)
+      << db.status().message();
+  EXPECT_EQ(read_all(path), damaged) << "a failed open writes nothing";
+
+  auto report = check_file(path);
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->ok);
+  ASSERT_FALSE(report->problems.empty());
+  EXPECT_NE(report->problems[0].find(std::to_string(frames[2].position)), std::string::npos);
+}
+
+TEST(Recovery, DamageToTheLastFrameAfterACleanCloseIsCorruption) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  {
+    auto db = Db::open(path);
+    ASSERT_TRUE((*db)->create_topic("t").ok());
+    ASSERT_TRUE((*db)->produce({.topic = "t", .value = "only-value"}).ok());
+    ASSERT_TRUE((*db)->close().ok());
+  }
+  flip(path, read_all(path).find("only-value"));
+  auto db = Db::open(path);
+  ASSERT_FALSE(db.ok()) << "the superblock recorded the frame as durable; cutting it would lose data";
+  EXPECT_EQ(db.status().code(), Code::corruption);
+}
+
+TEST(Recovery, NotARivuletFileIsRefusedAndLeftAlone) {
+  TempDir dir;
+  std::string path = dir.file("notes.txt");
+  write_all(path, "hello world\n");
+  for (bool read_only : {false, true}) {
+    OpenOptions o;
+    o.read_only = read_only;
+    auto db = Db::open(path, o);
+    ASSERT_FALSE(db.ok());
+    EXPECT_EQ(db.status().code(), Code::not_rivulet_file);
+    EXPECT_NE(db.status().message().find(path), std::string::npos) << db.status().message();
+  }
+  EXPECT_EQ(read_all(path), "hello world\n");
+  EXPECT_EQ(check_file(path).status().code(), Code::not_rivulet_file);
+}
+
+TEST(Recovery, AFileFromANewerFormatIsRefusedAndLeftAlone) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  ASSERT_TRUE((*Db::open(path))->close().ok());
+  patch(path, 8, std::string("\x02\x00\x00\x00", 4));
+  std::string before = read_all(path);
+  auto db = Db::open(path);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), Code::version_too_new);
+  EXPECT_NE(db.status().message().find("version 2"), std::string::npos) << db.status().message();
+  EXPECT_EQ(read_all(path), before);
+}
+
+TEST(Recovery, DamagedHeaderIsCorruptionAtPositionZero) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  ASSERT_TRUE((*Db::open(path))->close().ok());
+  flip(path, 20);
+  auto db = Db::open(path);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), Code::corruption);
+  EXPECT_EQ(db.status().position(), 0u);
+}
+
+TEST(Recovery, OneDamagedSuperblockIsSurvivedAndReported) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  {
+    auto db = Db::open(path);
+    ASSERT_TRUE((*db)->create_topic("t").ok());
+    ASSERT_TRUE((*db)->produce({.topic = "t", .value = "v"}).ok());
+    ASSERT_TRUE((*db)->close().ok());  // writes the second superblock
+  }
+  flip(path, 4096 + 10);
+  auto db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << db.status().to_string();
+  EXPECT_EQ(values_of(**db), (std::vector<std::string>{"v"}));
+  auto report = check_file(path);
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->ok);
+  flip(path, 8192 + 10);
+  db = Db::open(path);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), Code::corruption);
+}
+
+TEST(Recovery, TruncatedFileIsCorruption) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  ASSERT_TRUE((*Db::open(path))->close().ok());
+  write_all(path, read_all(path).substr(0, 5000));
+  auto db = Db::open(path);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), Code::corruption);
+}
+
+TEST(Recovery, AnEmptyFileBecomesARivuletFileAsInSqlite) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  write_all(path, "");
+  OpenOptions ro;
+  ro.read_only = true;
+  EXPECT_EQ(Db::open(path, ro).status().code(), Code::not_rivulet_file);
+  auto db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << db.status().to_string();
+  EXPECT_TRUE((*db)->create_topic("t").ok());
+}
+
+}  // namespace
+}  // namespace rivulet
