@@ -110,7 +110,9 @@ class FaultEnv final : public io::Env {
   // unsynced, so a later power cut can still lose them.
   void crash();
 
-  struct State;  // shared with the Files, which may outlive the env
+  // Implementation detail (public so the .cpp's File class can name it):
+  // shared with the Files, which may outlive the env.
+  struct State;
 
  private:
   std::shared_ptr<State> state_;

@@ -44,16 +44,18 @@ class File {
   // holds is unknown (Linux may drop the dirty pages).
   virtual Status sync() = 0;
   virtual Result<uint64_t> size() = 0;
-  // Makes [0, end) allocated on disk, growing the file to `end` if shorter, so
-  // later writes there cannot fail for lack of space (where the file system
-  // supports fallocate; elsewhere the file is only extended).
+  // Grows the file to `end` with the new range allocated on disk, so later
+  // writes there cannot fail for lack of space (where the file system
+  // supports fallocate; elsewhere the file is only extended). Rivulet never
+  // writes past its allocation, so there are no holes to fill.
   virtual Status allocate(uint64_t end) = 0;
   virtual Status truncate(uint64_t size) = 0;
   virtual Result<std::unique_ptr<Mapping>> map(uint64_t length) = 0;
 
   // The cross-process writer lock: an open-file-description lock on a byte
   // range past any data, so the kernel releases it when its holder dies.
-  // lock_writer(true) waits; lock_writer(false) returns busy if held.
+  // lock_writer(true) waits; lock_writer(false) returns busy if held. Needs
+  // a File opened for writing.
   virtual Status lock_writer(bool wait) = 0;
   virtual Status unlock_writer() = 0;
 };
@@ -67,7 +69,9 @@ class Env {
   virtual Result<std::unique_ptr<File>> open(const std::string& path, OpenMode mode) = 0;
   // Size of the file at path; not_found if there is none.
   virtual Result<uint64_t> file_size(const std::string& path) = 0;
-  // Renames from -> to, failing with already_exists if `to` exists.
+  // Renames from -> to, failing with already_exists if `to` exists. Where the
+  // file system lacks renameat2 it is link + unlink: a crash between them
+  // leaves both names (harmless for Rivulet's temporary file).
   virtual Status rename_noreplace(const std::string& from, const std::string& to) = 0;
   virtual Status remove(const std::string& path) = 0;
   // fsync of the directory holding `path`, so a rename or create is durable.
@@ -75,6 +79,7 @@ class Env {
 };
 
 // errno to Status: ENOSPC/EDQUOT -> no_space, ENOENT -> not_found,
+// EEXIST -> already_exists,
 // EACCES/EPERM/EROFS -> read_only, others -> io_error. The message names
 // `what` (an operation) and the path.
 Status errno_status(int err, std::string_view what, const std::string& path);

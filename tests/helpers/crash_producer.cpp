@@ -1,0 +1,49 @@
+// Test helper: produces numbered records under sync=full until killed,
+// writing "N\n" to stdout after each commit that returned, where N is the
+// last record number in it. Usage: crash_producer FILE FIRST SEED
+// Each record's value is "N FIRST LAST", FIRST..LAST being its commit, so
+// the checker can tell a whole commit from part of one.
+#include <unistd.h>
+
+#include <cstdio>
+#include <random>
+#include <string>
+
+#include "rivulet/rivulet.hpp"
+
+int main(int argc, char** argv) {
+  if (argc != 4) {
+    fprintf(stderr, "usage: crash_producer FILE FIRST SEED\n");
+    return 2;
+  }
+  rivulet::OpenOptions options;
+  options.sync = rivulet::Sync::full;
+  options.segment_size = 64 * 1024;  // many segment changes
+  auto db = rivulet::Db::open(argv[1], options);
+  if (!db.ok()) {
+    fprintf(stderr, "open: %s\n", db.status().to_string().c_str());
+    return 1;
+  }
+  std::mt19937_64 rng(std::stoull(argv[3]));
+  long next = std::stol(argv[2]);
+  std::string pad(200, 'p');
+  for (;;) {
+    long first = next, last = next + static_cast<long>(rng() % 5);
+    rivulet::WriteBatch batch(**db);
+    std::vector<std::string> values;
+    for (long n = first; n <= last; ++n) values.push_back(std::to_string(n) + " " + std::to_string(first) + " " +
+                                                          std::to_string(last) + " " + pad.substr(0, rng() % 200));
+    for (const std::string& v : values) {
+      std::string key = "k" + std::to_string(rng() % 10);
+      if (!batch.add({.topic = "t", .key = key, .value = v}).ok()) return 3;
+    }
+    rivulet::Status st = (*db)->commit(batch);
+    if (!st.ok()) {
+      fprintf(stderr, "commit: %s\n", st.to_string().c_str());
+      return 4;
+    }
+    std::string ack = std::to_string(last) + "\n";
+    if (write(1, ack.data(), ack.size()) != static_cast<ssize_t>(ack.size())) return 5;
+    next = last + 1;
+  }
+}
