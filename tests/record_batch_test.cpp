@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <random>
@@ -401,6 +402,11 @@ TEST(RecordBatchErrors, BadHeaderFields) {
   batch = good;
   store_be<int32_t>(batch.data() + 23, -1);
   expect_error(parse_batch_header(batch, 1, &h), Code::corruption, 1, "negative lastOffsetDelta");
+
+  batch = good;
+  store_be<int64_t>(batch.data(), std::numeric_limits<int64_t>::max());
+  store_be<int32_t>(batch.data() + 23, 1);
+  expect_error(parse_batch_header(batch, 1, &h), Code::corruption, 1, "overflows");
 
   batch = good;
   store_be<int32_t>(batch.data() + 57, -1);
