@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# README's first command: install what is missing, build, run the demo.
+set -euo pipefail
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+"$repo_root/scripts/setup.sh" "$repo_root/build"
+RIVULET="$repo_root/build/rivulet" "$repo_root/scripts/demo.sh"
