@@ -371,10 +371,10 @@ TEST_F(CliTest, TopicLifecycle) {
   EXPECT_EQ(ok({"f.rvl", "consume", "orders"}), "");
 }
 
-TEST_F(CliTest, ReadOnlyCommandsDoNotCreateTheFile) {
+TEST_F(CliTest, OnlyCreateAndProduceCreateTheFile) {
   for (const auto& args : std::vector<std::vector<std::string>>{
-           {"topic", "list"}, {"topic", "describe", "t"}, {"consume", "t"}, {"stat"}, {"check"},
-           {"dump"}}) {
+           {"topic", "list"}, {"topic", "describe", "t"}, {"topic", "delete", "t"},
+           {"consume", "t"}, {"stat"}, {"check"}, {"dump"}}) {
     std::vector<std::string> full = {"missing.rvl"};
     full.insert(full.end(), args.begin(), args.end());
     std::string err = fails(1, full);
@@ -382,9 +382,11 @@ TEST_F(CliTest, ReadOnlyCommandsDoNotCreateTheFile) {
     EXPECT_NE(err.find("no such file"), std::string::npos) << err;
     EXPECT_FALSE(exists("missing.rvl"));
   }
-  // Write commands do create it.
+  // Commands that add something do create it.
   ok({"new.rvl", "topic", "create", "t"});
   EXPECT_TRUE(exists("new.rvl"));
+  ok({"new2.rvl", "produce", "t", "v", "--create"});
+  EXPECT_TRUE(exists("new2.rvl"));
 }
 
 // --- produce and consume -----------------------------------------------------
@@ -687,6 +689,17 @@ TEST_F(CliTest, StatCheckDump) {
     }
   }
   EXPECT_EQ(records, 3);
+}
+
+TEST_F(CliTest, DumpRecordsOfADeletedTopicAreNotShownUnderItsNewNamesake) {
+  ok({"f.rvl", "produce", "t", "old-value", "--create"});
+  ok({"f.rvl", "topic", "delete", "t"});
+  ok({"f.rvl", "produce", "t", "new-value", "--create"});
+  std::string dump = ok({"f.rvl", "dump", "--records"});
+  EXPECT_EQ(dump.find("old-value"), std::string::npos) << dump;
+  EXPECT_NE(dump.find("new-value"), std::string::npos) << dump;
+  EXPECT_NE(dump.find("deleted"), std::string::npos) << dump;
+  EXPECT_EQ(ok({"f.rvl", "consume", "t"}), "new-value\n");
 }
 
 TEST_F(CliTest, CheckFindsCorruption) {

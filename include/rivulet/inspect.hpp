@@ -43,6 +43,9 @@ struct CheckReport {
   std::string tail;
   // Each problem names what and where; empty when ok.
   std::vector<std::string> problems;
+  // Damage that loses no data (a superblock slot or segment header torn by a
+  // crash while being rewritten, or decayed); worth knowing, not failing for.
+  std::vector<std::string> warnings;
 };
 
 // Verifies the header, superblocks, every frame and every batch checksum, and

@@ -245,7 +245,11 @@ Status DbImpl::sync_locked() {
   return Status::OK();
 }
 
+// Records that every frame up to `durable_seq` is durable. The log is synced
+// first: a superblock must never vouch for frames a power cut could still
+// take.
 Status DbImpl::update_superblock_locked(uint64_t durable_seq) {
+  RIVULET_TRY(sync_locked());
   // Another process may have written a newer superblock: start from the
   // newest on disk.
   char raw[2][format::kSuperblockSize];
@@ -572,8 +576,7 @@ Status DbImpl::close() {
         std::unique_lock follow(follow_mu_);
         st = catch_up_locked();
         if (st.ok() && head_.next_seq - 1 > superblock_.durable_seq) {
-          st = sync_locked();
-          if (st.ok()) st = update_superblock_locked(head_.next_seq - 1);
+          st = update_superblock_locked(head_.next_seq - 1);
         }
         file_->unlock_writer().ignore();
       }

@@ -57,7 +57,7 @@ void check_segment_header(Walk& w, const format::ParsedFrame& f, CheckReport* re
   Result<std::string_view> bytes = w.map->view(start, start + format::kSegmentHeaderSize);
   format::SegmentHeader h;
   if (!bytes.ok() || !format::decode_segment_header(*bytes, &h) || h.first_frame_seq != f.header.seq) {
-    report->problems.push_back(fmt::format("segment header at position {} is damaged or does not match its "
+    report->warnings.push_back(fmt::format("segment header at position {} is damaged or does not match its "
                                            "first frame (the frames themselves are intact)",
                                            start));
   }
@@ -89,7 +89,8 @@ Result<CheckReport> check_file(const std::string& path, const OpenOptions& optio
   }
   for (int i = 0; i < 2; ++i) {
     if (!w.start.slot_valid[i] && !w.start.slot_blank[i]) {
-      report.problems.push_back(fmt::format("superblock at position {} is damaged (the other one is used)",
+      report.warnings.push_back(fmt::format("superblock at position {} is damaged or was being rewritten when "
+                                            "its writer stopped (the other one is used)",
                                             format::kSuperblockPos[i]));
     }
   }
@@ -116,8 +117,12 @@ Result<CheckReport> check_file(const std::string& path, const OpenOptions& optio
     Result<log::TailInfo> tail = log::classify_tail(w.map.get(), w.start.header.segment_size, w.pos,
                                                     w.start.superblock.durable_seq, why);
     if (!tail.ok()) return tail.status();
-    report.tail = tail->detail;
-    if (tail->kind == log::TailInfo::Kind::corrupt) report.problems.push_back(tail->detail);
+    if (tail->kind == log::TailInfo::Kind::corrupt) {
+      report.tail = "damaged frame at position " + std::to_string(tail->position);
+      report.problems.push_back(tail->detail);
+    } else {
+      report.tail = tail->detail;
+    }
   }
   report.ok = report.problems.empty();
   return report;

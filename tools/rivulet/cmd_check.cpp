@@ -38,6 +38,8 @@ int run_check(const std::string& file, const InspectOptions& o) {
   if (o.json) {
     Json problems = Json::array();
     for (const std::string& p : r.problems) problems.push_back(p);
+    Json warnings = Json::array();
+    for (const std::string& w : r.warnings) warnings.push_back(w);
     print_json(Json{{"path", file},
                     {"ok", r.ok},
                     {"frames", r.frames},
@@ -45,7 +47,8 @@ int run_check(const std::string& file, const InspectOptions& o) {
                     {"records", r.records},
                     {"log_end", r.log_end},
                     {"tail", r.tail},
-                    {"problems", std::move(problems)}});
+                    {"problems", std::move(problems)},
+                    {"warnings", std::move(warnings)}});
   } else {
     out().append(render_fields({
         {"file", file},
@@ -57,6 +60,7 @@ int run_check(const std::string& file, const InspectOptions& o) {
         {"problems", r.problems.empty() ? "none" : std::to_string(r.problems.size())},
     }));
     for (const std::string& p : r.problems) out().append("  " + p + "\n");
+    for (const std::string& w : r.warnings) out().append("warning: " + w + "\n");
     out().append(r.ok ? "ok\n" : "NOT OK\n");
   }
   if (r.ok) return kExitOk;
@@ -209,7 +213,12 @@ int run_dump(const std::string& file, const InspectOptions& o) {
       },
       read_only_options());
   if (error) std::rethrow_exception(error);
-  check(st);
+  if (!st.ok()) {
+    // dump_file's messages name the position but not always the file.
+    std::string message = message_of(st);
+    if (message.rfind(file + ":", 0) != 0) message = file + ": " + message;
+    fail(message);
+  }
   return kExitOk;
 }
 

@@ -143,8 +143,7 @@ void add_consume_command(CLI::App& app, const std::string& file, Registry& regis
   cmd->add_option("-p,--partition", o->partition, "read only this partition (default: all)")
       ->type_name("P");
   cmd->add_option("-o,--from", o->from,
-                  "earliest (default), latest, OFFSET, or @UNIX_MS: the first record with a "
-                  "timestamp at or after it")
+                  "earliest (default), latest, OFFSET, or @UNIX_MS (first record at/after it)")
       ->type_name("WHERE");
   cmd->add_option("-c,--limit", o->limit, "stop after N records in all")->type_name("N");
   cmd->add_flag("-f,--follow", o->follow,

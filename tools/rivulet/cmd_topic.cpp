@@ -1,6 +1,6 @@
 // `rivulet FILE topic create|list|describe|delete`: the catalog of topics.
-// create and delete write (and create the file if needed); list and describe
-// open the file read-only. Like the rest of the tool, success is quiet for
+// create and delete write (create makes the file if needed, delete does not);
+// list and describe open the file read-only. Like the rest of the tool, success is quiet for
 // writes: the exit code says it worked, and scripts need not filter output.
 #include <memory>
 #include <string>
@@ -45,7 +45,9 @@ int run_create(const std::string& file, const TopicOptions& o) {
 }
 
 int run_delete(const std::string& file, const TopicOptions& o) {
-  auto db = open_for_write(file);
+  OpenOptions options;
+  options.create_if_missing = false;
+  auto db = open_for_write(file, options);
   check(db->delete_topic(o.name));
   close_db(*db);
   return kExitOk;
@@ -99,7 +101,7 @@ void add_topic_commands(CLI::App& app, const std::string& file, Registry& regist
   create->add_option("--partitions", o->partitions, "number of partitions (default 1)")
       ->type_name("N");
   create->add_option("--timestamp-type", o->timestamp_type,
-                     "create_time (the producer's, default) or log_append_time (the commit's)")
+                     "create_time (default: producer's time) or log_append_time")
       ->type_name("TYPE");
   create->add_option("--max-message-bytes", o->max_message_bytes,
                      "largest record accepted (default 1048588, as Kafka)")

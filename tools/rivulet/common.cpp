@@ -34,7 +34,6 @@ std::unique_ptr<Db> open_read_only(const std::string& path) {
 
 std::unique_ptr<Db> open_for_write(const std::string& path, OpenOptions options) {
   options.read_only = false;
-  options.create_if_missing = true;
   return take(Db::open(path, options));
 }
 

@@ -64,7 +64,9 @@ T take(Result<T>&& result) {
 // stat, check, dump, consume, topic list/describe: never create the file and
 // never write, so a mistyped path is an error instead of a new empty file.
 std::unique_ptr<Db> open_read_only(const std::string& path);
-// topic create/delete, produce: create the file if it is missing.
+// topic create, produce: create the file if it is missing. topic delete
+// writes but passes create_if_missing = false: there is nothing to delete in
+// a new file, and a mistyped path should not leave an empty file behind.
 std::unique_ptr<Db> open_for_write(const std::string& path, OpenOptions options = {});
 OpenOptions read_only_options();
 // Closes and reports a failed close (the last sync can fail with ENOSPC/EIO;

@@ -57,9 +57,9 @@ std::string overview_help(const CLI::App& app) {
       "  rivulet FILE COMMAND --help     options and examples of one command\n"
       "  rivulet --help | --version\n"
       "\n"
-      "FILE is a Rivulet file. topic create, topic delete and produce create it\n"
-      "if it does not exist; every other command only reads, and fails on a\n"
-      "missing file.\n"
+      "FILE is a Rivulet file. topic create and produce create it if it does not\n"
+      "exist; every other command fails on a missing file, and all but topic delete\n"
+      "only read it.\n"
       "\n"
       "Commands:\n",
       kVersion);
