@@ -18,7 +18,8 @@ namespace rivulet {
 
 namespace {
 
-constexpr uint64_t kAllocationChunk = 4u << 20;
+constexpr uint64_t kMinAllocationStep = 64u << 10;
+constexpr uint64_t kMaxAllocationStep = 4u << 20;
 
 uint64_t random_u64() {
   std::random_device rd;
@@ -226,7 +227,10 @@ Status DbImpl::ensure_allocated(uint64_t end) {
   if (!size.ok()) return size.status();
   allocated_end_ = std::max(allocated_end_, *size);
   if (end <= allocated_end_) return Status::OK();
-  uint64_t target = (end + kAllocationChunk - 1) / kAllocationChunk * kAllocationChunk;
+  // Grow by a quarter of the file, between 64 KiB and 4 MiB: small files
+  // stay small, big ones make few fallocate calls.
+  uint64_t step = std::clamp<uint64_t>(end / 4, kMinAllocationStep, kMaxAllocationStep);
+  uint64_t target = (end + step + kMinAllocationStep - 1) / kMinAllocationStep * kMinAllocationStep;
   RIVULET_TRY(file_->allocate(target));
   allocated_end_ = target;
   map_->note_size(target);
