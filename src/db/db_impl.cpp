@@ -176,7 +176,8 @@ Status DbImpl::apply_locked(const format::ParsedFrame& frame) {
 }
 
 Status DbImpl::catch_up_locked() {
-  return scanner_->walk(head_, [&](const format::ParsedFrame& f) { return apply_locked(f); });
+  return scanner_->walk(
+      head_, [&](const format::ParsedFrame& f) { return apply_locked(f); }, nullptr, /*peek=*/true);
 }
 
 Status DbImpl::refresh() {

@@ -26,10 +26,23 @@ WriteBatch::Rep::Part& WriteBatch::Rep::add_part(uint32_t topic_id, int32_t part
   last_part = static_cast<uint32_t>(parts.size());
   part_of.emplace(part_key(topic_id, partition), last_part);
   Part& p = parts.emplace_back();
+  if (!spare.empty()) {
+    p.builder = std::move(spare.back());
+    spare.pop_back();
+  }
   p.topic_id = topic_id;
   p.partition = partition;
   p.log_append_time = log_append_time;
   return p;
+}
+
+void WriteBatch::Rep::drop_last_part() {
+  Part& p = parts.back();
+  part_of.erase(part_key(p.topic_id, p.partition));
+  p.builder.reset();
+  spare.push_back(std::move(p.builder));
+  parts.pop_back();
+  last_part = 0;
 }
 
 WriteBatch::WriteBatch(Db& db) : rep_(std::make_unique<Rep>()) { rep_->db = db.impl(); }
@@ -40,6 +53,10 @@ WriteBatch& WriteBatch::operator=(WriteBatch&&) noexcept = default;
 size_t WriteBatch::size() const { return rep_->slots.size(); }
 
 void WriteBatch::clear() {
+  for (Rep::Part& p : rep_->parts) {
+    p.builder.reset();
+    rep_->spare.push_back(std::move(p.builder));
+  }
   rep_->parts.clear();
   rep_->part_of.clear();
   rep_->slots.clear();
@@ -68,23 +85,20 @@ Status WriteBatch::add(const ProducerRecord& record) {
                                      static_cast<uint32_t>(t.partitions));
   }
   bool append_time = t.config.timestamp_type == TimestampType::log_append_time;
-  int64_t ts = append_time ? 0 : record.timestamp_ms.value_or(now_ms());
+  // Not value_or(now_ms()): that would read the clock for every record.
+  int64_t ts = append_time ? 0 : record.timestamp_ms ? *record.timestamp_ms : now_ms();
 
   Rep::Part* part = r.find_part(t.id, partition);
-  uint32_t index = part ? part->builder.count() : 0;
-  int64_t first_ts = part ? part->first_timestamp : ts;
-  size_t size = format::BatchBuilder::record_size(ts - first_ts, static_cast<int32_t>(index), record.key,
-                                                  record.value, record.headers);
+  bool new_part = part == nullptr;
+  if (new_part) part = &r.add_part(t.id, partition, append_time);
+  uint32_t index = part->builder.count();
+  size_t size = part->builder.add(record.key, record.value, record.headers, ts, t.config.max_message_bytes);
   if (size > t.config.max_message_bytes) {
+    if (new_part) r.drop_last_part();  // a failed add leaves the batch as it was
     return {Code::too_large, fmt::format("{}: record of {} bytes is larger than max_message_bytes ({}) of topic '{}'",
                                          r.db->path(), size, t.config.max_message_bytes, t.name)};
   }
-  if (!part) {
-    part = &r.add_part(t.id, partition, append_time);
-    part->first_timestamp = ts;
-  }
   r.slots.push_back({r.last_part, index, ts});
-  part->builder.add(record.key, record.value, record.headers, ts);
   return Status::OK();
 }
 

@@ -20,7 +20,6 @@ struct WriteBatch::Rep {
     int32_t partition = 0;
     bool log_append_time = false;
     format::BatchBuilder builder;
-    int64_t first_timestamp = 0;
     int64_t base_offset = -1;  // set by a successful commit
   };
   struct Slot {
@@ -40,6 +39,9 @@ struct WriteBatch::Rep {
 
   DbImpl* db = nullptr;
   std::vector<Part> parts;
+  // Builders of cleared parts, kept so a reused batch does not allocate (and
+  // fault in) its buffers again for every commit.
+  std::vector<format::BatchBuilder> spare;
   std::unordered_map<uint64_t, uint32_t> part_of;  // (topic_id << 32 | partition) -> parts index
   std::vector<Slot> slots;
   CachedTopic cached;
@@ -51,6 +53,8 @@ struct WriteBatch::Rep {
   // The part for (topic, partition), or null if there is none yet.
   Part* find_part(uint32_t topic_id, int32_t partition);
   Part& add_part(uint32_t topic_id, int32_t partition, bool log_append_time);
+  // Removes the part add_part() just made (its record was refused).
+  void drop_last_part();
 };
 
 }  // namespace rivulet

@@ -140,16 +140,17 @@ size_t BatchBuilder::record_size(int64_t timestamp_delta, int32_t offset_delta, 
   return varint::size32(static_cast<int32_t>(body)) + body;
 }
 
-void BatchBuilder::add(Bytes key, Bytes value, std::span<const Header> headers, int64_t timestamp_ms) {
-  if (count_ == 0) {
-    first_ts_ = timestamp_ms;
-    max_ts_ = timestamp_ms;
-  } else {
-    max_ts_ = std::max(max_ts_, timestamp_ms);
-  }
-  const int64_t ts_delta = wrapping_sub(timestamp_ms, first_ts_);
+size_t BatchBuilder::add(Bytes key, Bytes value, std::span<const Header> headers, int64_t timestamp_ms,
+                         size_t limit) {
+  const int64_t first_ts = count_ == 0 ? timestamp_ms : first_ts_;
+  const int64_t ts_delta = wrapping_sub(timestamp_ms, first_ts);
   const auto offset_delta = static_cast<int32_t>(count_);
-  const auto body = static_cast<int32_t>(body_size(ts_delta, offset_delta, key, value, headers));
+  const size_t body_bytes = body_size(ts_delta, offset_delta, key, value, headers);
+  const size_t record_bytes = varint::size64(static_cast<int64_t>(body_bytes)) + body_bytes;
+  if (record_bytes > limit || body_bytes > INT32_MAX) return record_bytes;
+  const auto body = static_cast<int32_t>(body_bytes);
+  first_ts_ = first_ts;
+  max_ts_ = count_ == 0 ? timestamp_ms : std::max(max_ts_, timestamp_ms);
 
   // One resize (amortised growth), then raw writes: no temporaries.
   const size_t old_size = buf_.size();
@@ -167,6 +168,7 @@ void BatchBuilder::add(Bytes key, Bytes value, std::span<const Header> headers, 
     p = put_nullable(p, h.value);
   }
   ++count_;
+  return record_bytes;
 }
 
 std::string_view BatchBuilder::finish(int64_t base_offset, int64_t log_append_time) {

@@ -61,8 +61,10 @@ class BatchBuilder {
                             std::span<const Header> headers);
 
   // Appends a record; its offset is base + count(), its timestamp delta is
-  // taken against the first record's timestamp.
-  void add(Bytes key, Bytes value, std::span<const Header> headers, int64_t timestamp_ms);
+  // taken against the first record's timestamp. Returns the record's size;
+  // a record larger than `limit` is not added.
+  size_t add(Bytes key, Bytes value, std::span<const Header> headers, int64_t timestamp_ms,
+             size_t limit = SIZE_MAX);
 
   uint32_t count() const { return count_; }
   size_t size() const { return buf_.size(); }  // whole batch, header included

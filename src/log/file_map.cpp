@@ -17,6 +17,8 @@ void FileMap::note_size(uint64_t size) {
   }
 }
 
+bool FileMap::read(uint64_t pos, void* buf, size_t n) { return file_->read_at(pos, buf, n).ok(); }
+
 Result<const char*> FileMap::base_for(uint64_t end) {
   std::lock_guard lock(mu_);
   if (!maps_.empty() && maps_.back()->length() >= end) return maps_.back()->data();

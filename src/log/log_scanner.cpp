@@ -11,8 +11,13 @@ uint64_t LogScanner::segment_end(uint64_t pos) const {
   return format::segment_start(format::segment_index(pos, segment_size_) + 1, segment_size_);
 }
 
-Result<bool> LogScanner::next(const ChainPos& at, format::ParsedFrame* out, std::string* why) {
+Result<bool> LogScanner::next(const ChainPos& at, format::ParsedFrame* out, std::string* why, bool peek) {
   uint64_t end = segment_end(at.pos);
+  char magic[4];
+  if (peek && (!map_->read(at.pos, magic, sizeof magic) || !format::has_frame_magic(magic))) {
+    if (why) *why = "no frame magic";
+    return false;
+  }
   Result<std::string_view> head = map_->view(at.pos, end, format::kFrameHeaderSize);
   if (!head.ok()) return head.status();
   if (head->size() < format::kFrameHeaderSize || !format::has_frame_magic(head->data())) {
@@ -33,13 +38,14 @@ Result<bool> LogScanner::next(const ChainPos& at, format::ParsedFrame* out, std:
 }
 
 Status LogScanner::walk(const ChainPos& at, const std::function<Status(const format::ParsedFrame&)>& visit,
-                        std::string* why) {
+                        std::string* why, bool peek) {
   format::ParsedFrame frame;
   for (;;) {
-    Result<bool> got = next(at, &frame, why);
+    Result<bool> got = next(at, &frame, why, peek);
     if (!got.ok()) return got.status();
     if (!*got) return Status::OK();
     RIVULET_TRY(visit(frame));
+    peek = false;
   }
 }
 

@@ -27,14 +27,18 @@ class LogScanner {
   LogScanner(FileMap* map, uint32_t segment_size) : map_(map), segment_size_(segment_size) {}
 
   // Reads the frame at `at` if a valid one continues the chain there.
-  // Returns false (with `why`) when it does not; errors only for I/O.
-  Result<bool> next(const ChainPos& at, format::ParsedFrame* out, std::string* why = nullptr);
+  // Returns false (with `why`) when it does not; errors only for I/O. With
+  // `peek`, a read call looks for the frame magic first, so that checking
+  // for new frames at the head does not fault in a fresh page.
+  Result<bool> next(const ChainPos& at, format::ParsedFrame* out, std::string* why = nullptr,
+                    bool peek = false);
 
   // Calls `visit` for each frame of the chain from `at` on, which must move
   // `at` forward (usually with advance()), until no frame continues the
   // chain (`why` says what was found instead) or `visit` fails.
+  // `peek` applies to the first frame (see next()).
   Status walk(const ChainPos& at, const std::function<Status(const format::ParsedFrame&)>& visit,
-              std::string* why = nullptr);
+              std::string* why = nullptr, bool peek = false);
 
   // The chain position after `frame`.
   ChainPos advance(const ChainPos& at, const format::ParsedFrame& frame) const;

@@ -5,22 +5,6 @@
 namespace rivulet::varint {
 namespace {
 
-// ceil(bit_width / 7) without a division (protobuf's formula); `| 1`
-// makes zero take one byte.
-inline size_t unsigned_size(uint64_t u) {
-  const int log2 = 63 - __builtin_clzll(u | 1);
-  return static_cast<size_t>((log2 * 9 + 73) / 64);
-}
-
-inline char* put_unsigned(char* out, uint64_t u) {
-  while (u >= 0x80) {
-    *out++ = static_cast<char>(static_cast<uint8_t>(u) | 0x80);
-    u >>= 7;
-  }
-  *out++ = static_cast<char>(u);
-  return out;
-}
-
 // Reads at most max_bytes; the last byte may only carry the bits that still
 // fit in `bits`, so anything encoding a wider value is rejected rather than
 // silently truncated.
@@ -47,12 +31,6 @@ inline const char* get_unsigned(const char* p, const char* end, size_t max_bytes
 }
 
 }  // namespace
-
-size_t size32(int32_t v) { return unsigned_size(zigzag32(v)); }
-size_t size64(int64_t v) { return unsigned_size(zigzag64(v)); }
-
-char* put32(char* out, int32_t v) { return put_unsigned(out, zigzag32(v)); }
-char* put64(char* out, int64_t v) { return put_unsigned(out, zigzag64(v)); }
 
 const char* get32(const char* p, const char* end, int32_t* v) {
   // One-byte values (lengths under 64, small deltas) are by far the most common.

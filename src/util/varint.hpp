@@ -15,13 +15,30 @@ inline uint64_t zigzag64(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ s
 inline int32_t unzigzag32(uint32_t v) { return static_cast<int32_t>((v >> 1) ^ (~(v & 1) + 1)); }
 inline int64_t unzigzag64(uint64_t v) { return static_cast<int64_t>((v >> 1) ^ (~(v & 1) + 1)); }
 
-// Bytes that put32 / put64 will write for v.
-size_t size32(int32_t v);
-size_t size64(int64_t v);
+// ceil(bit_width / 7) without a division (protobuf's formula); `| 1`
+// makes zero take one byte.
+inline size_t unsigned_size(uint64_t u) {
+  const int log2 = 63 - __builtin_clzll(u | 1);
+  return static_cast<size_t>((log2 * 9 + 73) / 64);
+}
+
+inline char* put_unsigned(char* out, uint64_t u) {
+  while (u >= 0x80) {
+    *out++ = static_cast<char>(static_cast<uint8_t>(u) | 0x80);
+    u >>= 7;
+  }
+  *out++ = static_cast<char>(u);
+  return out;
+}
+
+// Bytes that put32 / put64 will write for v. Inline: they run several
+// times for every record produced.
+inline size_t size32(int32_t v) { return unsigned_size(zigzag32(v)); }
+inline size_t size64(int64_t v) { return unsigned_size(zigzag64(v)); }
 
 // Write v zigzag-encoded at out; return the byte after it.
-char* put32(char* out, int32_t v);
-char* put64(char* out, int64_t v);
+inline char* put32(char* out, int32_t v) { return put_unsigned(out, zigzag32(v)); }
+inline char* put64(char* out, int64_t v) { return put_unsigned(out, zigzag64(v)); }
 
 // Read a zigzag varint from [p, end). Return the byte after it, or nullptr if
 // it is truncated or longer than the type allows (5 / 10 bytes), or (for

@@ -31,10 +31,16 @@ int main(int argc, char** argv) {
     long first = next, last = next + static_cast<long>(rng() % 5);
     rivulet::WriteBatch batch(**db);
     std::vector<std::string> values;
-    for (long n = first; n <= last; ++n) values.push_back(std::to_string(n) + " " + std::to_string(first) + " " +
-                                                          std::to_string(last) + " " + pad.substr(0, rng() % 200));
+    for (long n = first; n <= last; ++n) {
+      char head[64];
+      snprintf(head, sizeof head, "%ld %ld %ld ", n, first, last);
+      std::string v(head);
+      v.append(pad, 0, rng() % 200);
+      values.push_back(std::move(v));
+    }
     for (const std::string& v : values) {
-      std::string key = "k" + std::to_string(rng() % 10);
+      char key[8];
+      snprintf(key, sizeof key, "k%d", static_cast<int>(rng() % 10));
       if (!batch.add({.topic = "t", .key = key, .value = v}).ok()) return 3;
     }
     rivulet::Status st = (*db)->commit(batch);
@@ -42,8 +48,9 @@ int main(int argc, char** argv) {
       fprintf(stderr, "commit: %s\n", st.to_string().c_str());
       return 4;
     }
-    std::string ack = std::to_string(last) + "\n";
-    if (write(1, ack.data(), ack.size()) != static_cast<ssize_t>(ack.size())) return 5;
+    char ack[32];
+    int len = snprintf(ack, sizeof ack, "%ld\n", last);
+    if (write(1, ack, static_cast<size_t>(len)) != len) return 5;
     next = last + 1;
   }
 }
