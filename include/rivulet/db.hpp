@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -83,7 +84,8 @@ class WriteBatch {
   std::unique_ptr<Rep> rep_;
 };
 
-// Reads one partition of one topic, in offset order.
+// Reads one partition of one topic, in offset order. A Reader must not
+// outlive the Db that made it.
 class Reader {
  public:
   ~Reader();
@@ -145,12 +147,12 @@ class Db {
   // Picks up commits made by other processes. Readers do this by themselves.
   Status refresh();
   Result<DbStats> stat();
-  // Flushes, syncs (unless sync is off) and releases the file.
+  // Syncs (unless sync is off), records how far the log is durable, and
+  // releases the file. Readers of this Db must be destroyed before.
   Status close();
 
-  DbImpl* impl() { return impl_.get(); }
-
  private:
+  friend class WriteBatch;
   explicit Db(std::unique_ptr<DbImpl> impl);
   std::unique_ptr<DbImpl> impl_;
 };

@@ -45,7 +45,7 @@ void WriteBatch::Rep::drop_last_part() {
   last_part = 0;
 }
 
-WriteBatch::WriteBatch(Db& db) : rep_(std::make_unique<Rep>()) { rep_->db = db.impl(); }
+WriteBatch::WriteBatch(Db& db) : rep_(std::make_unique<Rep>()) { rep_->db = db.impl_.get(); }
 WriteBatch::~WriteBatch() = default;
 WriteBatch::WriteBatch(WriteBatch&&) noexcept = default;
 WriteBatch& WriteBatch::operator=(WriteBatch&&) noexcept = default;

@@ -14,9 +14,12 @@ uint64_t LogScanner::segment_end(uint64_t pos) const {
 Result<bool> LogScanner::next(const ChainPos& at, format::ParsedFrame* out, std::string* why, bool peek) {
   uint64_t end = segment_end(at.pos);
   char magic[4];
-  if (peek && (!map_->read(at.pos, magic, sizeof magic) || !format::has_frame_magic(magic))) {
-    if (why) *why = "no frame magic";
-    return false;
+  if (peek && at.pos / 4096 != peeked_page_) {
+    peeked_page_ = at.pos / 4096;
+    if (!map_->read(at.pos, magic, sizeof magic) || !format::has_frame_magic(magic)) {
+      if (why) *why = "no frame magic";
+      return false;
+    }
   }
   Result<std::string_view> head = map_->view(at.pos, end, format::kFrameHeaderSize);
   if (!head.ok()) return head.status();
