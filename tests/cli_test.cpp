@@ -23,6 +23,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "test_util.hpp"
 #include <nlohmann/json.hpp>
 
 #include "rivulet/version.hpp"
@@ -203,17 +205,10 @@ class CliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { ::signal(SIGPIPE, SIG_IGN); }
 
-  void SetUp() override {
-    char tmpl[] = "/tmp/rivulet_cli_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  std::string path(const std::string& name) const { return dir_.file(name); }
 
   RunResult run(const std::vector<std::string>& args, std::string_view input = {}) {
-    Child child(dir_, args);
+    Child child(dir_.path(), args);
     RunResult r = child.finish(input);
     EXPECT_FALSE(r.timed_out) << "timed out: rivulet " << ::testing::PrintToString(args);
     return r;
@@ -248,7 +243,7 @@ class CliTest : public ::testing::Test {
   }
   bool exists(const std::string& name) const { return std::filesystem::exists(path(name)); }
 
-  std::string dir_;
+  ::rivulet::testing::TempDir dir_;
 };
 
 const std::vector<std::string> kCommands = {"topic create", "topic list", "topic describe",
@@ -753,7 +748,7 @@ TEST_F(CliTest, RefusesFilesThatAreNotRivulet) {
 
 TEST_F(CliTest, FollowSeesRecordsFromAnotherProcess) {
   ok({"f.rvl", "topic", "create", "t", "--partitions", "2"});
-  Child consumer(dir_, {"f.rvl", "consume", "t", "--follow", "--limit", "3"});
+  Child consumer(dir_.path(), {"f.rvl", "consume", "t", "--follow", "--limit", "3"});
   // Give the consumer a moment to reach its polling loop (not required for
   // correctness: it starts at the earliest offset and would see the records
   // anyway, but this way it most likely waits for them).
@@ -770,7 +765,7 @@ TEST_F(CliTest, FollowSeesRecordsFromAnotherProcess) {
 
 TEST_F(CliTest, SlowInputIsCommittedLineByLine) {
   ok({"f.rvl", "topic", "create", "t"});
-  Child producer(dir_, {"f.rvl", "produce", "t"});
+  Child producer(dir_.path(), {"f.rvl", "produce", "t"});
   producer.write_stdin("first\n");
   // The producer still has stdin open; the first line must be visible anyway.
   std::string seen;
@@ -792,7 +787,7 @@ TEST_F(CliTest, ClosedStdoutEndsQuietly) {
   std::string input;
   for (int i = 0; i < 20000; i++) input += "some record text that fills the pipe " + std::to_string(i) + "\n";
   ok({"f.rvl", "produce", "t", "--sync", "off"}, input);
-  Child consumer(dir_, {"f.rvl", "consume", "t"});
+  Child consumer(dir_.path(), {"f.rvl", "consume", "t"});
   consumer.read_stdout_at_least(1, std::chrono::seconds(30));
   consumer.close_stdout();
   RunResult r = consumer.finish({}, std::chrono::seconds(30));

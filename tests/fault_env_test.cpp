@@ -12,6 +12,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include "fault_env.hpp"
 #include "io/env.hpp"
 
@@ -25,14 +27,7 @@ constexpr uint64_t kSector = 512;
 
 class FaultEnvTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/rivulet_fault_env_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  std::string path(const std::string& name) const { return dir_.file(name); }
 
   std::unique_ptr<File> open(const std::string& name, OpenMode mode = OpenMode::read_write) {
     Result<std::unique_ptr<File>> f = env_.open(path(name), mode);
@@ -63,7 +58,7 @@ class FaultEnvTest : public ::testing::Test {
   }
 
   FaultEnv env_;
-  std::string dir_;
+  ::rivulet::testing::TempDir dir_;
 };
 
 TEST_F(FaultEnvTest, CountsOnlyMutatingFileCalls) {

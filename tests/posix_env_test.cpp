@@ -15,6 +15,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include "io/env.hpp"
 
 namespace rivulet::io {
@@ -22,14 +24,7 @@ namespace {
 
 class PosixEnvTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/rivulet_posix_env_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  std::string path(const std::string& name) const { return dir_.file(name); }
 
   std::unique_ptr<File> open(const std::string& name, OpenMode mode) {
     Result<std::unique_ptr<File>> f = env_->open(path(name), mode);
@@ -57,7 +52,7 @@ class PosixEnvTest : public ::testing::Test {
   }
 
   Env* env_ = Env::posix();
-  std::string dir_;
+  ::rivulet::testing::TempDir dir_;
 };
 
 TEST_F(PosixEnvTest, PosixIsASingleton) { EXPECT_EQ(Env::posix(), Env::posix()); }

@@ -3,8 +3,8 @@
 
 namespace rivulet::db {
 
-static Status apply_meta_batch(meta::Catalog& catalog, const format::ParsedFrame& frame,
-                               const format::BatchRef& b) {
+Status for_each_record(const format::ParsedFrame& frame, const format::BatchRef& b,
+                       const std::function<Status(const format::DecodedRecord&)>& take) {
   std::string_view bytes = frame.bytes.substr(b.position - frame.position, b.header.total_size());
   format::RecordDecoder decoder(bytes, b.header, b.position);
   format::DecodedRecord rec;
@@ -12,10 +12,17 @@ static Status apply_meta_batch(meta::Catalog& catalog, const format::ParsedFrame
     Result<bool> more = decoder.next(&rec);
     if (!more.ok()) return more.status();
     if (!*more) return Status::OK();
+    RIVULET_TRY(take(rec));
+  }
+}
+
+static Status apply_meta_batch(meta::Catalog& catalog, const format::ParsedFrame& frame,
+                               const format::BatchRef& b) {
+  return for_each_record(frame, b, [&](const format::DecodedRecord& rec) {
     format::MetaChange change;
     RIVULET_TRY(format::decode_meta(rec.key, rec.value, b.position, &change));
-    RIVULET_TRY(catalog.apply_meta(change, b.position));
-  }
+    return catalog.apply_meta(change, b.position);
+  });
 }
 
 Status apply_frame(meta::Catalog& catalog, const format::ParsedFrame& frame) {

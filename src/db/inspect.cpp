@@ -63,18 +63,6 @@ void check_segment_header(Walk& w, const format::ParsedFrame& f, CheckReport* re
   }
 }
 
-Status check_records(const format::ParsedFrame& f, const format::BatchRef& b, CheckReport* report) {
-  std::string_view bytes = f.bytes.substr(b.position - f.position, b.header.total_size());
-  format::RecordDecoder decoder(bytes, b.header, b.position);
-  format::DecodedRecord rec;
-  for (;;) {
-    Result<bool> more = decoder.next(&rec);
-    if (!more.ok()) return more.status();
-    if (!*more) return Status::OK();
-    ++report->records;
-  }
-}
-
 }  // namespace
 
 Result<CheckReport> check_file(const std::string& path, const OpenOptions& options) {
@@ -102,7 +90,10 @@ Result<CheckReport> check_file(const std::string& path, const OpenOptions& optio
         RIVULET_TRY(db::apply_frame(w.catalog, f));
         for (const format::BatchRef& b : f.batches) {
           ++report.batches;
-          RIVULET_TRY(check_records(f, b, &report));
+          RIVULET_TRY(db::for_each_record(f, b, [&](const format::DecodedRecord&) {
+            ++report.records;
+            return Status::OK();
+          }));
         }
         ++report.frames;
         w.pos = w.scanner->advance(w.pos, f);
