@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -415,6 +416,37 @@ class Bench {
   std::vector<std::string> made_riv_, made_sql_;
 };
 
+// Interrupted (Ctrl-C, a closed pipe), the run still removes its files: every
+// path it may create is known up front, and unlink/rmdir are signal-safe.
+std::vector<std::string>* g_cleanup_paths = nullptr;
+const char* g_cleanup_dir = nullptr;
+
+extern "C" void on_fatal_signal(int sig) {
+  if (g_cleanup_paths != nullptr) {
+    for (const std::string& p : *g_cleanup_paths) ::unlink(p.c_str());
+  }
+  if (g_cleanup_dir != nullptr) ::rmdir(g_cleanup_dir);
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+void clean_up_on_signals(const Config& cfg, bool made_dir) {
+  static std::vector<std::string> paths;
+  static std::string dir;
+  dir = cfg.dir;
+  paths.push_back(dir + "/floors.tmp");
+  for (const char* w : {"w1", "w2"}) {
+    for (int r = 1; r <= cfg.rounds; ++r) {
+      std::string base = dir + "/" + w + "-r" + std::to_string(r);
+      paths.push_back(base + ".riv");
+      for (const char* suffix : {"", "-wal", "-shm", "-journal"}) paths.push_back(base + ".sqlite" + suffix);
+    }
+  }
+  g_cleanup_paths = &paths;
+  if (made_dir) g_cleanup_dir = dir.c_str();
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) ::signal(sig, on_fatal_signal);
+}
+
 std::string quote(const std::string& arg) {
   if (!arg.empty() && arg.find_first_of(" \t\n'\"\\$`*?;&|<>()") == std::string::npos) return arg;
   std::string out = "'";
@@ -485,6 +517,8 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (!cfg.keep) clean_up_on_signals(cfg, made_dir);
+
   MachineInfo m = machine_info();
   FsInfo fs = fs_info(cfg.dir);
   std::printf("Rivulet benchmark vs SQLite\n");
@@ -510,6 +544,9 @@ int main(int argc, char** argv) {
   if (std::string(RIVULET_BENCH_BUILD_TYPE) != "Release") {
     std::printf("WARNING:  not a Release build: figures are not representative\n");
   }
+  Floors fl = measure_floors(cfg.dir);
+  std::printf("floors:   syscall %.0f ns, 250-B pwrite %.0f ns, buffered write %.2f GB/s, memcpy %.1f GB/s\n",
+              fl.syscall_ns, fl.small_write_ns, fl.write_bytes_per_s / 1e9, fl.memcpy_bytes_per_s / 1e9);
   std::printf("records:  %zu B key + %zu B value, random; topic '%s' with %d partition(s), records round-robin;\n"
               "          timestamps given explicitly; page cache warm (files just written)\n",
               kKeyBytes, kValueBytes, kTopic, cfg.partitions);

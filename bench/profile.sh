@@ -22,7 +22,7 @@ perf record -q -F "${FREQ:-2999}" --call-graph "${CALLGRAPH:-dwarf,16384}" -D -1
 rm -f "$out/ctl" "$out/ack"
 perf report -i "$out/perf.data" --no-children --percent-limit 0.5 --stdio -g none \
   --sort symbol 2>/dev/null >"$out/report.txt"
-perf report -i "$out/perf.data" --children --percent-limit 2 --stdio -g none \
+perf report -i "$out/perf.data" --children --percent-limit 0.5 --stdio -g none \
   --sort symbol 2>/dev/null >"$out/report-children.txt"
 perf report -i "$out/perf.data" --no-children --percent-limit 3 --stdio -g caller,0.5,callee,function,percent \
   --sort symbol 2>/dev/null >"$out/report-callers.txt"
@@ -30,3 +30,5 @@ echo "== $engine $workload: bench output ($out/bench.txt)"
 grep -E '^    round|^SUMMARY' "$out/bench.txt" || true
 echo "== top functions, self time ($out/report.txt)"
 grep -v '^#' "$out/report.txt" | grep '%' | sed 's/[ -]*$//' | head -"${TOP:-15}"
+echo "== top rivulet:: functions, inclusive time (children; $out/report-children.txt)"
+grep -v '^#' "$out/report-children.txt" | grep '%' | grep 'rivulet::' | sed 's/[ -]*$//' | head -"${TOP:-15}"

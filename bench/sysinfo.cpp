@@ -1,13 +1,17 @@
 #include "sysinfo.hpp"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -110,6 +114,53 @@ FsInfo fs_info(const std::string& dir) {
   if (statvfs(path.c_str(), &sv) == 0) fs.free = static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize;
   if (fs.type.empty()) fs.type = "unknown";
   return fs;
+}
+
+Floors measure_floors(const std::string& dir) {
+  using clock = std::chrono::steady_clock;
+  auto since = [](clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); };
+  Floors f;
+
+  constexpr int kCalls = 100'000;
+  auto t = clock::now();
+  for (int i = 0; i < kCalls; ++i) ::syscall(SYS_getppid);
+  f.syscall_ns = since(t) / kCalls * 1e9;
+
+  std::string path = dir + "/floors.tmp";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd >= 0) {
+    std::vector<char> buf(128 << 10, 'x');
+    constexpr int kSmall = 50'000;
+    t = clock::now();
+    for (int i = 0; i < kSmall; ++i) {
+      if (::pwrite(fd, buf.data(), 250, static_cast<off_t>(i) * 250) != 250) break;
+    }
+    f.small_write_ns = since(t) / kSmall * 1e9;
+
+    constexpr size_t kBig = size_t{128} << 20;
+    if (::ftruncate(fd, 0) == 0) {
+      t = clock::now();
+      size_t done = 0;
+      for (; done < kBig; done += buf.size()) {
+        if (::pwrite(fd, buf.data(), buf.size(), static_cast<off_t>(done)) != static_cast<ssize_t>(buf.size())) break;
+      }
+      f.write_bytes_per_s = static_cast<double>(done) / since(t);
+    }
+    ::close(fd);
+    ::unlink(path.c_str());
+  }
+
+  std::vector<char> from(size_t{64} << 20, 'a'), to(size_t{64} << 20, 'b');
+  t = clock::now();
+  for (int i = 0; i < 4; ++i) {
+    from[static_cast<size_t>(i)] = static_cast<char>(i);
+    std::memcpy(to.data(), from.data(), from.size());
+  }
+  double secs = since(t);
+  volatile char sink = to[3];
+  (void)sink;
+  f.memcpy_bytes_per_s = 4.0 * static_cast<double>(from.size()) / secs;
+  return f;
 }
 
 std::string human_bytes(uint64_t bytes) {

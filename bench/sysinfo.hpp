@@ -26,6 +26,16 @@ struct FsInfo {
 // The file system holding `dir`, from /proc/self/mountinfo.
 FsInfo fs_info(const std::string& dir);
 
+// What this machine allows at best, measured in a second or so, to read the
+// table against: a commit that makes k syscalls cannot beat 1 / (k * syscall).
+struct Floors {
+  double syscall_ns = 0;       // getppid(), the cheapest real syscall
+  double small_write_ns = 0;   // pwrite of 250 bytes, appending to a file in `dir`
+  double write_bytes_per_s = 0;  // pwrite of 128 KiB blocks into the page cache
+  double memcpy_bytes_per_s = 0;
+};
+Floors measure_floors(const std::string& dir);
+
 // Human-readable sizes: "23.4 GiB".
 std::string human_bytes(uint64_t bytes);
 
