@@ -74,7 +74,7 @@ Status ReaderImpl::fill(size_t max_records) {
     RIVULET_TRY(decode_batch(db_, b.position, [&](const format::DecodedRecord& r, const format::BatchHeader& h) {
       if (r.offset < next_offset_) return true;
       if (r.offset >= snap.next_offset) return false;
-      RecordView v;
+      RecordView& v = out_.emplace_back();
       v.partition = partition_;
       v.offset = r.offset;
       v.timestamp_ms = r.timestamp_ms;
@@ -82,7 +82,6 @@ Status ReaderImpl::fill(size_t max_records) {
       v.key = r.key;
       v.value = r.value;
       v.headers = RecordHeaders(r.headers_raw, r.header_count);
-      out_.push_back(v);
       next_offset_ = r.offset + 1;
       return out_.size() < max_records;
     }));
@@ -92,6 +91,7 @@ Status ReaderImpl::fill(size_t max_records) {
 
 Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds timeout, size_t max_records) {
   out_.clear();
+  out_.reserve(std::min<size_t>(max_records, 4096));
   if (max_records == 0) return std::span<const RecordView>();
   auto until = std::chrono::steady_clock::now() + timeout;
   for (;;) {

@@ -32,23 +32,14 @@ inline const char* get_unsigned(const char* p, const char* end, size_t max_bytes
 
 }  // namespace
 
-const char* get32(const char* p, const char* end, int32_t* v) {
-  // One-byte values (lengths under 64, small deltas) are by far the most common.
-  if (p != end && (static_cast<uint8_t>(*p) & 0x80) == 0) {
-    *v = unzigzag32(static_cast<uint8_t>(*p));
-    return p + 1;
-  }
+const char* get32_slow(const char* p, const char* end, int32_t* v) {
   uint64_t u = 0;
   p = get_unsigned(p, end, kMax32, 32, &u);
   if (p != nullptr) *v = unzigzag32(static_cast<uint32_t>(u));
   return p;
 }
 
-const char* get64(const char* p, const char* end, int64_t* v) {
-  if (p != end && (static_cast<uint8_t>(*p) & 0x80) == 0) {
-    *v = unzigzag64(static_cast<uint8_t>(*p));
-    return p + 1;
-  }
+const char* get64_slow(const char* p, const char* end, int64_t* v) {
   uint64_t u = 0;
   p = get_unsigned(p, end, kMax64, 64, &u);
   if (p != nullptr) *v = unzigzag64(u);

@@ -43,7 +43,24 @@ inline char* put64(char* out, int64_t v) { return put_unsigned(out, zigzag64(v))
 // Read a zigzag varint from [p, end). Return the byte after it, or nullptr if
 // it is truncated or longer than the type allows (5 / 10 bytes), or (for
 // get32) encodes a value outside int32's range.
-const char* get32(const char* p, const char* end, int32_t* v);
-const char* get64(const char* p, const char* end, int64_t* v);
+const char* get32_slow(const char* p, const char* end, int32_t* v);
+const char* get64_slow(const char* p, const char* end, int64_t* v);
+
+// One-byte values (lengths under 64, small deltas) are by far the most
+// common: decoded inline, the rest out of line.
+inline const char* get32(const char* p, const char* end, int32_t* v) {
+  if (p != end && (static_cast<uint8_t>(*p) & 0x80) == 0) {
+    *v = unzigzag32(static_cast<uint8_t>(*p));
+    return p + 1;
+  }
+  return get32_slow(p, end, v);
+}
+inline const char* get64(const char* p, const char* end, int64_t* v) {
+  if (p != end && (static_cast<uint8_t>(*p) & 0x80) == 0) {
+    *v = unzigzag64(static_cast<uint8_t>(*p));
+    return p + 1;
+  }
+  return get64_slow(p, end, v);
+}
 
 }  // namespace rivulet::varint
