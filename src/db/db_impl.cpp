@@ -189,8 +189,16 @@ Status DbImpl::refresh() {
     st = catch_up_locked();
     if (frames_ == before) return st;
   }
-  wake_cv_.notify_all();
+  notify_commit();
   return st;
+}
+
+// Taking the mutex first means a waiter is either still before its check of
+// the commit count (and will see the new one) or already asleep (and will be
+// woken): no wake-up is lost.
+void DbImpl::notify_commit() {
+  { std::lock_guard lock(wake_mu_); }
+  wake_cv_.notify_all();
 }
 
 Status DbImpl::fail(Status st) {
@@ -397,7 +405,8 @@ Status DbImpl::commit(WriteBatch::Rep& batch) {
       for (WriteBatch::Rep::Part& p : batch.parts) {
         const meta::TopicState* t = catalog_.by_id(p.topic_id);
         if (!t || t->deleted) {
-          st = {Code::not_found, fmt::format("{}: topic was deleted before the commit", path_)};
+          st = {Code::not_found, fmt::format("{}: topic '{}' was deleted before the commit", path_,
+                                             t ? t->name : std::to_string(p.topic_id))};
           break;
         }
         p.base_offset = t->partitions[static_cast<size_t>(p.partition)].next_offset;
@@ -411,7 +420,7 @@ Status DbImpl::commit(WriteBatch::Rep& batch) {
   file_->unlock_writer().ignore();
   if (st.ok()) {
     batch.committed = true;
-    wake_cv_.notify_all();
+    notify_commit();
   } else {
     for (WriteBatch::Rep::Part& p : batch.parts) p.base_offset = -1;
   }
@@ -446,7 +455,7 @@ Status DbImpl::commit_meta(const std::function<Status(format::MetaChange*)>& pre
   }
   file_->unlock_writer().ignore();
   if (!st.ok()) return with_path(path_, st);
-  wake_cv_.notify_all();
+  notify_commit();
   return st;
 }
 

@@ -60,6 +60,7 @@ class DbImpl {
   Status apply_locked(const format::ParsedFrame& frame);
   Status check_writable();
   Status fail(Status st);
+  void notify_commit();
   Status write_frame_locked(std::span<const format::OutgoingBatch> batches);
   Status roll_segment_locked();
   Status ensure_allocated(uint64_t end);
