@@ -96,7 +96,7 @@ const char* codec_name(int codec) {
 }
 
 // Reads a nullable length-prefixed byte string that must end by `end`.
-const char* get_nullable(const char* p, const char* end, Bytes* out) {
+inline const char* get_nullable(const char* p, const char* end, Bytes* out) {
   int32_t len = 0;
   p = varint::get32(p, end, &len);
   if (p == nullptr || len < -1 || len > end - p) return nullptr;

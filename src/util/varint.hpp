@@ -46,12 +46,19 @@ inline char* put64(char* out, int64_t v) { return put_unsigned(out, zigzag64(v))
 const char* get32_slow(const char* p, const char* end, int32_t* v);
 const char* get64_slow(const char* p, const char* end, int64_t* v);
 
-// One-byte values (lengths under 64, small deltas) are by far the most
-// common: decoded inline, the rest out of line.
+// One- and two-byte values (lengths under 8 KiB, small deltas) are by far
+// the most common: decoded inline, the rest out of line.
 inline const char* get32(const char* p, const char* end, int32_t* v) {
-  if (p != end && (static_cast<uint8_t>(*p) & 0x80) == 0) {
-    *v = unzigzag32(static_cast<uint8_t>(*p));
-    return p + 1;
+  if (end - p >= 2) {
+    uint32_t b0 = static_cast<uint8_t>(p[0]), b1 = static_cast<uint8_t>(p[1]);
+    if (b0 < 0x80) {
+      *v = unzigzag32(b0);
+      return p + 1;
+    }
+    if (b1 < 0x80) {
+      *v = unzigzag32((b0 & 0x7f) | (b1 << 7));
+      return p + 2;
+    }
   }
   return get32_slow(p, end, v);
 }
