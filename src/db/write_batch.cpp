@@ -36,11 +36,15 @@ WriteBatch::Rep::Part& WriteBatch::Rep::add_part(uint32_t topic_id, int32_t part
   return p;
 }
 
+void WriteBatch::Rep::recycle(Part& p) {
+  p.builder.reset();
+  spare.push_back(std::move(p.builder));
+}
+
 void WriteBatch::Rep::drop_last_part() {
   Part& p = parts.back();
   part_of.erase(part_key(p.topic_id, p.partition));
-  p.builder.reset();
-  spare.push_back(std::move(p.builder));
+  recycle(p);
   parts.pop_back();
   last_part = 0;
 }
@@ -53,10 +57,7 @@ WriteBatch& WriteBatch::operator=(WriteBatch&&) noexcept = default;
 size_t WriteBatch::size() const { return rep_->slots.size(); }
 
 void WriteBatch::clear() {
-  for (Rep::Part& p : rep_->parts) {
-    p.builder.reset();
-    rep_->spare.push_back(std::move(p.builder));
-  }
+  for (Rep::Part& p : rep_->parts) rep_->recycle(p);
   rep_->parts.clear();
   rep_->part_of.clear();
   rep_->slots.clear();

@@ -53,6 +53,8 @@ struct WriteBatch::Rep {
   // The part for (topic, partition), or null if there is none yet.
   Part* find_part(uint32_t topic_id, int32_t partition);
   Part& add_part(uint32_t topic_id, int32_t partition, bool log_append_time);
+  // Keeps the part's builder (and its buffer) in `spare` for a later part.
+  void recycle(Part& p);
   // Removes the part add_part() just made (its record was refused).
   void drop_last_part();
 };
