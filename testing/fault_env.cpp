@@ -31,6 +31,7 @@ struct FaultEnv::State {
   // A File opened through the env. `base` is null once the File is dead.
   struct Handle {
     std::shared_ptr<io::File> base;
+    std::shared_ptr<io::SharedFile> shared;  // for a shared file instead
   };
 
   enum class Action { proceed, fail, cut };
@@ -354,16 +355,22 @@ class FaultFile final : public io::File {
     return f->map(length);
   }
 
-  // Locks run without the env's mutex: lock_writer(true) may block until
-  // another File unlocks, and that File needs the mutex to get there.
-  Status lock_writer(bool wait) override {
+  Result<io::FileId> id() override {
     std::shared_ptr<io::File> f = live();
-    return f ? f->lock_writer(wait) : dead("lock");
+    if (!f) return dead("fstat");
+    return f->id();
   }
 
-  Status unlock_writer() override {
+  // Locks run without the env's mutex: lock(wait) may block until another
+  // File unlocks, and that File needs the mutex to get there.
+  Status lock(uint64_t byte, io::LockType type, bool wait) override {
     std::shared_ptr<io::File> f = live();
-    return f ? f->unlock_writer() : dead("unlock");
+    return f ? f->lock(byte, type, wait) : dead("lock");
+  }
+
+  Status unlock(uint64_t byte) override {
+    std::shared_ptr<io::File> f = live();
+    return f ? f->unlock(byte) : dead("unlock");
   }
 
  private:
@@ -474,7 +481,10 @@ FaultEnv::State::Action FaultEnv::State::next_op() {
 
 void FaultEnv::State::kill_open_files() {
   // Closing the descriptors also drops their writer locks, as death would.
-  for (Handle* h : open) h->base.reset();
+  for (Handle* h : open) {
+    h->base.reset();
+    h->shared.reset();
+  }
   open.clear();
 }
 
@@ -501,6 +511,74 @@ Status FaultEnv::State::restore_file(const std::string& path, const std::vector<
   return Status::OK();
 }
 
+// A shared file through the env: never faulted or counted (it holds no
+// data a power cut could lose), only killed with the other files, which
+// drops its locks as a dying process would.
+class FaultSharedFile final : public io::SharedFile {
+ public:
+  using State = FaultEnv::State;
+
+  FaultSharedFile(std::shared_ptr<State> state, std::unique_ptr<io::SharedFile> base)
+      : st_(std::move(state)), path_(base->path()) {
+    h_.shared = std::move(base);
+    std::lock_guard<std::mutex> lock(st_->mu);
+    st_->open.insert(&h_);
+  }
+  ~FaultSharedFile() override {
+    std::lock_guard<std::mutex> lock(st_->mu);
+    st_->open.erase(&h_);
+  }
+  FaultSharedFile(const FaultSharedFile&) = delete;
+  FaultSharedFile& operator=(const FaultSharedFile&) = delete;
+
+  const std::string& path() const override { return path_; }
+  Result<io::FileId> id() override {
+    auto f = live();
+    if (!f) return dead("fstat");
+    return f->id();
+  }
+  Status lock(uint64_t byte, io::LockType type, bool wait) override {
+    auto f = live();
+    return f ? f->lock(byte, type, wait) : dead("lock");
+  }
+  Status unlock(uint64_t byte) override {
+    auto f = live();
+    return f ? f->unlock(byte) : dead("unlock");
+  }
+  Result<bool> locked_by_other(uint64_t byte) override {
+    auto f = live();
+    if (!f) return dead("lock test");
+    return f->locked_by_other(byte);
+  }
+  Status reset(uint64_t size) override {
+    auto f = live();
+    return f ? f->reset(size) : dead("ftruncate");
+  }
+  Result<uint64_t> size() override {
+    auto f = live();
+    if (!f) return dead("fstat");
+    return f->size();
+  }
+  Result<std::unique_ptr<io::SharedMapping>> map(uint64_t length) override {
+    auto f = live();
+    if (!f) return dead("mmap");
+    return f->map(length);
+  }
+
+ private:
+  std::shared_ptr<io::SharedFile> live() {
+    std::lock_guard<std::mutex> lock(st_->mu);
+    return h_.shared;
+  }
+  Status dead(std::string_view op) const {
+    return Status(Code::io_error, std::string(op) + " " + path_ + ": simulated power cut");
+  }
+
+  std::shared_ptr<State> st_;
+  std::string path_;
+  State::Handle h_;
+};
+
 FaultEnv::FaultEnv(io::Env* base) : state_(std::make_shared<State>(base)) {}
 
 FaultEnv::~FaultEnv() = default;
@@ -510,6 +588,14 @@ Result<std::unique_ptr<io::File>> FaultEnv::open(const std::string& path, io::Op
   if (!base.ok()) return base.status();
   return std::unique_ptr<io::File>(new FaultFile(state_, std::move(base).value()));
 }
+
+Result<std::unique_ptr<io::SharedFile>> FaultEnv::open_shared(const std::string& path) {
+  Result<std::unique_ptr<io::SharedFile>> base = state_->base->open_shared(path);
+  if (!base.ok()) return base.status();
+  return std::unique_ptr<io::SharedFile>(new FaultSharedFile(state_, std::move(base).value()));
+}
+
+Result<io::FileId> FaultEnv::file_id(const std::string& path) { return state_->base->file_id(path); }
 
 Result<uint64_t> FaultEnv::file_size(const std::string& path) {
   return state_->base->file_size(path);

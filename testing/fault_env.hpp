@@ -30,6 +30,11 @@
 // "... simulated power cut", as if its process had died, and its descriptor
 // is closed, releasing its writer lock. Files opened afterwards work.
 //
+// Shared files (open_shared: the coordination file beside a log) are passed
+// through untouched and uncounted; a crash or power cut only kills them,
+// dropping their locks as a dying process would. Their contents are memory
+// that Rivulet rebuilds when nobody has the log open.
+//
 // Not modelled: directory entries. Creating, renaming and removing files are
 // durable at once (rename carries the unsynced changes along, remove forgets
 // them). Paths are compared as strings, so open each file by one spelling.
@@ -64,6 +69,8 @@ class FaultEnv final : public io::Env {
 
   // io::Env: forwarded to the base env.
   Result<std::unique_ptr<io::File>> open(const std::string& path, io::OpenMode mode) override;
+  Result<std::unique_ptr<io::SharedFile>> open_shared(const std::string& path) override;
+  Result<io::FileId> file_id(const std::string& path) override;
   Result<uint64_t> file_size(const std::string& path) override;
   Status rename_noreplace(const std::string& from, const std::string& to) override;
   Status remove(const std::string& path) override;

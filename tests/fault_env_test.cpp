@@ -15,6 +15,7 @@
 #include "test_util.hpp"
 
 #include "fault_env.hpp"
+#include "io/locks.hpp"
 #include "io/env.hpp"
 
 namespace rivulet::testing {
@@ -74,8 +75,8 @@ TEST_F(FaultEnvTest, CountsOnlyMutatingFileCalls) {
   ASSERT_TRUE(f->read_at(0, buf, 5).ok());
   ASSERT_TRUE(f->size().ok());
   ASSERT_TRUE(f->map(5).ok());
-  ASSERT_TRUE(f->lock_writer(false).ok());
-  ASSERT_TRUE(f->unlock_writer().ok());
+  ASSERT_TRUE(f->lock(io::kWriterLockByte, io::LockType::exclusive, false).ok());
+  ASSERT_TRUE(f->unlock(io::kWriterLockByte).ok());
   ASSERT_TRUE(env_.sync_parent_dir(path("a")).ok());
   ASSERT_TRUE(env_.file_size(path("a")).ok());
   EXPECT_EQ(env_.ops(), 4u);
@@ -369,8 +370,8 @@ TEST_F(FaultEnvTest, FilesAreDeadAfterAPowerCut) {
   char buf[1];
   std::vector<Status> calls = {
       f->read_at(0, buf, 1), write(*f, 0, "x"), f->sync(),          f->size().status(),
-      f->allocate(10),       f->truncate(0),    f->map(1).status(), f->lock_writer(false),
-      f->unlock_writer(),
+      f->allocate(10),       f->truncate(0),    f->map(1).status(), f->lock(io::kWriterLockByte, io::LockType::exclusive, false),
+      f->unlock(io::kWriterLockByte),
   };
   for (const Status& s : calls) {
     EXPECT_EQ(s.code(), Code::io_error);
@@ -391,12 +392,12 @@ TEST_F(FaultEnvTest, FilesAreDeadAfterAPowerCut) {
 
 TEST_F(FaultEnvTest, PowerCutReleasesWriterLocks) {
   std::unique_ptr<File> f = create_synced("a", "");
-  ASSERT_TRUE(f->lock_writer(false).ok());
+  ASSERT_TRUE(f->lock(io::kWriterLockByte, io::LockType::exclusive, false).ok());
   std::unique_ptr<File> g = open("a");
-  EXPECT_EQ(g->lock_writer(false).code(), Code::busy);
+  EXPECT_EQ(g->lock(io::kWriterLockByte, io::LockType::exclusive, false).code(), Code::busy);
   ASSERT_TRUE(env_.power_cut(7).ok());
   std::unique_ptr<File> h = open("a");
-  EXPECT_TRUE(h->lock_writer(false).ok());
+  EXPECT_TRUE(h->lock(io::kWriterLockByte, io::LockType::exclusive, false).ok());
 }
 
 TEST_F(FaultEnvTest, CrashKillsFilesButKeepsTheirData) {
@@ -481,10 +482,10 @@ TEST_F(FaultEnvTest, MapAndLocksPassThrough) {
   ASSERT_TRUE(write(*f, 0, "Z").ok());
   EXPECT_EQ((*m)->data()[0], 'Z');
   std::unique_ptr<File> g = open("a");
-  ASSERT_TRUE(f->lock_writer(false).ok());
-  EXPECT_EQ(g->lock_writer(false).code(), Code::busy);
-  ASSERT_TRUE(f->unlock_writer().ok());
-  EXPECT_TRUE(g->lock_writer(false).ok());
+  ASSERT_TRUE(f->lock(io::kWriterLockByte, io::LockType::exclusive, false).ok());
+  EXPECT_EQ(g->lock(io::kWriterLockByte, io::LockType::exclusive, false).code(), Code::busy);
+  ASSERT_TRUE(f->unlock(io::kWriterLockByte).ok());
+  EXPECT_TRUE(g->lock(io::kWriterLockByte, io::LockType::exclusive, false).ok());
 }
 
 TEST_F(FaultEnvTest, FilesMayOutliveTheirEnv) {

@@ -18,6 +18,7 @@
 #include "test_util.hpp"
 
 #include "io/env.hpp"
+#include "io/locks.hpp"
 
 namespace rivulet::io {
 namespace {
@@ -222,26 +223,26 @@ TEST_F(PosixEnvTest, WriterLockConflictsBetweenFilesInOneProcess) {
   std::unique_ptr<File> second = open("db", OpenMode::read_write);
   ASSERT_NE(first, nullptr);
   ASSERT_NE(second, nullptr);
-  ASSERT_TRUE(first->lock_writer(false).ok());
-  Status busy = second->lock_writer(false);
+  ASSERT_TRUE(first->lock(kWriterLockByte, LockType::exclusive, false).ok());
+  Status busy = second->lock(kWriterLockByte, LockType::exclusive, false);
   EXPECT_EQ(busy.code(), Code::busy);
   EXPECT_NE(busy.message().find(path("db")), std::string::npos) << busy.message();
-  ASSERT_TRUE(first->unlock_writer().ok());
-  ASSERT_TRUE(second->lock_writer(false).ok());
-  EXPECT_EQ(first->lock_writer(false).code(), Code::busy);
+  ASSERT_TRUE(first->unlock(kWriterLockByte).ok());
+  ASSERT_TRUE(second->lock(kWriterLockByte, LockType::exclusive, false).ok());
+  EXPECT_EQ(first->lock(kWriterLockByte, LockType::exclusive, false).code(), Code::busy);
   second.reset();  // closing releases the lock
-  EXPECT_TRUE(first->lock_writer(false).ok());
+  EXPECT_TRUE(first->lock(kWriterLockByte, LockType::exclusive, false).ok());
 }
 
 TEST_F(PosixEnvTest, WaitingLockIsGrantedOnUnlock) {
   std::unique_ptr<File> first = create("db");
   std::unique_ptr<File> second = open("db", OpenMode::read_write);
-  ASSERT_TRUE(first->lock_writer(false).ok());
-  std::thread waiter([&] { EXPECT_TRUE(second->lock_writer(true).ok()); });
+  ASSERT_TRUE(first->lock(kWriterLockByte, LockType::exclusive, false).ok());
+  std::thread waiter([&] { EXPECT_TRUE(second->lock(kWriterLockByte, LockType::exclusive, true).ok()); });
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  ASSERT_TRUE(first->unlock_writer().ok());
+  ASSERT_TRUE(first->unlock(kWriterLockByte).ok());
   waiter.join();
-  EXPECT_EQ(first->lock_writer(false).code(), Code::busy);
+  EXPECT_EQ(first->lock(kWriterLockByte, LockType::exclusive, false).code(), Code::busy);
 }
 
 TEST_F(PosixEnvTest, WriterLockIsReleasedWhenHolderIsKilled) {
@@ -253,7 +254,7 @@ TEST_F(PosixEnvTest, WriterLockIsReleasedWhenHolderIsKilled) {
   if (child == 0) {
     // The child never returns into gtest: it locks, reports, and waits to die.
     Result<std::unique_ptr<File>> f = Env::posix()->open(path("db"), OpenMode::read_write);
-    char ok = (f.ok() && (*f)->lock_writer(false).ok()) ? 'y' : 'n';
+    char ok = (f.ok() && (*f)->lock(kWriterLockByte, LockType::exclusive, false).ok()) ? 'y' : 'n';
     if (::write(ready[1], &ok, 1) != 1) ::_exit(2);
     for (;;) ::pause();
   }
@@ -264,19 +265,53 @@ TEST_F(PosixEnvTest, WriterLockIsReleasedWhenHolderIsKilled) {
   std::unique_ptr<File> f = open("db", OpenMode::read_write);
   ASSERT_NE(f, nullptr);
   EXPECT_EQ(got, 'y');
-  EXPECT_EQ(f->lock_writer(false).code(), Code::busy);
+  EXPECT_EQ(f->lock(kWriterLockByte, LockType::exclusive, false).code(), Code::busy);
 
   ASSERT_EQ(::kill(child, SIGKILL), 0);
   int wstatus = 0;
   ASSERT_EQ(::waitpid(child, &wstatus, 0), child);
   EXPECT_TRUE(WIFSIGNALED(wstatus));
 
-  Status s = f->lock_writer(false);
+  Status s = f->lock(kWriterLockByte, LockType::exclusive, false);
   for (int i = 0; i < 200 && s.code() == Code::busy; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    s = f->lock_writer(false);
+    s = f->lock(kWriterLockByte, LockType::exclusive, false);
   }
   EXPECT_TRUE(s.ok()) << s.to_string();
+}
+
+TEST_F(PosixEnvTest, SharedFileLocksTellWhetherAnotherHandleHoldsThem) {
+  Result<std::unique_ptr<SharedFile>> a = Env::posix()->open_shared(path("shm"));
+  Result<std::unique_ptr<SharedFile>> b = Env::posix()->open_shared(path("shm"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_FALSE(*(*b)->locked_by_other(7));
+  ASSERT_TRUE((*a)->lock(7, LockType::exclusive, false).ok());
+  EXPECT_TRUE(*(*b)->locked_by_other(7));
+  EXPECT_FALSE(*(*a)->locked_by_other(7)) << "a description's own lock is not another's";
+  EXPECT_EQ((*b)->lock(7, LockType::shared, false).code(), Code::busy);
+  // Converting to shared lets other shared holders in, but no writer.
+  ASSERT_TRUE((*a)->lock(7, LockType::shared, false).ok());
+  ASSERT_TRUE((*b)->lock(7, LockType::shared, false).ok());
+  EXPECT_EQ((*a)->lock(7, LockType::exclusive, false).code(), Code::busy);
+  a->reset();
+  EXPECT_TRUE((*b)->lock(7, LockType::exclusive, false).ok());
+}
+
+TEST_F(PosixEnvTest, SharedFileMapsZeroedBytesThatEveryHandleSees) {
+  Result<std::unique_ptr<SharedFile>> a = Env::posix()->open_shared(path("shm"));
+  Result<std::unique_ptr<SharedFile>> b = Env::posix()->open_shared(path("shm"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE((*a)->reset(8192).ok());
+  EXPECT_EQ(*(*b)->size(), 8192u);
+  Result<std::unique_ptr<SharedMapping>> ma = (*a)->map(8192);
+  Result<std::unique_ptr<SharedMapping>> mb = (*b)->map(8192);
+  ASSERT_TRUE(ma.ok() && mb.ok());
+  EXPECT_EQ((*mb)->data()[8191], 0);
+  (*ma)->data()[8191] = 42;
+  EXPECT_EQ((*mb)->data()[8191], 42);
+  ASSERT_TRUE((*b)->reset(8192).ok());
+  EXPECT_EQ((*ma)->data()[8191], 0) << "reset zeroes the bytes for every mapping";
+  EXPECT_EQ(*(*a)->id(), *Env::posix()->file_id(path("shm")));
 }
 
 }  // namespace

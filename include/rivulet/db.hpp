@@ -114,6 +114,9 @@ struct DbStats {
   uint32_t segment_size = 0;
   uint64_t segments_used = 0;
   uint64_t frames = 0;           // commits in the log (including metadata)
+  // Handles that have the file open now, in all processes (0: unknown, for
+  // a read-only handle without the shared area).
+  uint32_t open_handles = 0;
   std::vector<TopicInfo> topics;
 };
 

@@ -2,6 +2,7 @@
 // that is right for most callers.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 
 namespace rivulet {
@@ -19,7 +20,10 @@ enum class Sync {
   // close, which bounds what a power cut can take and lets recovery tell
   // corruption from a torn tail.
   normal,
-  // A commit returns only after fdatasync: it survives a power cut.
+  // A commit returns only after fdatasync: it survives a power cut. Its
+  // records become visible to readers only then, so no reader acts on a
+  // record a power cut could take back. Commits of all threads and
+  // processes that wait at the same time share one fdatasync.
   full,
 };
 
@@ -42,6 +46,10 @@ struct OpenOptions {
   // Size of a segment, for new files only (existing files keep theirs).
   // A commit must fit in one segment. Multiple of 4096, 64 KiB .. 1 GiB.
   uint32_t segment_size = 64u << 20;
+  // A Reader::poll with nothing to return spins this long, watching for a
+  // commit, before it sleeps: a few microseconds less latency for a busy
+  // CPU. Zero (the default) sleeps at once.
+  std::chrono::microseconds poll_spin{0};
   // Internal: the I/O back end, for fault-injection tests. Leave null.
   io::Env* env = nullptr;
 };

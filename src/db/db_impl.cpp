@@ -3,14 +3,17 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <random>
+#include <thread>
 
 #include <fmt/format.h>
 
 #include "db/frame_apply.hpp"
 #include "db/reader_impl.hpp"
 #include "format/frame.hpp"
+#include "io/locks.hpp"
 #include "log/file_start.hpp"
 #include "util/clock.hpp"
 
@@ -29,6 +32,14 @@ uint64_t random_u64() {
 Status with_path(const std::string& path, const Status& st) {
   if (st.ok()) return st;
   return {st.code(), fmt::format("{}: {}", path, st.message()), st.position()};
+}
+
+// The shared area lives beside the log under its real name, so a symlink
+// and its target share one area.
+std::string shared_path(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path real = std::filesystem::canonical(path, ec);
+  return (ec ? path : real.string()) + "-shm";
 }
 
 }  // namespace
@@ -118,7 +129,7 @@ Status DbImpl::create_file() {
 // empty database file.
 Status DbImpl::init_empty_file() {
   RIVULET_TRY(check_segment_size(options_.segment_size));
-  RIVULET_TRY(file_->lock_writer(true));
+  RIVULET_TRY(file_->lock(io::kWriterLockByte, io::LockType::exclusive, true));
   Status st;
   Result<uint64_t> size = file_->size();
   if (!size.ok()) {
@@ -129,7 +140,7 @@ Status DbImpl::init_empty_file() {
     st = file_->write_at(0, {&part, 1});
     if (st.ok()) st = file_->sync();
   }
-  file_->unlock_writer().ignore();
+  file_->unlock(io::kWriterLockByte).ignore();
   return st;
 }
 
@@ -145,20 +156,58 @@ Status DbImpl::load() {
   header_ = start->header;
   superblock_ = start->superblock;
   scanner_ = std::make_unique<log::LogScanner>(map_.get(), header_.segment_size);
+  RIVULET_TRY(attach_shared());
   return recover();
 }
 
+Status DbImpl::attach_shared() {
+  Result<io::FileId> id = file_->id();
+  if (!id.ok()) return id.status();
+  Result<std::unique_ptr<coord::SharedState>> shared =
+      coord::SharedState::attach(env_, shared_path(path_), {*id, header_.file_salt});
+  if (!shared.ok()) {
+    // A read-only handle on a file nobody may write beside (a read-only
+    // directory or medium) reads without the shared area, polling.
+    if (options_.read_only && shared.status().code() == Code::read_only) return Status::OK();
+    return shared.status();
+  }
+  shared_ = std::move(shared).value();
+  marks_.attach(shared_.get());
+  return Status::OK();
+}
+
+// The first handle to attach (or one without a shared area) walks the whole
+// chain and judges its tail; later ones walk only as far as the others say
+// is written, since frames past it may be half-written right now.
 Status DbImpl::recover() {
   std::unique_lock follow(follow_mu_);
   head_ = {superblock_.log_start, superblock_.first_seq, superblock_.first_prev_crc,
            format::segment_index(superblock_.log_start, header_.segment_size)};
+  synced_seq_ = superblock_.durable_seq;
+  auto apply = [&](const format::ParsedFrame& f) { return apply_locked(f); };
+  if (shared_ && !shared_->fresh()) {
+    uint64_t written = shared_->written_seq();
+    visible_target_ = shared_->committed_seq();
+    RIVULET_TRY(scanner_->walk(head_, apply, nullptr, false, written));
+    if (last_seq() < written) {
+      return {Code::corruption,
+              fmt::format("the log ends after frame {} but other handles have written through frame {}",
+                          last_seq(), written),
+              head_.pos};
+    }
+    make_visible_locked(shared_->committed_seq());
+    return Status::OK();
+  }
   std::string why;
-  RIVULET_TRY(scanner_->walk(head_, [&](const format::ParsedFrame& f) { return apply_locked(f); }, &why));
+  visible_target_ = UINT64_MAX;
+  RIVULET_TRY(scanner_->walk(head_, apply, &why));
   Result<log::TailInfo> tail =
       log::classify_tail(map_.get(), header_.segment_size, head_, superblock_.durable_seq, why);
   if (!tail.ok()) return tail.status();
   tail_ = *tail;
   if (tail_.kind == log::TailInfo::Kind::corrupt) return {Code::corruption, tail_.detail, tail_.position};
+  make_visible_locked(last_seq());
+  if (shared_) RIVULET_TRY(shared_->publish_initial(last_seq(), synced_seq_));
   return Status::OK();
 }
 
@@ -169,36 +218,74 @@ Status DbImpl::apply_locked(const format::ParsedFrame& frame) {
     if (!st.ok()) return fail(st);  // the catalog may be half-updated
     head_ = scanner_->advance(head_, frame);
     ++frames_;
+    for (const format::BatchRef& b : frame.batches) {
+      meta::PartitionState* p = &catalog_.by_id(b.topic_id)->partitions[b.partition];
+      if (frame.header.seq <= visible_target_) {
+        p->visible_end = p->next_offset;
+      } else {
+        pending_.push_back({frame.header.seq, p, p->next_offset});
+      }
+    }
   }
   synced_seq_ = std::max(synced_seq_, frame.header.synced_seq);
-  commits_.fetch_add(1, std::memory_order_release);
+  applied_seq_.store(frame.header.seq, std::memory_order_release);
   return Status::OK();
 }
 
+void DbImpl::make_visible_locked(uint64_t seq) {
+  seq = std::min(seq, last_seq());
+  if (seq <= visible_seq_.load(std::memory_order_relaxed)) return;
+  {
+    std::unique_lock state(state_mu_);
+    while (!pending_.empty() && pending_.front().seq <= seq) {
+      meta::PartitionState* p = pending_.front().partition;
+      p->visible_end = std::max(p->visible_end, pending_.front().end);
+      pending_.pop_front();
+    }
+  }
+  visible_seq_.store(seq, std::memory_order_release);
+  if (!shared_) private_epoch_.fetch_add(1, std::memory_order_release);
+}
+
 Status DbImpl::catch_up_locked() {
-  return scanner_->walk(
-      head_, [&](const format::ParsedFrame& f) { return apply_locked(f); }, nullptr, /*peek=*/true);
+  if (!shared_) {
+    // No one to say how far the log is written: follow the chain to its end.
+    visible_target_ = UINT64_MAX;
+    RIVULET_TRY(scanner_->walk(
+        head_, [&](const format::ParsedFrame& f) { return apply_locked(f); }, nullptr, /*peek=*/true));
+    make_visible_locked(last_seq());
+    return Status::OK();
+  }
+  uint64_t written = shared_->written_seq();
+  uint64_t committed = shared_->committed_seq();
+  visible_target_ = committed;
+  if (last_seq() < written) {
+    RIVULET_TRY(scanner_->walk(
+        head_, [&](const format::ParsedFrame& f) { return apply_locked(f); }, nullptr, false, written));
+    if (last_seq() < written) {
+      return fail({Code::corruption,
+                   fmt::format("{}: frame {} is missing or damaged, though its writer finished it", path_,
+                               last_seq() + 1),
+                   head_.pos});
+    }
+  }
+  make_visible_locked(committed);
+  return Status::OK();
 }
 
 Status DbImpl::refresh() {
   if (!failure_.ok()) return failure_;
-  Status st;
-  {
-    std::unique_lock follow(follow_mu_);
-    uint64_t before = frames_;
-    st = catch_up_locked();
-    if (frames_ == before) return st;
+  if (closed_) return {Code::invalid_argument, "the file is closed"};
+  if (shared_ && shared_->written_seq() == applied_seq_.load(std::memory_order_acquire) &&
+      shared_->committed_seq() <= visible_seq_.load(std::memory_order_acquire)) {
+    return Status::OK();  // nothing new: no locks taken
   }
-  notify_commit();
-  return st;
+  std::unique_lock follow(follow_mu_);
+  return catch_up_locked();
 }
 
-// Taking the mutex first means a waiter is either still before its check of
-// the commit count (and will see the new one) or already asleep (and will be
-// woken): no wake-up is lost.
-void DbImpl::notify_commit() {
-  { std::lock_guard lock(wake_mu_); }
-  wake_cv_.notify_all();
+uint32_t DbImpl::commit_epoch() const {
+  return shared_ ? shared_->commit_epoch() : private_epoch_.load(std::memory_order_acquire);
 }
 
 Status DbImpl::fail(Status st) {
@@ -215,15 +302,14 @@ Status DbImpl::check_writable() {
   return failure_;
 }
 
-void DbImpl::wait_for_commit(uint64_t seen, std::chrono::steady_clock::time_point until) {
-  // Other processes' commits are only seen by reading the file, so sleep in
-  // short steps (the multi-process issue replaces this with a futex).
+void DbImpl::wait_for_commit(uint32_t seen, std::chrono::steady_clock::time_point until) {
+  if (shared_) return shared_->wait_for_commit(seen, until, options_.poll_spin);
+  // Without the shared area, commits are only seen by reading the file:
+  // look in growing steps.
   auto step = std::chrono::microseconds(200);
   while (std::chrono::steady_clock::now() < until) {
-    if (!refresh().ok() || commit_count() != seen) return;
-    std::unique_lock lock(wake_mu_);
-    auto wake = std::min(until, std::chrono::steady_clock::now() + step);
-    if (wake_cv_.wait_until(lock, wake, [&] { return commit_count() != seen; })) return;
+    if (!refresh().ok() || commit_epoch() != seen) return;
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(step, until - std::chrono::steady_clock::now()));
     step = std::min<std::chrono::microseconds>(step * 2, std::chrono::milliseconds(10));
   }
 }
@@ -254,7 +340,7 @@ Status DbImpl::sync_locked() {
     return fail({st.code(), fmt::format("{}: {}; commits since the last successful sync may be lost", path_,
                                         st.message())});
   }
-  synced_seq_ = head_.next_seq - 1;
+  shared_->publish_durable(last_seq());
   return Status::OK();
 }
 
@@ -287,6 +373,16 @@ Status DbImpl::update_superblock_locked(uint64_t durable_seq) {
   return Status::OK();
 }
 
+// Once a frame is whole in the file: apply it here and publish it to the
+// other handles, visible at once unless it must first be durable.
+Status DbImpl::written_locked(const format::ParsedFrame& frame) {
+  RIVULET_TRY(apply_locked(frame));
+  bool visible = options_.sync != Sync::full;
+  shared_->publish_written(frame.header.seq, visible);
+  if (visible) make_visible_locked(frame.header.seq);
+  return Status::OK();
+}
+
 // Ends the current segment with a segment-end frame; the chain goes on at
 // the start of the next segment. Under normal and full the log is synced and
 // the superblock records it as durable, which bounds what a power cut can
@@ -294,7 +390,7 @@ Status DbImpl::update_superblock_locked(uint64_t durable_seq) {
 Status DbImpl::roll_segment_locked() {
   format::FrameHeader h;
   h.seq = head_.next_seq;
-  h.synced_seq = synced_seq_;
+  h.synced_seq = shared_->durable_seq();
   h.writer_id = writer_id_;
   h.prev_crc = head_.prev_crc;
   h.flags = format::kFrameSegmentEnd;
@@ -307,7 +403,7 @@ Status DbImpl::roll_segment_locked() {
   frame.position = head_.pos;
   frame.header = h;
   frame.bytes = bytes;
-  RIVULET_TRY(apply_locked(frame));
+  RIVULET_TRY(written_locked(frame));
   if (options_.sync != Sync::off) RIVULET_TRY(update_superblock_locked(h.seq));
   return Status::OK();
 }
@@ -326,7 +422,7 @@ Status DbImpl::write_frame_locked(std::span<const format::OutgoingBatch> batches
     RIVULET_TRY(roll_segment_locked());
   }
   h.seq = head_.next_seq;
-  h.synced_seq = synced_seq_;
+  h.synced_seq = shared_->durable_seq();
   h.prev_crc = head_.prev_crc;
   std::string head;
   format::encode_frame_head(&h, batches, &head);
@@ -355,14 +451,6 @@ Status DbImpl::write_frame_locked(std::span<const format::OutgoingBatch> batches
     if (!file_->write_at(pos, {&z, 1}).ok()) return fail(st);
     return st;
   }
-  if (options_.sync == Sync::full) {
-    // The frame counts as committed in memory only once durable.
-    Status synced = file_->sync();
-    if (!synced.ok()) {
-      return fail({synced.code(), fmt::format("{}: {}; the last commit may or may not be in the file", path_,
-                                              synced.message())});
-    }
-  }
 
   format::ParsedFrame frame;
   frame.position = pos;
@@ -382,45 +470,63 @@ Status DbImpl::write_frame_locked(std::span<const format::OutgoingBatch> batches
     for (const format::OutgoingBatch& b : batches) whole.append(b.bytes);
   }
   frame.bytes = whole;
-  RIVULET_TRY(apply_locked(frame));
-  if (options_.sync == Sync::full) synced_seq_ = h.seq;
-  return Status::OK();
+  return written_locked(frame);
+}
+
+Status DbImpl::write_locked(const std::function<Status()>& locked) {
+  uint64_t last_written = 0;
+  {
+    std::lock_guard write(write_mu_);
+    RIVULET_TRY(check_writable());
+    bool took_over = false;  // a dead holder's half frame, if any, is overwritten
+    RIVULET_TRY(shared_->lock_writer(&took_over));
+    Status st;
+    {
+      std::unique_lock follow(follow_mu_);
+      st = catch_up_locked();
+      if (st.ok()) st = locked();
+      last_written = last_seq();
+    }
+    shared_->unlock_writer();
+    RIVULET_TRY(st);
+  }
+  if (options_.sync != Sync::full) return Status::OK();
+  // Group commit: the lock is free again, so other committers write their
+  // frames while one fdatasync runs for all of them.
+  Status st = shared_->sync_through(last_written, [&] { return file_->sync(); });
+  if (!st.ok()) {
+    return fail({st.code(), fmt::format("{}: {}; the last commit may or may not be in the file", path_,
+                                        st.message())});
+  }
+  std::unique_lock follow(follow_mu_);
+  return catch_up_locked();
 }
 
 Status DbImpl::commit(WriteBatch::Rep& batch) {
   if (batch.committed) return {Code::invalid_argument, "this batch was already committed; clear() it first"};
   if (batch.slots.empty()) return Status::OK();
   if (batch.parts.size() > 65535) return {Code::too_large, "a commit may hold at most 65535 partitions"};
-  std::lock_guard write(write_mu_);
-  RIVULET_TRY(check_writable());
-  RIVULET_TRY(file_->lock_writer(true));
-  Status st;
-  {
-    std::unique_lock follow(follow_mu_);
-    st = catch_up_locked();
+  Status st = write_locked([&]() -> Status {
     std::vector<format::OutgoingBatch> out;
-    if (st.ok()) {
-      int64_t append_time = now_ms();
+    int64_t append_time = now_ms();
+    {
       std::shared_lock state(state_mu_);
       for (WriteBatch::Rep::Part& p : batch.parts) {
         const meta::TopicState* t = catalog_.by_id(p.topic_id);
         if (!t || t->deleted) {
-          st = {Code::not_found, fmt::format("{}: topic '{}' was deleted before the commit", path_,
-                                             t ? t->name : std::to_string(p.topic_id))};
-          break;
+          return Status(Code::not_found, fmt::format("{}: topic '{}' was deleted before the commit", path_,
+                                                     t ? t->name : std::to_string(p.topic_id)));
         }
         p.base_offset = t->partitions[static_cast<size_t>(p.partition)].next_offset;
         std::string_view bytes = p.builder.finish(p.base_offset, p.log_append_time ? append_time : -1);
         out.push_back({p.topic_id, static_cast<uint32_t>(p.partition), bytes});
       }
-      batch.append_time = append_time;
     }
-    if (st.ok()) st = write_frame_locked(out);
-  }
-  file_->unlock_writer().ignore();
+    batch.append_time = append_time;
+    return write_frame_locked(out);
+  });
   if (st.ok()) {
     batch.committed = true;
-    notify_commit();
   } else {
     for (WriteBatch::Rep::Part& p : batch.parts) p.base_offset = -1;
   }
@@ -431,32 +537,21 @@ Status DbImpl::commit(WriteBatch::Rep& batch) {
 // change against the catalog (caught up, under the writer lock) and fills
 // it in.
 Status DbImpl::commit_meta(const std::function<Status(format::MetaChange*)>& prepare) {
-  RIVULET_TRY(check_writable());
-  std::lock_guard write(write_mu_);
-  RIVULET_TRY(file_->lock_writer(true));
-  Status st;
-  {
-    std::unique_lock follow(follow_mu_);
-    st = catch_up_locked();
+  Status st = write_locked([&]() -> Status {
     format::MetaChange change;
     int64_t base = 0;
-    if (st.ok()) {
+    {
       std::shared_lock state(state_mu_);
-      st = prepare(&change);
+      RIVULET_TRY(prepare(&change));
       base = catalog_.by_id(format::kMetaTopicId)->partitions[0].next_offset;
     }
-    if (st.ok()) {
-      format::EncodedMeta m = format::encode_meta(change);
-      format::BatchBuilder builder;
-      builder.add(std::string_view(m.key), std::string_view(m.value), {}, now_ms());
-      format::OutgoingBatch b{format::kMetaTopicId, 0, builder.finish(base)};
-      st = write_frame_locked({&b, 1});
-    }
-  }
-  file_->unlock_writer().ignore();
-  if (!st.ok()) return with_path(path_, st);
-  notify_commit();
-  return st;
+    format::EncodedMeta m = format::encode_meta(change);
+    format::BatchBuilder builder;
+    builder.add(std::string_view(m.key), std::string_view(m.value), {}, now_ms());
+    format::OutgoingBatch b{format::kMetaTopicId, 0, builder.finish(base)};
+    return write_frame_locked({&b, 1});
+  });
+  return with_path(path_, st);
 }
 
 Status DbImpl::create_topic(std::string_view name, const TopicConfig& config) {
@@ -520,8 +615,8 @@ TopicInfo DbImpl::describe(const meta::TopicState& t) const {
   info.config = t.config;
   for (size_t i = 0; i < t.partitions.size(); ++i) {
     const meta::PartitionState& p = t.partitions[i];
-    info.partitions.push_back({static_cast<int32_t>(i), p.first_offset, p.next_offset,
-                               p.next_offset - p.first_offset, p.bytes});
+    info.partitions.push_back({static_cast<int32_t>(i), p.first_offset, p.visible_end,
+                               p.visible_end - p.first_offset, p.bytes});
   }
   return info;
 }
@@ -555,6 +650,11 @@ Result<DbStats> DbImpl::stat() {
   s.segment_size = header_.segment_size;
   s.segments_used = format::segment_index(head_.pos, header_.segment_size) + 1;
   s.frames = frames_;
+  if (shared_) {
+    Result<uint32_t> handles = shared_->live_handles();
+    if (!handles.ok()) return handles.status();
+    s.open_handles = *handles;
+  }
   for (const meta::TopicState* t : catalog_.live_topics()) s.topics.push_back(describe(*t));
   return s;
 }
@@ -582,21 +682,24 @@ Status DbImpl::close() {
   Status st;
   {
     std::lock_guard write(write_mu_);
-    if (!options_.read_only && failure_.ok() && options_.sync != Sync::off && file_) {
+    if (!options_.read_only && failure_.ok() && options_.sync != Sync::off && shared_) {
       // Record how far the log is durable, so that later damage before this
       // point is reported as corruption rather than cut off as a torn tail.
-      st = file_->lock_writer(true);
+      bool took_over = false;
+      st = shared_->lock_writer(&took_over);
       if (st.ok()) {
-        std::unique_lock follow(follow_mu_);
-        st = catch_up_locked();
-        if (st.ok() && head_.next_seq - 1 > superblock_.durable_seq) {
-          st = update_superblock_locked(head_.next_seq - 1);
+        {
+          std::unique_lock follow(follow_mu_);
+          st = catch_up_locked();
+          if (st.ok() && last_seq() > superblock_.durable_seq) st = update_superblock_locked(last_seq());
         }
-        file_->unlock_writer().ignore();
+        shared_->unlock_writer();
       }
     }
     closed_ = true;
   }
+  marks_.attach(nullptr);
+  shared_.reset();
   map_.reset();
   file_.reset();
   return st;

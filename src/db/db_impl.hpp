@@ -1,15 +1,19 @@
 // The engine behind rivulet::Db: opening and recovering a file, the write
-// path (one frame per commit under the cross-process writer lock), following
-// commits of other processes, and the shared state readers look up.
+// path (one frame per commit under the cross-process writer lock, then a
+// shared fdatasync under sync full), following commits of other processes,
+// and the state readers look up.
 #pragma once
 
-#include <condition_variable>
+#include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
 
+#include "coord/shared_state.hpp"
+#include "db/read_marks.hpp"
 #include "db/write_batch_rep.hpp"
 #include "format/file_layout.hpp"
 #include "io/env.hpp"
@@ -43,10 +47,11 @@ class DbImpl {
   const meta::Catalog& catalog() const { return catalog_; }
   log::FileMap& file_map() { return *map_; }
   const std::string& path() const { return path_; }
-  // Waits until a commit lands in this process or `until` passes; commits by
-  // other processes are noticed by polling the file (refresh) meanwhile.
-  void wait_for_commit(uint64_t seen, std::chrono::steady_clock::time_point until);
-  uint64_t commit_count() const { return commits_.load(std::memory_order_acquire); }
+  ReadMarks& read_marks() { return marks_; }
+  // Changes whenever more of the log becomes visible to readers.
+  uint32_t commit_epoch() const;
+  // Sleeps until commit_epoch() != seen or `until` passes.
+  void wait_for_commit(uint32_t seen, std::chrono::steady_clock::time_point until);
 
  private:
   DbImpl(std::string path, const OpenOptions& options);
@@ -54,14 +59,24 @@ class DbImpl {
   Status create_file();
   Status init_empty_file();
   Status load();
+  Status attach_shared();
   Status recover();
-  // Applies frames other processes appended. Caller holds follow_mu_.
+  // Applies frames other processes appended, as far as they are written,
+  // and makes visible what is committed. Caller holds follow_mu_.
   Status catch_up_locked();
   Status apply_locked(const format::ParsedFrame& frame);
+  // Readers see frames through `seq` (caller holds follow_mu_).
+  void make_visible_locked(uint64_t seq);
+  uint64_t last_seq() const { return head_.next_seq - 1; }
   Status check_writable();
   Status fail(Status st);
-  void notify_commit();
+  // Takes the cross-process writer lock and catches up; `locked` runs
+  // under it (and follow_mu_) and may write frames. Under sync full, waits
+  // afterwards (without the lock) until the last frame it wrote is durable.
+  Status write_locked(const std::function<Status()>& locked);
   Status write_frame_locked(std::span<const format::OutgoingBatch> batches);
+  // A frame is whole in the file: apply it and tell the other handles.
+  Status written_locked(const format::ParsedFrame& frame);
   Status roll_segment_locked();
   Status ensure_allocated(uint64_t end);
   Status sync_locked();
@@ -75,27 +90,42 @@ class DbImpl {
   std::unique_ptr<io::File> file_;
   std::unique_ptr<log::FileMap> map_;
   std::unique_ptr<log::LogScanner> scanner_;
+  // The area shared with every other handle on this log; null only for a
+  // read-only handle that cannot write it (it then polls the file).
+  std::unique_ptr<coord::SharedState> shared_;
+  ReadMarks marks_;
   format::FileHeader header_;
   format::Superblock superblock_;
   uint64_t writer_id_ = 0;
 
-  // Lock order: write_mu_, then the file's writer lock, then follow_mu_,
+  // Lock order: write_mu_, then the shared writer lock, then follow_mu_,
   // then state_mu_.
-  std::mutex write_mu_;               // one commit at a time in this process
+  std::mutex write_mu_;               // one commit at a time in this handle
   std::mutex follow_mu_;              // one thread at a time moves head_
   mutable std::shared_mutex state_mu_;  // catalog_, head_, frames_ (readers share)
   meta::Catalog catalog_;
   log::ChainPos head_;
   uint64_t frames_ = 0;
-  uint64_t synced_seq_ = 0;     // highest seq known durable
+  uint64_t synced_seq_ = 0;     // highest seq recovery found durable
   uint64_t allocated_end_ = 0;  // the file is allocated up to here (writer)
   log::TailInfo tail_;          // what recovery found after the log
   Status failure_;              // sticky: after it, no more commits
   bool closed_ = false;
 
-  std::atomic<uint64_t> commits_{0};
-  std::mutex wake_mu_;
-  std::condition_variable wake_cv_;
+  // Frames applied but not yet visible (written under sync full, waiting
+  // for their fdatasync): where each leaves the partitions it touched.
+  struct PendingEnd {
+    uint64_t seq;
+    meta::PartitionState* partition;
+    int64_t end;
+  };
+  std::deque<PendingEnd> pending_;
+  uint64_t visible_target_ = 0;  // frames through this seq are visible when applied
+  // Copies of last_seq() and the visible seq, so refresh() can tell there is
+  // nothing new without locks.
+  std::atomic<uint64_t> applied_seq_{0};
+  std::atomic<uint64_t> visible_seq_{0};
+  std::atomic<uint32_t> private_epoch_{0};  // commit_epoch() without shared_
 };
 
 }  // namespace rivulet

@@ -32,7 +32,7 @@ static Status snapshot(DbImpl* db, uint32_t topic_id, int32_t partition, const s
   if (!t || t->deleted) return {Code::not_found, fmt::format("{}: topic '{}' was deleted", db->path(), topic)};
   const meta::PartitionState& p = t->partitions[static_cast<size_t>(partition)];
   out->first_offset = p.first_offset;
-  out->next_offset = p.next_offset;
+  out->next_offset = p.visible_end;
   out->batches.clear();
   std::optional<size_t> i = offset ? p.index.find_offset(*offset) : p.index.find_time(*time);
   if (!i) return Status::OK();
@@ -71,6 +71,7 @@ Status ReaderImpl::fill(size_t max_records) {
   }
   for (const Span& b : snap.batches) {
     if (out_.size() >= max_records || next_offset_ >= snap.next_offset) break;
+    if (out_.empty()) first_position_ = b.position;
     RIVULET_TRY(decode_batch(db_, b.position, [&](const format::DecodedRecord& r, const format::BatchHeader& h) {
       if (r.offset < next_offset_) return true;
       if (r.offset >= snap.next_offset) return false;
@@ -89,17 +90,25 @@ Status ReaderImpl::fill(size_t max_records) {
   return Status::OK();
 }
 
+ReaderImpl::~ReaderImpl() { db_->read_marks().clear(&mark_, &has_mark_); }
+
 Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds timeout, size_t max_records) {
+  // The views of the last poll are released: so is what they pinned.
   out_.clear();
   out_.reserve(std::min<size_t>(max_records, 4096));
   if (max_records == 0) return std::span<const RecordView>();
   auto until = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    uint64_t seen = db_->commit_count();
-    RIVULET_TRY(fill(max_records));
-    if (!out_.empty()) return std::span<const RecordView>(out_);
+    // Read the epoch first: a commit after this point changes it, so the
+    // wait below cannot miss one that refresh() did not see.
+    uint32_t seen = db_->commit_epoch();
     RIVULET_TRY(db_->refresh());
-    if (db_->commit_count() != seen) continue;
+    RIVULET_TRY(fill(max_records));
+    if (!out_.empty()) {
+      db_->read_marks().set(&mark_, &has_mark_, first_position_);
+      return std::span<const RecordView>(out_);
+    }
+    db_->read_marks().clear(&mark_, &has_mark_);
     if (std::chrono::steady_clock::now() >= until) return std::span<const RecordView>();
     db_->wait_for_commit(seen, until);
   }
@@ -115,11 +124,12 @@ Result<int64_t> ReaderImpl::offset_for_time(int64_t ms) {
     found = r.offset;
     return false;
   }));
-  return found;
+  return std::min(found, snap.next_offset);  // the batch may not be visible yet
 }
 
 Status ReaderImpl::seek(StartAt start) {
   out_.clear();
+  db_->read_marks().clear(&mark_, &has_mark_);
   Snapshot snap;
   RIVULET_TRY(snapshot(db_, topic_id_, partition_, topic_, 0, std::nullopt, 0, &snap));
   switch (start.kind) {

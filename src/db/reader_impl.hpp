@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "db/read_marks.hpp"
 #include "rivulet/db.hpp"
 
 namespace rivulet {
@@ -16,6 +17,9 @@ class ReaderImpl {
  public:
   ReaderImpl(DbImpl* db, std::string topic, uint32_t topic_id, int32_t partition)
       : db_(db), topic_(std::move(topic)), topic_id_(topic_id), partition_(partition) {}
+  ~ReaderImpl();
+  ReaderImpl(const ReaderImpl&) = delete;
+  ReaderImpl& operator=(const ReaderImpl&) = delete;
 
   Result<std::span<const RecordView>> poll(std::chrono::milliseconds timeout, size_t max_records);
   Status seek(StartAt start);
@@ -35,6 +39,10 @@ class ReaderImpl {
   int32_t partition_;
   int64_t next_offset_ = 0;
   std::vector<RecordView> out_;
+  // Where the records handed out by the last poll lie (see ReadMarks).
+  ReadMarks::Mark mark_;
+  bool has_mark_ = false;
+  uint64_t first_position_ = 0;  // of the first batch fill() decoded
 };
 
 }  // namespace rivulet

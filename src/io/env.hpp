@@ -23,6 +23,16 @@ class Mapping {
   virtual uint64_t length() const = 0;
 };
 
+// Which file a path or descriptor names (device and inode), to notice a
+// file replaced or removed under an open handle.
+struct FileId {
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  bool operator==(const FileId&) const = default;
+};
+
+enum class LockType { shared, exclusive };
+
 enum class OpenMode {
   read_only,
   read_write,            // the file must exist
@@ -52,12 +62,41 @@ class File {
   virtual Status truncate(uint64_t size) = 0;
   virtual Result<std::unique_ptr<Mapping>> map(uint64_t length) = 0;
 
-  // The cross-process writer lock: an open-file-description lock on a byte
-  // range past any data, so the kernel releases it when its holder dies.
-  // lock_writer(true) waits; lock_writer(false) returns busy if held. Needs
-  // a File opened for writing.
-  virtual Status lock_writer(bool wait) = 0;
-  virtual Status unlock_writer() = 0;
+  virtual Result<FileId> id() = 0;
+
+  // Open-file-description locks on single bytes (io/locks.hpp says which),
+  // which the kernel releases when their holder dies. lock() takes or
+  // converts a lock; with wait false it returns busy if another description
+  // holds a conflicting one. Exclusive locks need a File opened for writing.
+  virtual Status lock(uint64_t byte, LockType type, bool wait) = 0;
+  virtual Status unlock(uint64_t byte) = 0;
+};
+
+// A read-write shared mapping of a SharedFile.
+class SharedMapping {
+ public:
+  virtual ~SharedMapping() = default;
+  virtual char* data() const = 0;
+  virtual uint64_t length() const = 0;
+};
+
+// The small file beside the log that processes share in memory (coord/):
+// mapped read-write, with byte locks that also tell whether another
+// description holds them.
+class SharedFile {
+ public:
+  virtual ~SharedFile() = default;
+  virtual const std::string& path() const = 0;
+  virtual Result<FileId> id() = 0;
+  virtual Status lock(uint64_t byte, LockType type, bool wait) = 0;
+  virtual Status unlock(uint64_t byte) = 0;
+  // True if another open file description holds a lock on `byte` (a
+  // process that died holds none).
+  virtual Result<bool> locked_by_other(uint64_t byte) = 0;
+  // Makes the file `size` bytes long, all zero.
+  virtual Status reset(uint64_t size) = 0;
+  virtual Result<uint64_t> size() = 0;
+  virtual Result<std::unique_ptr<SharedMapping>> map(uint64_t length) = 0;
 };
 
 class Env {
@@ -67,6 +106,10 @@ class Env {
   static Env* posix();
 
   virtual Result<std::unique_ptr<File>> open(const std::string& path, OpenMode mode) = 0;
+  // Opens the shared file at path read-write, creating it if missing.
+  virtual Result<std::unique_ptr<SharedFile>> open_shared(const std::string& path) = 0;
+  // The file a path names now; not_found if none.
+  virtual Result<FileId> file_id(const std::string& path) = 0;
   // Size of the file at path; not_found if there is none.
   virtual Result<uint64_t> file_size(const std::string& path) = 0;
   // Renames from -> to, failing with already_exists if `to` exists. Where the

@@ -1,14 +1,22 @@
-// Where the cross-process writer lock lives, so the file format docs and the
-// tools can name it. Internal: only the I/O back ends take the lock.
+// Which bytes Rivulet locks, so the file format docs and the tools can name
+// them. Internal: only the I/O back ends and coord/ take locks.
 #pragma once
 
 #include <cstdint>
 
 namespace rivulet::io {
 
-// File::lock_writer() write-locks this single byte (2^62). It lies far past
-// any data Rivulet writes, so the lock never covers bytes readers use, and it
-// still fits a signed 64-bit off_t.
+// In the log file: write-locked while a new file's first blocks are
+// written (an empty file becomes a Rivulet file). It lies far past any data
+// Rivulet writes, so the lock never covers bytes readers use, and it still
+// fits a signed 64-bit off_t.
 inline constexpr uint64_t kWriterLockByte = uint64_t{1} << 62;
+
+// In the shared file beside the log (coord/shared_state.hpp): every handle
+// holds a shared lock on the attach byte, and the first to attach (who can
+// lock it exclusively) rebuilds the shared state. Handle slot i is
+// write-locked at kSlotLockBase + i while the handle lives.
+inline constexpr uint64_t kAttachLockByte = uint64_t{1} << 40;
+inline constexpr uint64_t kSlotLockBase = kAttachLockByte + 1;
 
 }  // namespace rivulet::io

@@ -72,6 +72,41 @@ void consume_iovecs(std::vector<iovec>& iov, size_t* first, size_t n) {
   }
 }
 
+struct flock byte_range(short type, uint64_t byte) {
+  struct flock fl;
+  std::memset(&fl, 0, sizeof fl);  // l_pid must be 0 for OFD locks
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = static_cast<off_t>(byte);
+  fl.l_len = 1;
+  return fl;
+}
+
+Status lock_byte(int fd, const std::string& path, uint64_t byte, LockType type, bool wait) {
+  struct flock fl = byte_range(type == LockType::shared ? F_RDLCK : F_WRLCK, byte);
+  int rc;
+  do {
+    rc = ::fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
+  } while (rc != 0 && errno == EINTR);
+  if (rc == 0) return Status::OK();
+  if (!wait && (errno == EAGAIN || errno == EACCES)) {
+    return Status(Code::busy, "lock " + path + ": held by another handle");
+  }
+  return errno_status(errno, "lock", path);
+}
+
+Status unlock_byte(int fd, const std::string& path, uint64_t byte) {
+  struct flock fl = byte_range(F_UNLCK, byte);
+  if (::fcntl(fd, F_OFD_SETLK, &fl) != 0) return errno_status(errno, "unlock", path);
+  return Status::OK();
+}
+
+Result<FileId> fd_id(int fd, const std::string& path) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return errno_status(errno, "fstat", path);
+  return FileId{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+}
+
 class PosixFile final : public File {
  public:
   PosixFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
@@ -175,36 +210,71 @@ class PosixFile final : public File {
     return std::unique_ptr<Mapping>(new PosixMapping(addr, length));
   }
 
-  Status lock_writer(bool wait) override {
-    struct flock fl = lock_range(F_WRLCK);
-    int rc;
-    do {
-      rc = ::fcntl(fd_, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
-    } while (rc != 0 && errno == EINTR);
-    if (rc == 0) return Status::OK();
-    if (!wait && (errno == EAGAIN || errno == EACCES)) {
-      return Status(Code::busy, "lock " + path_ + ": another writer holds the file");
-    }
-    return errno_status(errno, "lock", path_);
+  Result<FileId> id() override { return fd_id(fd_, path_); }
+
+  Status lock(uint64_t byte, LockType type, bool wait) override { return lock_byte(fd_, path_, byte, type, wait); }
+  Status unlock(uint64_t byte) override { return unlock_byte(fd_, path_, byte); }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+class PosixSharedMapping final : public SharedMapping {
+ public:
+  PosixSharedMapping(char* addr, uint64_t length) : addr_(addr), length_(length) {}
+  ~PosixSharedMapping() override { ::munmap(addr_, length_); }
+  PosixSharedMapping(const PosixSharedMapping&) = delete;
+  PosixSharedMapping& operator=(const PosixSharedMapping&) = delete;
+  char* data() const override { return addr_; }
+  uint64_t length() const override { return length_; }
+
+ private:
+  char* addr_;
+  uint64_t length_;
+};
+
+class PosixSharedFile final : public SharedFile {
+ public:
+  PosixSharedFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~PosixSharedFile() override { ::close(fd_); }
+  PosixSharedFile(const PosixSharedFile&) = delete;
+  PosixSharedFile& operator=(const PosixSharedFile&) = delete;
+
+  const std::string& path() const override { return path_; }
+  Result<FileId> id() override { return fd_id(fd_, path_); }
+  Status lock(uint64_t byte, LockType type, bool wait) override { return lock_byte(fd_, path_, byte, type, wait); }
+  Status unlock(uint64_t byte) override { return unlock_byte(fd_, path_, byte); }
+
+  Result<bool> locked_by_other(uint64_t byte) override {
+    // F_OFD_GETLK ignores this description's own locks.
+    struct flock fl = byte_range(F_WRLCK, byte);
+    if (::fcntl(fd_, F_OFD_GETLK, &fl) != 0) return errno_status(errno, "lock test", path_);
+    return fl.l_type != F_UNLCK;
   }
 
-  Status unlock_writer() override {
-    struct flock fl = lock_range(F_UNLCK);
-    if (::fcntl(fd_, F_OFD_SETLK, &fl) != 0) return errno_status(errno, "unlock", path_);
-    return Status::OK();
+  Status reset(uint64_t size) override {
+    int rc;
+    do {
+      rc = ::ftruncate(fd_, 0);
+      if (rc == 0) rc = ::ftruncate(fd_, static_cast<off_t>(size));
+    } while (rc != 0 && errno == EINTR);
+    return rc == 0 ? Status::OK() : errno_status(errno, "ftruncate", path_);
+  }
+
+  Result<uint64_t> size() override {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return errno_status(errno, "fstat", path_);
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  Result<std::unique_ptr<SharedMapping>> map(uint64_t length) override {
+    void* addr = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+    if (addr == MAP_FAILED) return errno_status(errno, "mmap", path_);
+    return std::unique_ptr<SharedMapping>(new PosixSharedMapping(static_cast<char*>(addr), length));
   }
 
  private:
-  static struct flock lock_range(short type) {
-    struct flock fl;
-    std::memset(&fl, 0, sizeof fl);  // l_pid must be 0 for OFD locks
-    fl.l_type = type;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = static_cast<off_t>(kWriterLockByte);
-    fl.l_len = 1;
-    return fl;
-  }
-
   int fd_;
   std::string path_;
 };
@@ -262,6 +332,18 @@ class PosixEnv final : public Env {
     int fd = retry_open(path.c_str(), open_flags(mode), 0644);
     if (fd < 0) return errno_status(errno, "open", path);
     return std::unique_ptr<File>(new PosixFile(fd, path));
+  }
+
+  Result<std::unique_ptr<SharedFile>> open_shared(const std::string& path) override {
+    int fd = retry_open(path.c_str(), O_RDWR | O_CREAT, 0644);
+    if (fd < 0) return errno_status(errno, "open", path);
+    return std::unique_ptr<SharedFile>(new PosixSharedFile(fd, path));
+  }
+
+  Result<FileId> file_id(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return errno_status(errno, "stat", path);
+    return FileId{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
   }
 
   Result<uint64_t> file_size(const std::string& path) override {

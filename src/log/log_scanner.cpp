@@ -41,9 +41,10 @@ Result<bool> LogScanner::next(const ChainPos& at, format::ParsedFrame* out, std:
 }
 
 Status LogScanner::walk(const ChainPos& at, const std::function<Status(const format::ParsedFrame&)>& visit,
-                        std::string* why, bool peek) {
+                        std::string* why, bool peek, uint64_t max_seq) {
   format::ParsedFrame frame;
   for (;;) {
+    if (at.next_seq > max_seq) return Status::OK();
     Result<bool> got = next(at, &frame, why, peek);
     if (!got.ok()) return got.status();
     if (!*got) return Status::OK();

@@ -38,9 +38,10 @@ class LogScanner {
   // Calls `visit` for each frame of the chain from `at` on, which must move
   // `at` forward (usually with advance()), until no frame continues the
   // chain (`why` says what was found instead) or `visit` fails.
-  // `peek` applies to the first frame (see next()).
+  // `peek` applies to the first frame (see next()). Stops before a frame
+  // numbered past `max_seq`.
   Status walk(const ChainPos& at, const std::function<Status(const format::ParsedFrame&)>& visit,
-              std::string* why = nullptr, bool peek = false);
+              std::string* why = nullptr, bool peek = false, uint64_t max_seq = UINT64_MAX);
 
   // The chain position after `frame`.
   ChainPos advance(const ChainPos& at, const format::ParsedFrame& frame) const;

@@ -22,7 +22,10 @@ namespace rivulet::meta {
 
 struct PartitionState {
   int64_t first_offset = 0;
-  int64_t next_offset = 0;
+  int64_t next_offset = 0;  // of the next record written
+  // Readers see offsets below this: records are written before they are
+  // committed (under sync full, committed means durable).
+  int64_t visible_end = 0;
   uint64_t bytes = 0;
   index::PartitionIndex index;
 };

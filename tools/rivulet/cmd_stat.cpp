@@ -28,6 +28,7 @@ int run_stat(const std::string& file, const StatOptions& o) {
                     {"segment_size", s.segment_size},
                     {"segments_used", s.segments_used},
                     {"frames", s.frames},
+                    {"open_handles", s.open_handles},
                     {"topics", std::move(topics)}});
     return kExitOk;
   }
@@ -39,6 +40,7 @@ int run_stat(const std::string& file, const StatOptions& o) {
       {"segment size", std::to_string(s.segment_size) + " bytes"},
       {"segments used", std::to_string(s.segments_used)},
       {"frames", std::to_string(s.frames)},
+      {"open handles", s.open_handles ? std::to_string(s.open_handles) : "unknown (no shared area)"},
       {"topics", std::to_string(s.topics.size())},
   }));
   if (s.topics.empty()) return kExitOk;

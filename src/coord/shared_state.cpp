@@ -1,0 +1,372 @@
+// The shared coordination area: attach, slots, the writer lock, group
+// commit and commit wake-ups.
+#include "coord/shared_state.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+
+#include <fmt/format.h>
+
+#include "coord/futex.hpp"
+#include "io/locks.hpp"
+
+namespace rivulet::coord {
+
+namespace {
+
+constexpr uint64_t kMagic = 0x01004D48534C5652;  // "RVLSHM\0\1"
+constexpr uint32_t kVersion = 1;
+constexpr uint32_t kSlots = 1024;
+// Lock words hold the holder's token: slot + 1 in the low 16 bits, the
+// slot's generation (15 bits) above, and kContended when someone sleeps on
+// the word.
+constexpr uint32_t kGenerationMask = 0x7FFF;
+constexpr uint32_t kContended = 1u << 31;
+constexpr int kAttachAttempts = 1000;
+
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+
+using Clock = std::chrono::steady_clock;
+
+void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+}  // namespace
+
+struct alignas(64) Slot {
+  std::atomic<uint32_t> generation;  // bumped by each handle that claims the slot
+  std::atomic<uint32_t> pid;         // for people looking at the file; never trusted
+  std::atomic<uint32_t> commit_waiting;
+  std::atomic<uint32_t> sync_waiting;
+  std::atomic<uint64_t> read_mark;
+};
+
+// Zero bytes are a valid (empty) state for every field: a fresh area is a
+// truncated file. Each group of fields that changes together has its own
+// cache line.
+struct Layout {
+  alignas(64) uint64_t magic;
+  uint32_t version;
+  uint32_t slot_count;
+  uint64_t log_device;
+  uint64_t log_inode;
+  uint64_t log_salt;
+  std::atomic<uint32_t> ready;      // 1 once the head is published
+  std::atomic<uint32_t> slots_used;  // slots below this may be live
+
+  alignas(64) std::atomic<uint32_t> writer_lock;
+  std::atomic<uint64_t> written_seq;
+
+  alignas(64) std::atomic<uint64_t> committed_seq;
+  std::atomic<uint32_t> commit_epoch;
+  std::atomic<uint32_t> commit_waiters;
+
+  alignas(64) std::atomic<uint64_t> durable_seq;
+  std::atomic<uint32_t> sync_leader;
+  std::atomic<uint32_t> sync_epoch;
+  std::atomic<uint32_t> sync_waiters;
+
+  Slot slots[kSlots];
+};
+
+static void advance(std::atomic<uint64_t>& word, uint64_t to) {
+  uint64_t cur = word.load(std::memory_order_acquire);
+  while (cur < to && !word.compare_exchange_weak(cur, to, std::memory_order_acq_rel)) {
+  }
+}
+
+SharedState::SharedState(io::Env* env, std::unique_ptr<io::SharedFile> file,
+                         std::unique_ptr<io::SharedMapping> map, bool fresh)
+    : env_(env),
+      file_(std::move(file)),
+      map_(std::move(map)),
+      shared_(reinterpret_cast<Layout*>(map_->data())),
+      fresh_(fresh),
+      attached_(true) {}
+
+SharedState::~SharedState() { detach(); }
+
+const std::string& SharedState::path() const { return file_->path(); }
+
+Result<std::unique_ptr<SharedState>> SharedState::attach(io::Env* env, const std::string& path,
+                                                         const LogIdentity& log) {
+  for (int attempt = 0; attempt < kAttachAttempts; ++attempt) {
+    Result<std::unique_ptr<io::SharedFile>> opened = env->open_shared(path);
+    if (!opened.ok()) return opened.status();
+    std::unique_ptr<io::SharedFile> file = std::move(opened).value();
+    // Whoever locks the attach byte exclusively is alone and rebuilds the
+    // area; everyone else holds it shared (and waits here while a rebuild
+    // is under way).
+    Status excl = file->lock(io::kAttachLockByte, io::LockType::exclusive, false);
+    bool fresh = excl.ok();
+    if (!fresh && excl.code() != Code::busy) return excl;
+    if (!fresh) RIVULET_TRY(file->lock(io::kAttachLockByte, io::LockType::shared, true));
+    // The last handle to leave removes the file: make sure the path still
+    // names the file we locked, or start over.
+    Result<io::FileId> mine = file->id();
+    if (!mine.ok()) return mine.status();
+    Result<io::FileId> named = env->file_id(path);
+    if (!named.ok() && named.status().code() != Code::not_found) return named.status();
+    if (!named.ok() || *named != *mine) continue;
+
+    if (fresh) {
+      RIVULET_TRY(file->reset(sizeof(Layout)));
+    } else {
+      Result<uint64_t> size = file->size();
+      if (!size.ok()) return size.status();
+      if (*size < sizeof(Layout)) continue;  // its builder died before sizing it
+    }
+    Result<std::unique_ptr<io::SharedMapping>> map = file->map(sizeof(Layout));
+    if (!map.ok()) return map.status();
+    Layout* l = reinterpret_cast<Layout*>((*map)->data());
+    if (fresh) {
+      l->magic = kMagic;
+      l->version = kVersion;
+      l->slot_count = kSlots;
+      l->log_device = log.file.device;
+      l->log_inode = log.file.inode;
+      l->log_salt = log.salt;
+    } else {
+      if (l->ready.load(std::memory_order_acquire) != 1) continue;  // its builder died
+      if (l->magic != kMagic || l->version != kVersion || l->slot_count != kSlots) {
+        return Status(Code::unsupported,
+                      fmt::format("{}: made by another version of Rivulet that still has the log open "
+                                  "(close it there first)",
+                                  path));
+      }
+      if (l->log_device != log.file.device || l->log_inode != log.file.inode || l->log_salt != log.salt) {
+        return Status(Code::busy, fmt::format("{}: in use by processes that have another file open under this "
+                                              "name (was the log deleted or replaced while in use?)",
+                                              path));
+      }
+    }
+    std::unique_ptr<SharedState> state(new SharedState(env, std::move(file), std::move(map).value(), fresh));
+    RIVULET_TRY(state->claim_slot());
+    return state;
+  }
+  return Status(Code::busy, fmt::format("{}: could not attach; the file kept changing", path));
+}
+
+Status SharedState::publish_initial(uint64_t last_seq, uint64_t durable_seq) {
+  shared_->written_seq.store(last_seq);
+  shared_->committed_seq.store(last_seq);
+  shared_->durable_seq.store(std::min(durable_seq, last_seq));
+  shared_->ready.store(1, std::memory_order_release);
+  fresh_ = false;
+  // Let the others in: converting to a shared lock never blocks.
+  return file_->lock(io::kAttachLockByte, io::LockType::shared, false);
+}
+
+Status SharedState::claim_slot() {
+  for (uint32_t i = 0; i < kSlots; ++i) {
+    Status st = file_->lock(io::kSlotLockBase + i, io::LockType::exclusive, false);
+    if (st.code() == Code::busy) continue;
+    if (!st.ok()) return st;
+    Slot& s = shared_->slots[i];
+    // A handle that died here may have left its waiter counts in the totals
+    // (it raised the totals first, so these never exceed its share).
+    if (uint32_t n = s.commit_waiting.exchange(0)) shared_->commit_waiters.fetch_sub(n);
+    if (uint32_t n = s.sync_waiting.exchange(0)) shared_->sync_waiters.fetch_sub(n);
+    s.read_mark.store(kNoReadMark);
+    generation_ = (s.generation.load() + 1) & kGenerationMask;
+    if (generation_ == 0) generation_ = 1;
+    s.generation.store(generation_);
+    s.pid.store(static_cast<uint32_t>(getpid()));
+    uint32_t used = shared_->slots_used.load();
+    while (used < i + 1 && !shared_->slots_used.compare_exchange_weak(used, i + 1)) {
+    }
+    slot_ = i;
+    return Status::OK();
+  }
+  return Status(Code::busy, fmt::format("{}: all {} handle slots are in use", path(), kSlots));
+}
+
+uint32_t SharedState::token() const { return (slot_ + 1) | (generation_ << 16); }
+
+// A lock holder is alive while its slot still has the generation in its
+// token and some description (its handle's) holds the slot's lock.
+bool SharedState::holder_alive(uint32_t token) {
+  uint32_t slot = (token & 0xFFFF) - 1;
+  uint32_t generation = (token >> 16) & kGenerationMask;
+  if (slot >= kSlots) return false;
+  if (shared_->slots[slot].generation.load() != generation) return false;
+  if (slot == slot_) return true;  // another thread of this handle
+  Result<bool> held = file_->locked_by_other(io::kSlotLockBase + slot);
+  return !held.ok() || *held;  // when in doubt, wait
+}
+
+// A futex mutex (Drepper's, with the holder's token instead of 1) that a
+// waiter takes over when it finds the holder dead.
+Status SharedState::lock_writer(bool* took_over) {
+  *took_over = false;
+  std::atomic<uint32_t>& word = shared_->writer_lock;
+  uint32_t v = 0;
+  if (word.compare_exchange_strong(v, token(), std::memory_order_acquire)) return Status::OK();
+  for (;;) {
+    if (v == 0) {
+      if (word.compare_exchange_weak(v, token() | kContended, std::memory_order_acquire)) return Status::OK();
+      continue;
+    }
+    if (!(v & kContended)) {
+      if (!word.compare_exchange_weak(v, v | kContended, std::memory_order_acquire)) continue;
+      v |= kContended;
+    }
+    if (!futex_wait(&word, v, kLivenessCheck) && !holder_alive(v & ~kContended)) {
+      if (word.compare_exchange_strong(v, token() | kContended, std::memory_order_acquire)) {
+        *took_over = true;
+        return Status::OK();
+      }
+      continue;
+    }
+    v = word.load(std::memory_order_acquire);
+  }
+}
+
+void SharedState::unlock_writer() {
+  if (shared_->writer_lock.exchange(0, std::memory_order_release) & kContended) {
+    futex_wake(&shared_->writer_lock, 1);
+  }
+}
+
+uint64_t SharedState::written_seq() const { return shared_->written_seq.load(std::memory_order_acquire); }
+uint64_t SharedState::committed_seq() const { return shared_->committed_seq.load(std::memory_order_acquire); }
+uint64_t SharedState::durable_seq() const { return shared_->durable_seq.load(std::memory_order_acquire); }
+uint32_t SharedState::commit_epoch() const { return shared_->commit_epoch.load(std::memory_order_acquire); }
+
+void SharedState::publish_written(uint64_t seq, bool visible) {
+  shared_->written_seq.store(seq, std::memory_order_release);
+  if (visible) publish_committed(seq);
+}
+
+// The epoch moves before the waiter count is read, and a waiter counts
+// itself before reading the epoch (both sequentially consistent): either
+// the waiter sees the new epoch or the committer sees the waiter.
+void SharedState::publish_committed(uint64_t seq) {
+  if (committed_seq() >= seq) return;
+  advance(shared_->committed_seq, seq);
+  shared_->commit_epoch.fetch_add(1);
+  if (shared_->commit_waiters.load() != 0) futex_wake(&shared_->commit_epoch, INT_MAX);
+}
+
+void SharedState::publish_durable(uint64_t seq) {
+  advance(shared_->durable_seq, seq);
+  publish_committed(seq);
+}
+
+void SharedState::wait_for_commit(uint32_t seen, Clock::time_point until, std::chrono::microseconds spin) {
+  std::atomic<uint32_t>& epoch = shared_->commit_epoch;
+  if (spin.count() > 0) {
+    Clock::time_point stop = std::min(until, Clock::now() + spin);
+    do {
+      if (epoch.load(std::memory_order_acquire) != seen) return;
+      cpu_relax();
+    } while (Clock::now() < stop);
+  }
+  Slot& mine = shared_->slots[slot_];
+  shared_->commit_waiters.fetch_add(1);
+  mine.commit_waiting.fetch_add(1);
+  while (epoch.load() == seen) {
+    auto left = until - Clock::now();
+    if (left <= Clock::duration::zero()) break;
+    futex_wait(&epoch, seen, left);
+  }
+  mine.commit_waiting.fetch_sub(1);
+  shared_->commit_waiters.fetch_sub(1);
+}
+
+Status SharedState::sync_through(uint64_t seq, const std::function<Status()>& fdatasync) {
+  Slot& mine = shared_->slots[slot_];
+  for (;;) {
+    if (durable_seq() >= seq) return Status::OK();
+    uint32_t epoch = shared_->sync_epoch.load();
+    uint32_t leader = 0;
+    if (shared_->sync_leader.compare_exchange_strong(leader, token())) {
+      // Everything written so far rides on this sync, ours included.
+      uint64_t target = written_seq();
+      Status st = durable_seq() >= seq ? Status::OK() : fdatasync();
+      if (st.ok()) {
+        advance(shared_->durable_seq, target);
+        publish_committed(target);
+      }
+      shared_->sync_leader.store(0);
+      shared_->sync_epoch.fetch_add(1);
+      if (shared_->sync_waiters.load() != 0) futex_wake(&shared_->sync_epoch, INT_MAX);
+      return st;
+    }
+    shared_->sync_waiters.fetch_add(1);
+    mine.sync_waiting.fetch_add(1);
+    bool woken = shared_->sync_epoch.load() != epoch || futex_wait(&shared_->sync_epoch, epoch, kLivenessCheck);
+    mine.sync_waiting.fetch_sub(1);
+    shared_->sync_waiters.fetch_sub(1);
+    if (!woken && shared_->sync_epoch.load() == epoch && !holder_alive(leader)) {
+      // The leader died mid-sync: free the role; someone syncs again.
+      shared_->sync_leader.compare_exchange_strong(leader, 0);
+    }
+  }
+}
+
+void SharedState::set_read_mark(uint64_t position) {
+  shared_->slots[slot_].read_mark.store(position, std::memory_order_release);
+}
+
+Result<uint64_t> SharedState::lowest_read_mark() {
+  uint64_t lowest = kNoReadMark;
+  uint32_t used = shared_->slots_used.load();
+  for (uint32_t i = 0; i < used; ++i) {
+    uint64_t mark = shared_->slots[i].read_mark.load(std::memory_order_acquire);
+    if (mark >= lowest) continue;
+    if (i != slot_) {
+      Result<bool> live = file_->locked_by_other(io::kSlotLockBase + i);
+      if (!live.ok()) return live.status();
+      if (!*live) continue;  // a dead handle's mark
+    }
+    lowest = mark;
+  }
+  return lowest;
+}
+
+Result<uint32_t> SharedState::live_handles() {
+  uint32_t live = 0;
+  uint32_t used = shared_->slots_used.load();
+  for (uint32_t i = 0; i < used; ++i) {
+    if (i == slot_) {
+      ++live;
+      continue;
+    }
+    Result<bool> held = file_->locked_by_other(io::kSlotLockBase + i);
+    if (!held.ok()) return held.status();
+    live += *held;
+  }
+  return live;
+}
+
+void SharedState::detach() {
+  if (!attached_) return;
+  attached_ = false;
+  // A file the test env killed (a simulated crash) belongs to a handle that
+  // is gone already: touch nothing shared.
+  Result<io::FileId> mine = file_->id();
+  if (mine.ok()) {
+    if (slot_ != UINT32_MAX) {
+      shared_->slots[slot_].read_mark.store(kNoReadMark);
+      file_->unlock(io::kSlotLockBase + slot_).ignore();
+    }
+    // The last to leave removes the file, as SQLite removes its -shm; a
+    // handle attaching meanwhile sees the path name no file, and starts over.
+    if (file_->lock(io::kAttachLockByte, io::LockType::exclusive, false).ok()) {
+      Result<io::FileId> named = env_->file_id(file_->path());
+      if (named.ok() && *named == *mine) env_->remove(file_->path()).ignore();
+    }
+  }
+  map_.reset();
+  file_.reset();
+}
+
+}  // namespace rivulet::coord

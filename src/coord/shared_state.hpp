@@ -1,0 +1,125 @@
+// The coordination area every handle on one log shares: a small file beside
+// the log (FILE-shm, as SQLite's -shm) mapped by all of them. It holds the
+// cross-process writer lock, how far the log is written, committed
+// (visible) and durable, the futex words sleepers wait on, and one slot per
+// handle with its read mark. Nothing in it is persistent: the first handle
+// to attach after nobody had the log open rebuilds it from the log, so a
+// crash, a reboot or a copied file never leaves a stale lock or head.
+// docs/DESIGN.md explains the protocol and what happens when a process dies
+// at each step.
+//
+// Thread-safety: one SharedState per Db handle; its methods may be called
+// from any thread of the handle (lock_writer by one at a time, which DbImpl
+// ensures with its own mutex).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "io/env.hpp"
+
+namespace rivulet::coord {
+
+struct Layout;  // the shared bytes (shared_state.cpp)
+
+// What a log is: the shared area records it, so a handle never joins an
+// area that belongs to another file that once had the same name.
+struct LogIdentity {
+  io::FileId file;
+  uint64_t salt = 0;  // the file header's random salt
+};
+
+class SharedState {
+ public:
+  // Opens (creating if needed) and attaches to `path`. If no other handle
+  // is attached, this one rebuilds the area: fresh() is true and the caller
+  // must recover the log and call publish_initial(), which lets the others
+  // in (they wait in attach until then).
+  static Result<std::unique_ptr<SharedState>> attach(io::Env* env, const std::string& path,
+                                                     const LogIdentity& log);
+  ~SharedState();
+  SharedState(const SharedState&) = delete;
+  SharedState& operator=(const SharedState&) = delete;
+
+  bool fresh() const { return fresh_; }
+  const std::string& path() const;
+  // After a fresh attach and recovery: everything through last_seq is
+  // written and committed, and through durable_seq known durable.
+  Status publish_initial(uint64_t last_seq, uint64_t durable_seq);
+
+  // ---- the writer lock ----
+  // Blocks until this handle holds the lock. If the holder died, the lock
+  // is taken over within about kLivenessCheck; *took_over says so.
+  Status lock_writer(bool* took_over);
+  void unlock_writer();
+
+  // ---- where the log stands ----
+  uint64_t written_seq() const;    // frames through this seq are whole in the file
+  uint64_t committed_seq() const;  // readers may see frames through this seq
+  uint64_t durable_seq() const;    // frames through this seq survive a power cut
+  // Under the writer lock, after frame `seq` was written: records it and,
+  // if `visible`, commits it (waking waiting readers).
+  void publish_written(uint64_t seq, bool visible);
+  // Makes everything through `seq` committed (and wakes readers).
+  void publish_committed(uint64_t seq);
+  // After an fdatasync by the writer-lock holder: everything through `seq`
+  // is durable, hence committed.
+  void publish_durable(uint64_t seq);
+
+  // ---- group commit ----
+  // Returns once every frame through `seq` is durable. One caller at a time
+  // (across all processes) runs `fdatasync`, for every frame written so
+  // far; the others wait for it and share its result. If `fdatasync` fails,
+  // the failure is returned to its caller only; the others try again.
+  Status sync_through(uint64_t seq, const std::function<Status()>& fdatasync);
+
+  // ---- waiting for commits ----
+  // Changes whenever committed_seq() moves.
+  uint32_t commit_epoch() const;
+  // Sleeps until commit_epoch() != seen or `until`; spins for `spin` first.
+  void wait_for_commit(uint32_t seen, std::chrono::steady_clock::time_point until,
+                       std::chrono::microseconds spin);
+
+  // ---- read marks ----
+  // The lowest log position this handle's readers may still read, or
+  // kNoReadMark. Space reclaiming never reuses bytes at or after the lowest
+  // mark of a live handle.
+  static constexpr uint64_t kNoReadMark = UINT64_MAX;
+  void set_read_mark(uint64_t position);
+  // The lowest mark of all live handles (dead handles' marks are ignored).
+  Result<uint64_t> lowest_read_mark();
+
+  // Slot index of this handle and how many handles are attached (stat).
+  uint32_t slot() const { return slot_; }
+  Result<uint32_t> live_handles();
+
+  // Leaves the area; the last handle to leave removes the file. Called by
+  // the destructor too.
+  void detach();
+
+  // How often a waiter checks that the holder of a lock it waits for is
+  // still alive.
+  static constexpr std::chrono::milliseconds kLivenessCheck{10};
+
+ private:
+  SharedState(io::Env* env, std::unique_ptr<io::SharedFile> file, std::unique_ptr<io::SharedMapping> map,
+              bool fresh);
+  Status claim_slot();
+  bool holder_alive(uint32_t token);
+  uint32_t token() const;
+
+  io::Env* env_;
+  std::unique_ptr<io::SharedFile> file_;
+  std::unique_ptr<io::SharedMapping> map_;
+  Layout* shared_ = nullptr;
+  bool fresh_ = false;
+  bool attached_ = false;  // holds the attach lock
+  uint32_t slot_ = UINT32_MAX;
+  uint32_t generation_ = 0;
+};
+
+}  // namespace rivulet::coord
