@@ -4,6 +4,9 @@
 // each change overwrote (saved before it was forwarded).
 #include "fault_env.hpp"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -286,7 +289,13 @@ class FaultFile final : public io::File {
       case State::Action::cut:
         return dead("write");
       case State::Action::fail:
-        if (st_->fault == Fault::short_write) return short_write(pos, parts);
+        if (st_->fault == Fault::short_write || st_->fault == Fault::kill_process) {
+          Status cut = short_write(pos, parts);
+          // Dies holding whatever it holds (locks, half a frame), as a
+          // process killed mid-write would.
+          if (st_->fault == Fault::kill_process) ::kill(::getpid(), SIGKILL);
+          return cut;
+        }
         return injected("write", st_->fault);
       case State::Action::proceed:
         break;

@@ -58,6 +58,9 @@ enum class Fault {
   short_write,  // write_at writes the first half of its bytes (rounded
                 // down), then fails with no_space, as a disk filling up
                 // mid-write; other calls fail as with enospc
+  kill_process, // write_at writes the first half of its bytes, then the
+                // process kills itself with SIGKILL (for tests that run it
+                // in a child); other calls fail as with enospc
 };
 
 class FaultEnv final : public io::Env {

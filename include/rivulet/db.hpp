@@ -117,6 +117,9 @@ struct DbStats {
   // Handles that have the file open now, in all processes (0: unknown, for
   // a read-only handle without the shared area).
   uint32_t open_handles = 0;
+  // The lowest file position a live reader (in any process) may still be
+  // reading, which space reclaiming must leave alone; UINT64_MAX if none.
+  uint64_t lowest_read_mark = UINT64_MAX;
   std::vector<TopicInfo> topics;
 };
 
@@ -146,6 +149,12 @@ class Db {
   // A reader of one partition. Fails with not_found or out_of_range.
   Result<std::unique_ptr<Reader>> reader(std::string_view topic, int32_t partition,
                                          StartAt start = StartAt::earliest());
+
+  // Waits up to `timeout` until one of `readers` (all made by this Db) has
+  // records to return, without taking any; returns the index of one that
+  // has, or -1 if none had by then. Follows many partitions with one thread:
+  // poll each with timeout 0, and wait_any when all came back empty.
+  Result<int> wait_any(std::span<Reader* const> readers, std::chrono::milliseconds timeout);
 
   // Picks up commits made by other processes. Readers do this by themselves.
   Status refresh();

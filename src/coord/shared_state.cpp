@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstddef>
 
 #include <fmt/format.h>
 
@@ -75,6 +76,16 @@ struct Layout {
 
   Slot slots[kSlots];
 };
+
+// docs/FORMAT.md lists these offsets; another implementation relies on them.
+static_assert(offsetof(Layout, ready) == 40 && offsetof(Layout, slots_used) == 44);
+static_assert(offsetof(Layout, writer_lock) == 64 && offsetof(Layout, written_seq) == 72);
+static_assert(offsetof(Layout, committed_seq) == 128 && offsetof(Layout, commit_epoch) == 136 &&
+              offsetof(Layout, commit_waiters) == 140);
+static_assert(offsetof(Layout, durable_seq) == 192 && offsetof(Layout, sync_leader) == 200 &&
+              offsetof(Layout, sync_epoch) == 204 && offsetof(Layout, sync_waiters) == 208);
+static_assert(offsetof(Layout, slots) == 256 && sizeof(Slot) == 64 && offsetof(Slot, read_mark) == 16);
+static_assert(sizeof(Layout) == 256 + 64 * kSlots);
 
 static void advance(std::atomic<uint64_t>& word, uint64_t to) {
   uint64_t cur = word.load(std::memory_order_acquire);

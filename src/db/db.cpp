@@ -40,6 +40,16 @@ Result<std::unique_ptr<Reader>> Db::reader(std::string_view topic, int32_t parti
   return std::unique_ptr<Reader>(new Reader(std::move(r).value()));
 }
 
+Result<int> Db::wait_any(std::span<Reader* const> readers, std::chrono::milliseconds timeout) {
+  std::vector<ReaderImpl*> impls;
+  impls.reserve(readers.size());
+  for (Reader* r : readers) {
+    if (!r || r->impl_->db() != impl_.get()) return Status(Code::invalid_argument, "a reader of another Db");
+    impls.push_back(r->impl_.get());
+  }
+  return impl_->wait_any(impls, timeout);
+}
+
 Status Db::refresh() { return impl_->refresh(); }
 Result<DbStats> Db::stat() { return impl_->stat(); }
 Status Db::close() { return impl_->close(); }

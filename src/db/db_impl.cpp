@@ -284,6 +284,22 @@ Status DbImpl::refresh() {
   return catch_up_locked();
 }
 
+Result<int> DbImpl::wait_any(std::span<ReaderImpl* const> readers, std::chrono::milliseconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    uint32_t seen = commit_epoch();
+    RIVULET_TRY(refresh());
+    {
+      std::shared_lock state(state_mu_);
+      for (size_t i = 0; i < readers.size(); ++i) {
+        if (readers[i]->ready_locked()) return static_cast<int>(i);
+      }
+    }
+    if (std::chrono::steady_clock::now() >= until) return -1;
+    wait_for_commit(seen, until);
+  }
+}
+
 uint32_t DbImpl::commit_epoch() const {
   return shared_ ? shared_->commit_epoch() : private_epoch_.load(std::memory_order_acquire);
 }
@@ -654,6 +670,9 @@ Result<DbStats> DbImpl::stat() {
     Result<uint32_t> handles = shared_->live_handles();
     if (!handles.ok()) return handles.status();
     s.open_handles = *handles;
+    Result<uint64_t> mark = shared_->lowest_read_mark();
+    if (!mark.ok()) return mark.status();
+    s.lowest_read_mark = *mark;
   }
   for (const meta::TopicState* t : catalog_.live_topics()) s.topics.push_back(describe(*t));
   return s;

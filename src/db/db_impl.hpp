@@ -36,6 +36,7 @@ class DbImpl {
   Status commit(WriteBatch::Rep& batch);
   Result<std::unique_ptr<ReaderImpl>> reader(std::string_view topic, int32_t partition, StartAt start);
   Status refresh();
+  Result<int> wait_any(std::span<ReaderImpl* const> readers, std::chrono::milliseconds timeout);
   Result<DbStats> stat();
   Status close();
 

@@ -90,6 +90,13 @@ Status ReaderImpl::fill(size_t max_records) {
   return Status::OK();
 }
 
+bool ReaderImpl::ready_locked() const {
+  const meta::TopicState* t = db_->catalog().by_id(topic_id_);
+  if (!t || t->deleted) return true;  // poll reports it
+  const meta::PartitionState& p = t->partitions[static_cast<size_t>(partition_)];
+  return next_offset_ < p.first_offset || next_offset_ < p.visible_end;
+}
+
 ReaderImpl::~ReaderImpl() { db_->read_marks().clear(&mark_, &has_mark_); }
 
 Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds timeout, size_t max_records) {

@@ -26,6 +26,10 @@ class ReaderImpl {
   int64_t position() const { return next_offset_; }
   const std::string& topic() const { return topic_; }
   int32_t partition() const { return partition_; }
+  DbImpl* db() const { return db_; }
+  // Whether poll() would return records (or an error) now. Caller holds
+  // the Db's state lock.
+  bool ready_locked() const;
 
  private:
   // Appends committed records from next_offset_ to out_, up to max.

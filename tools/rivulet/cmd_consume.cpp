@@ -4,10 +4,8 @@
 // partition cannot starve the others. Without --follow every poll has timeout
 // 0 and a partition is finished the first time it comes back empty: the
 // command prints what was committed when it reached each partition's end and
-// exits. With --follow an idle round waits briefly on each partition in turn
-// (about 100 ms per round in total), which bounds the delay before a new
-// record shows up; polling is a stopgap until readers can wait on all
-// partitions at once.
+// exits. With --follow a round that found nothing sleeps in Db::wait_any
+// until a commit (in any process) gives one of the partitions a record.
 //
 // Output is flushed after every batch a poll returns, so `consume --follow`
 // in a pipe shows records as they arrive. A closed stdout ends the command
@@ -29,8 +27,7 @@ namespace rivulet::cli {
 namespace {
 
 constexpr size_t kMaxPoll = 1000;
-constexpr std::chrono::milliseconds kIdleRound{100};
-constexpr std::chrono::milliseconds kMinIdleWait{5};
+constexpr std::chrono::seconds kIdleWait{3600};  // wait_any returns as soon as there is a record
 
 struct ConsumeOptions {
   std::string topic;
@@ -94,9 +91,8 @@ int run_consume(const std::string& file, const ConsumeOptions& o) {
   const std::string* separator = has_separator ? &o.key_separator : nullptr;
   std::vector<bool> at_end(readers.size(), false);
   size_t ended = 0;
-  auto idle_wait =
-      std::max(kMinIdleWait, std::chrono::milliseconds(kIdleRound / static_cast<int>(readers.size())));
-  bool idle = false;  // the previous round found nothing anywhere
+  std::vector<Reader*> waiting;
+  for (const std::unique_ptr<Reader>& r : readers) waiting.push_back(r.get());
   std::string& buf = out().buffer();
   for (;;) {
     bool got = false;
@@ -104,8 +100,7 @@ int run_consume(const std::string& file, const ConsumeOptions& o) {
       if (at_end[i]) continue;
       size_t max = kMaxPoll;
       if (remaining >= 0) max = static_cast<size_t>(std::min<int64_t>(remaining, kMaxPoll));
-      auto timeout = o.follow && idle ? idle_wait : std::chrono::milliseconds(0);
-      auto records = take(readers[i]->poll(timeout, max));
+      auto records = take(readers[i]->poll(std::chrono::milliseconds(0), max));
       if (records.empty()) {
         if (!o.follow) {
           at_end[i] = true;
@@ -129,7 +124,7 @@ int run_consume(const std::string& file, const ConsumeOptions& o) {
       }
     }
     if (ended == readers.size()) break;
-    idle = !got;
+    if (!got) take(db->wait_any(waiting, kIdleWait));
   }
   return kExitOk;
 }

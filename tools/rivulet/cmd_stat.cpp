@@ -29,6 +29,7 @@ int run_stat(const std::string& file, const StatOptions& o) {
                     {"segments_used", s.segments_used},
                     {"frames", s.frames},
                     {"open_handles", s.open_handles},
+                    {"lowest_read_mark", s.lowest_read_mark == UINT64_MAX ? Json(nullptr) : Json(s.lowest_read_mark)},
                     {"topics", std::move(topics)}});
     return kExitOk;
   }
@@ -41,6 +42,7 @@ int run_stat(const std::string& file, const StatOptions& o) {
       {"segments used", std::to_string(s.segments_used)},
       {"frames", std::to_string(s.frames)},
       {"open handles", s.open_handles ? std::to_string(s.open_handles) : "unknown (no shared area)"},
+      {"lowest read mark", s.lowest_read_mark == UINT64_MAX ? "none" : std::to_string(s.lowest_read_mark)},
       {"topics", std::to_string(s.topics.size())},
   }));
   if (s.topics.empty()) return kExitOk;

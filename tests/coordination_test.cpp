@@ -1,0 +1,461 @@
+// The shared coordination area (coord/shared_state.hpp) and what Db builds
+// on it: the writer lock that survives its holder's death, commits seen and
+// waited for across handles, group commit, read marks, and an area that is
+// rebuilt when nobody has the log open.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "coord/shared_state.hpp"
+#include "fault_env.hpp"
+#include "rivulet/rivulet.hpp"
+#include "test_util.hpp"
+
+namespace rivulet {
+namespace {
+
+using coord::SharedState;
+using std::chrono::milliseconds;
+using testing::TempDir;
+
+constexpr coord::LogIdentity kLog{{1, 2}, 3};
+
+std::unique_ptr<SharedState> attach(const std::string& path, coord::LogIdentity log = kLog) {
+  Result<std::unique_ptr<SharedState>> s = SharedState::attach(io::Env::posix(), path, log);
+  EXPECT_TRUE(s.ok()) << s.status().to_string();
+  return s.ok() ? std::move(s).value() : nullptr;
+}
+
+std::unique_ptr<Db> open_db(const std::string& path, OpenOptions options = {}) {
+  Result<std::unique_ptr<Db>> db = Db::open(path, options);
+  EXPECT_TRUE(db.ok()) << db.status().to_string();
+  return db.ok() ? std::move(db).value() : nullptr;
+}
+
+std::vector<std::string> values(Reader& r, milliseconds timeout = milliseconds(0)) {
+  std::vector<std::string> out;
+  Result<std::span<const RecordView>> got = r.poll(timeout);
+  EXPECT_TRUE(got.ok()) << got.status().to_string();
+  if (got.ok()) {
+    for (const RecordView& v : *got) out.emplace_back(v.value.value_or("<null>"));
+  }
+  return out;
+}
+
+// Runs `child` in a forked process that never returns into gtest.
+template <typename F>
+pid_t fork_child(F child) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    child();
+    ::_exit(0);
+  }
+  return pid;
+}
+
+int wait_child(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return status;
+}
+
+TEST(Coordination, FirstToAttachRebuildsTheAreaAndLastToLeaveRemovesIt) {
+  TempDir dir;
+  std::string path = dir.file("a-shm");
+  // Leftovers of a crash: garbage where the lock word and heads would be.
+  testing::write_all(path, std::string(100000, '\xff'));
+  auto first = attach(path);
+  ASSERT_NE(first, nullptr);
+  EXPECT_TRUE(first->fresh());
+  ASSERT_TRUE(first->publish_initial(7, 5).ok());
+  auto second = attach(path);
+  ASSERT_NE(second, nullptr);
+  EXPECT_FALSE(second->fresh());
+  EXPECT_EQ(second->written_seq(), 7u);
+  EXPECT_EQ(second->committed_seq(), 7u);
+  EXPECT_EQ(second->durable_seq(), 5u);
+  bool took_over = true;
+  ASSERT_TRUE(second->lock_writer(&took_over).ok());  // the garbage lock word is gone
+  EXPECT_FALSE(took_over);
+  second->unlock_writer();
+  EXPECT_EQ(*second->live_handles(), 2u);
+  first.reset();
+  EXPECT_EQ(*second->live_handles(), 1u);
+  EXPECT_TRUE(std::filesystem::exists(path));
+  second.reset();
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(Coordination, AnAreaOfAnotherLogIsRefused) {
+  TempDir dir;
+  auto first = attach(dir.file("a-shm"));
+  ASSERT_TRUE(first->publish_initial(1, 1).ok());
+  Result<std::unique_ptr<SharedState>> other =
+      SharedState::attach(io::Env::posix(), dir.file("a-shm"), {{1, 99}, 3});
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), Code::busy);
+  EXPECT_NE(other.status().message().find("another file open under this name"), std::string::npos)
+      << other.status().message();
+}
+
+TEST(Coordination, WriterLockOfAKilledHolderIsTakenOver) {
+  TempDir dir;
+  std::string path = dir.file("a-shm");
+  auto mine = attach(path);
+  ASSERT_TRUE(mine->publish_initial(1, 1).ok());
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = fork_child([&] {
+    auto theirs = attach(path);
+    bool took_over = false;
+    char ok = theirs && theirs->lock_writer(&took_over).ok() ? 'y' : 'n';
+    if (::write(ready[1], &ok, 1) != 1) ::_exit(2);
+    for (;;) ::pause();
+  });
+  char got = 0;
+  ASSERT_EQ(::read(ready[0], &got, 1), 1);
+  ASSERT_EQ(got, 'y');
+  ::kill(child, SIGKILL);
+  EXPECT_TRUE(WIFSIGNALED(wait_child(child)));
+  bool took_over = false;
+  ASSERT_TRUE(mine->lock_writer(&took_over).ok());
+  EXPECT_TRUE(took_over);
+  mine->unlock_writer();
+  ASSERT_TRUE(mine->lock_writer(&took_over).ok());
+  EXPECT_FALSE(took_over);
+  mine->unlock_writer();
+  ::close(ready[0]);
+  ::close(ready[1]);
+}
+
+TEST(Coordination, WriterLockExcludesOtherHandles) {
+  TempDir dir;
+  auto a = attach(dir.file("a-shm"));
+  ASSERT_TRUE(a->publish_initial(0, 0).ok());
+  auto b = attach(dir.file("a-shm"));
+  int inside = 0, most = 0;
+  std::mutex mu;
+  auto work = [&](SharedState* s) {
+    for (int i = 0; i < 2000; ++i) {
+      bool took_over = false;
+      ASSERT_TRUE(s->lock_writer(&took_over).ok());
+      ASSERT_FALSE(took_over);
+      {
+        std::lock_guard lock(mu);
+        most = std::max(most, ++inside);
+      }
+      std::this_thread::yield();
+      {
+        std::lock_guard lock(mu);
+        --inside;
+      }
+      s->unlock_writer();
+    }
+  };
+  std::thread ta(work, a.get()), tb(work, b.get());
+  ta.join();
+  tb.join();
+  EXPECT_EQ(most, 1);
+}
+
+TEST(Coordination, ReadMarksOfDeadHandlesAreIgnored) {
+  TempDir dir;
+  std::string path = dir.file("a-shm");
+  auto mine = attach(path);
+  ASSERT_TRUE(mine->publish_initial(1, 1).ok());
+  EXPECT_EQ(*mine->lowest_read_mark(), SharedState::kNoReadMark);
+  mine->set_read_mark(5000);
+  auto other = attach(path);
+  other->set_read_mark(4000);
+  EXPECT_EQ(*mine->lowest_read_mark(), 4000u);
+  other.reset();
+  EXPECT_EQ(*mine->lowest_read_mark(), 5000u);
+
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = fork_child([&] {
+    auto theirs = attach(path);
+    theirs->set_read_mark(100);
+    char ok = 'y';
+    if (::write(ready[1], &ok, 1) != 1) ::_exit(2);
+    for (;;) ::pause();
+  });
+  char got = 0;
+  ASSERT_EQ(::read(ready[0], &got, 1), 1);
+  EXPECT_EQ(*mine->lowest_read_mark(), 100u);
+  ::kill(child, SIGKILL);
+  wait_child(child);
+  EXPECT_EQ(*mine->lowest_read_mark(), 5000u) << "a killed handle's mark is released";
+  ::close(ready[0]);
+  ::close(ready[1]);
+}
+
+// ---- through Db ----
+
+TEST(Coordination, AWaitingReaderIsWokenByAnotherHandlesCommit) {
+  TempDir dir;
+  auto a = open_db(dir.file("ev.rvl"));
+  ASSERT_TRUE(a->create_topic("t").ok());
+  auto b = open_db(dir.file("ev.rvl"));
+  auto r = b->reader("t", 0);
+  ASSERT_TRUE(r.ok());
+  std::vector<std::string> got;
+  std::thread waiter([&] { got = values(**r, milliseconds(20000)); });
+  std::this_thread::sleep_for(milliseconds(50));
+  ASSERT_TRUE(a->produce({.topic = "t", .value = "hello"}).ok());
+  waiter.join();
+  EXPECT_EQ(got, std::vector<std::string>{"hello"});
+}
+
+TEST(Coordination, WaitAnyWakesForTheReaderThatHasRecords) {
+  TempDir dir;
+  auto a = open_db(dir.file("ev.rvl"));
+  ASSERT_TRUE(a->create_topic("t", {.partitions = 3}).ok());
+  auto b = open_db(dir.file("ev.rvl"));
+  std::vector<std::unique_ptr<Reader>> readers;
+  std::vector<Reader*> raw;
+  for (int p = 0; p < 3; ++p) {
+    readers.push_back(std::move(b->reader("t", p)).value());
+    raw.push_back(readers.back().get());
+  }
+  EXPECT_EQ(*b->wait_any(raw, milliseconds(0)), -1);
+  EXPECT_EQ(*b->wait_any(raw, milliseconds(20)), -1);
+  Result<int> woke = -1;
+  std::thread waiter([&] { woke = b->wait_any(raw, milliseconds(20000)); });
+  std::this_thread::sleep_for(milliseconds(50));
+  ASSERT_TRUE(a->produce({.topic = "t", .value = "x", .partition = 2}).ok());
+  waiter.join();
+  ASSERT_TRUE(woke.ok());
+  EXPECT_EQ(*woke, 2);
+  EXPECT_EQ(values(*readers[2]), std::vector<std::string>{"x"});
+  EXPECT_EQ(*b->wait_any(raw, milliseconds(0)), -1) << "nothing left to read";
+  auto other = open_db(dir.file("ev.rvl"));
+  auto foreign = other->reader("t", 0);
+  std::vector<Reader*> mixed{raw[0], foreign->get()};
+  EXPECT_EQ(b->wait_any(mixed, milliseconds(0)).status().code(), Code::invalid_argument);
+}
+
+TEST(Coordination, ReadersPublishWhereTheyRead) {
+  TempDir dir;
+  std::string path = dir.file("ev.rvl");
+  auto db = open_db(path);
+  ASSERT_TRUE(db->create_topic("t").ok());
+  ASSERT_TRUE(db->produce({.topic = "t", .value = "one"}).ok());
+  auto other = open_db(path);
+  EXPECT_EQ(other->stat()->lowest_read_mark, UINT64_MAX);
+
+  auto r = db->reader("t", 0);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(values(**r).size(), 1u);
+  // The views of that poll are alive: their batch is marked.
+  Result<DbStats> s = other->stat();
+  EXPECT_GT(s->lowest_read_mark, 0u);
+  EXPECT_LT(s->lowest_read_mark, s->log_end);
+  ASSERT_TRUE(values(**r).empty());  // releases them
+  EXPECT_EQ(other->stat()->lowest_read_mark, UINT64_MAX);
+
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = fork_child([&] {
+    auto theirs = open_db(path);
+    auto tr = theirs->reader("t", 0);
+    char ok = tr.ok() && values(**tr).size() == 1 ? 'y' : 'n';
+    if (::write(ready[1], &ok, 1) != 1) ::_exit(2);
+    for (;;) ::pause();
+  });
+  char got = 0;
+  ASSERT_EQ(::read(ready[0], &got, 1), 1);
+  ASSERT_EQ(got, 'y');
+  EXPECT_LT(other->stat()->lowest_read_mark, UINT64_MAX);
+  ::kill(child, SIGKILL);
+  wait_child(child);
+  EXPECT_EQ(other->stat()->lowest_read_mark, UINT64_MAX) << "a killed reader's mark is released";
+  ::close(ready[0]);
+  ::close(ready[1]);
+}
+
+TEST(Coordination, LockHolderKilledMidFrameDoesNotStopOthers) {
+  TempDir dir;
+  std::string path = dir.file("ev.rvl");
+  auto survivor = open_db(path);
+  ASSERT_TRUE(survivor->create_topic("t").ok());
+  ASSERT_TRUE(survivor->produce({.topic = "t", .value = "before"}).ok());
+
+  pid_t child = fork_child([&] {
+    testing::FaultEnv env;
+    OpenOptions options;
+    options.env = &env;
+    Result<std::unique_ptr<Db>> db = Db::open(path, options);
+    if (!db.ok()) ::_exit(3);
+    // A big record first, so the file is allocated well past the next
+    // frame and the next mutating call is the frame's write itself.
+    if (!(*db)->produce({.topic = "t", .value = std::string(200000, 'x')}).ok()) ::_exit(4);
+    env.fail_at(env.ops() + 1, testing::Fault::kill_process);
+    (void)(*db)->produce({.topic = "t", .value = std::string(5000, 'h')});
+    ::_exit(5);  // not reached: the write kills the process
+  });
+  int status = wait_child(child);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "child status " << status;
+
+  auto r = survivor->reader("t", 0);
+  ASSERT_TRUE(r.ok());
+  std::vector<std::string> seen = values(**r);
+  ASSERT_EQ(seen.size(), 2u) << "the half-written frame must not be visible";
+  EXPECT_EQ(seen[0], "before");
+
+  auto started = std::chrono::steady_clock::now();
+  Result<Appended> after = survivor->produce({.topic = "t", .value = "after"});
+  ASSERT_TRUE(after.ok()) << after.status().to_string();
+  EXPECT_EQ(after->offset, 2);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5)) << "took too long to take over";
+  EXPECT_EQ(values(**r), std::vector<std::string>{"after"});
+
+  auto late = open_db(path);
+  auto lr = late->reader("t", 0);
+  ASSERT_TRUE(lr.ok());
+  EXPECT_EQ(values(**lr).size(), 3u);
+  r->reset();
+  lr->reset();
+  late.reset();
+  ASSERT_TRUE(survivor->close().ok());
+  Result<CheckReport> report = check_file(path);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  EXPECT_TRUE(report->ok) << (report->problems.empty() ? "" : report->problems[0]);
+  EXPECT_EQ(report->records, 4u);  // the meta record and three
+}
+
+// An Env whose fdatasync can be held back, to see what happens while one is
+// in flight.
+class GatedSyncEnv final : public io::Env {
+ public:
+  Result<std::unique_ptr<io::File>> open(const std::string& path, io::OpenMode mode) override {
+    Result<std::unique_ptr<io::File>> f = base_->open(path, mode);
+    if (!f.ok()) return f.status();
+    return std::unique_ptr<io::File>(new GatedFile(this, std::move(f).value()));
+  }
+  Result<std::unique_ptr<io::SharedFile>> open_shared(const std::string& path) override {
+    return base_->open_shared(path);
+  }
+  Result<io::FileId> file_id(const std::string& path) override { return base_->file_id(path); }
+  Result<uint64_t> file_size(const std::string& path) override { return base_->file_size(path); }
+  Status rename_noreplace(const std::string& from, const std::string& to) override {
+    return base_->rename_noreplace(from, to);
+  }
+  Status remove(const std::string& path) override { return base_->remove(path); }
+  Status sync_parent_dir(const std::string& path) override { return base_->sync_parent_dir(path); }
+
+  void close_gate() {
+    std::lock_guard lock(mu_);
+    open_ = false;
+  }
+  void open_gate() {
+    {
+      std::lock_guard lock(mu_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  int syncs() const { return syncs_.load(); }
+  int waiting() const { return waiting_.load(); }
+
+ private:
+  class GatedFile final : public io::File {
+   public:
+    GatedFile(GatedSyncEnv* env, std::unique_ptr<io::File> f) : env_(env), f_(std::move(f)) {}
+    const std::string& path() const override { return f_->path(); }
+    Status read_at(uint64_t pos, void* buf, size_t n) override { return f_->read_at(pos, buf, n); }
+    Status write_at(uint64_t pos, std::span<const std::string_view> parts) override {
+      return f_->write_at(pos, parts);
+    }
+    Status sync() override {
+      env_->syncs_.fetch_add(1);
+      {
+        std::unique_lock lock(env_->mu_);
+        env_->waiting_.fetch_add(1);
+        env_->cv_.wait(lock, [&] { return env_->open_; });
+        env_->waiting_.fetch_sub(1);
+      }
+      return f_->sync();
+    }
+    Result<uint64_t> size() override { return f_->size(); }
+    Status allocate(uint64_t end) override { return f_->allocate(end); }
+    Status truncate(uint64_t size) override { return f_->truncate(size); }
+    Result<std::unique_ptr<io::Mapping>> map(uint64_t length) override { return f_->map(length); }
+    Result<io::FileId> id() override { return f_->id(); }
+    Status lock(uint64_t byte, io::LockType type, bool wait) override { return f_->lock(byte, type, wait); }
+    Status unlock(uint64_t byte) override { return f_->unlock(byte); }
+
+   private:
+    GatedSyncEnv* env_;
+    std::unique_ptr<io::File> f_;
+  };
+
+  io::Env* base_ = io::Env::posix();
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = true;
+  std::atomic<int> syncs_{0};
+  std::atomic<int> waiting_{0};
+};
+
+TEST(Coordination, FullSyncCommitsShareOneSyncAndStayInvisibleUntilDurable) {
+  TempDir dir;
+  GatedSyncEnv env;
+  OpenOptions options;
+  options.env = &env;
+  options.sync = Sync::full;
+  auto db = open_db(dir.file("ev.rvl"), options);
+  ASSERT_TRUE(db->create_topic("t").ok());
+  auto r = db->reader("t", 0);
+  ASSERT_TRUE(r.ok());
+
+  env.close_gate();
+  int before = env.syncs();
+  constexpr int kThreads = 8;
+  std::vector<std::thread> threads;
+  std::atomic<int> done{0};
+  threads.emplace_back([&] {
+    EXPECT_TRUE(db->produce({.topic = "t", .value = "first"}).ok());
+    done.fetch_add(1);
+  });
+  while (env.waiting() == 0) std::this_thread::sleep_for(milliseconds(1));  // the first sync is in flight
+  for (int i = 1; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      EXPECT_TRUE(db->produce({.topic = "t", .value = "v" + std::to_string(i)}).ok());
+      done.fetch_add(1);
+    });
+  }
+  // Every frame gets written while the sync is held; none is visible or
+  // acknowledged yet.
+  for (int spins = 0; spins < 2000; ++spins) {
+    Result<DbStats> s = db->stat();
+    ASSERT_TRUE(s.ok());
+    if (s->frames == 1 + kThreads) break;  // the topic, then ours
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  EXPECT_EQ(db->stat()->frames, 1u + kThreads);
+  EXPECT_EQ(done.load(), 0);
+  EXPECT_TRUE(values(**r).empty()) << "records are visible before they are durable";
+  EXPECT_EQ(db->describe_topic("t")->partitions[0].next_offset, 0);
+
+  env.open_gate();
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(done.load(), kThreads);
+  // The first sync, then one for everyone who arrived while it ran.
+  EXPECT_EQ(env.syncs() - before, 2);
+  EXPECT_EQ(values(**r).size(), static_cast<size_t>(kThreads));
+}
+
+}  // namespace
+}  // namespace rivulet
