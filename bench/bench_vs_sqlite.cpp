@@ -30,7 +30,7 @@
 #include <CLI/CLI.hpp>
 
 #include "profile_gate.hpp"
-#include "rivulet/version.hpp"
+#include "report.hpp"
 #include "rivulet_peer.hpp"
 #include "sqlite_peer.hpp"
 #include "sysinfo.hpp"
@@ -65,33 +65,6 @@ struct Config {
   bool quick = false;
   bool keep = false;
 };
-
-// ------------------------------------------------------------- formatting --
-
-std::string fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
-
-std::string rate(double per_second) {
-  if (per_second >= 1e6) return fmt("%.2f M/s", per_second / 1e6);
-  if (per_second >= 1e3) return fmt("%.1f k/s", per_second / 1e3);
-  return fmt("%.0f /s", per_second);
-}
-
-std::string seconds(double s) {
-  if (s >= 1) return fmt("%.2f s", s);
-  if (s >= 1e-3) return fmt("%.1f ms", s * 1e3);
-  return fmt("%.0f us", s * 1e6);
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 // ---------------------------------------------------------------- results --
 
@@ -447,19 +420,6 @@ void clean_up_on_signals(const Config& cfg, bool made_dir) {
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) ::signal(sig, on_fatal_signal);
 }
 
-std::string quote(const std::string& arg) {
-  if (!arg.empty() && arg.find_first_of(" \t\n'\"\\$`*?;&|<>()") == std::string::npos) return arg;
-  std::string out = "'";
-  for (char c : arg) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
 }  // namespace
 }  // namespace bench
 
@@ -498,8 +458,7 @@ int main(int argc, char** argv) {
     if (app.count("--rounds") == 0) cfg.rounds = 1;
   }
 
-  std::string command;
-  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + quote(argv[i]);
+  std::string command = command_line(argc, argv);
 
   bool made_dir = false;
   if (cfg.dir.empty()) {
@@ -519,31 +478,8 @@ int main(int argc, char** argv) {
 
   if (!cfg.keep) clean_up_on_signals(cfg, made_dir);
 
-  MachineInfo m = machine_info();
-  FsInfo fs = fs_info(cfg.dir);
   std::printf("Rivulet benchmark vs SQLite\n");
-  std::printf("command:  %s\n", command.c_str());
-  std::printf("machine:  %d CPUs, %s, %s RAM, %s\n", m.cpus, m.cpu_model.c_str(), human_bytes(m.memory).c_str(),
-              m.kernel.c_str());
-  std::printf("load:     %s (1, 5, 15 min)\n", m.loadavg.c_str());
-  if (m.load1 > 0.5 * m.cpus) {
-    std::printf("WARNING:  the machine is busy (load %.2f on %d CPUs): figures will be low and noisy\n", m.load1,
-                m.cpus);
-  }
-  std::printf("build:    Rivulet %s (%s build%s), SQLite %s, g++ %s\n", rivulet::kVersion,
-              RIVULET_BENCH_BUILD_TYPE,
-#ifdef NDEBUG
-              ", NDEBUG",
-#else
-              ", assertions on",
-#endif
-              sqlite_version(), __VERSION__);
-  std::printf("files:    %s on %s (%s, mounted at %s), %s free\n", cfg.dir.c_str(), fs.source.c_str(),
-              fs.type.c_str(), fs.mount_point.c_str(), human_bytes(fs.free).c_str());
-  if (fs.in_memory()) std::printf("WARNING:  %s is in memory (%s): no disk is involved\n", cfg.dir.c_str(), fs.type.c_str());
-  if (std::string(RIVULET_BENCH_BUILD_TYPE) != "Release") {
-    std::printf("WARNING:  not a Release build: figures are not representative\n");
-  }
+  print_run_header(command, cfg.dir, RIVULET_BENCH_BUILD_TYPE, sqlite_version());
   Floors fl = measure_floors(cfg.dir);
   std::printf("floors:   syscall %.0f ns, 250-B pwrite %.0f ns, buffered write %.2f GB/s, memcpy %.1f GB/s\n",
               fl.syscall_ns, fl.small_write_ns, fl.write_bytes_per_s / 1e9, fl.memcpy_bytes_per_s / 1e9);

@@ -15,16 +15,6 @@
 namespace bench {
 namespace {
 
-void check(const rivulet::Status& st, const char* what) {
-  if (!st.ok()) throw BenchError(std::string("rivulet ") + what + ": " + st.to_string());
-}
-
-template <typename T>
-T take(rivulet::Result<T>&& r, const char* what) {
-  if (!r.ok()) throw BenchError(std::string("rivulet ") + what + ": " + r.status().to_string());
-  return std::move(r).value();
-}
-
 std::unique_ptr<rivulet::Db> create_db(const std::string& path, rivulet::Sync sync, int partitions) {
   rivulet::OpenOptions options;
   options.sync = sync;

@@ -3,10 +3,23 @@
 
 #include <cstddef>
 #include <string>
+#include <utility>
 
+#include "rivulet/status.hpp"
 #include "workload.hpp"
 
 namespace bench {
+
+// A failed Rivulet call as a BenchError naming it.
+inline void check(const rivulet::Status& st, const char* what) {
+  if (!st.ok()) throw BenchError(std::string("rivulet ") + what + ": " + st.to_string());
+}
+
+template <typename T>
+T take(rivulet::Result<T>&& r, const char* what) {
+  if (!r.ok()) throw BenchError(std::string("rivulet ") + what + ": " + r.status().to_string());
+  return std::move(r).value();
+}
 
 struct RivuletPeer {
   int partitions = 1;

@@ -16,6 +16,8 @@
 #include <sstream>
 #include <vector>
 
+#include "rivulet/version.hpp"
+
 namespace bench {
 namespace {
 
@@ -161,6 +163,33 @@ Floors measure_floors(const std::string& dir) {
   (void)sink;
   f.memcpy_bytes_per_s = 4.0 * static_cast<double>(from.size()) / secs;
   return f;
+}
+
+void print_run_header(const std::string& command, const std::string& dir, const std::string& build_type,
+                      const char* sqlite_version) {
+  MachineInfo m = machine_info();
+  FsInfo fs = fs_info(dir);
+  std::printf("command:  %s\n", command.c_str());
+  std::printf("machine:  %d CPUs, %s, %s RAM, %s\n", m.cpus, m.cpu_model.c_str(), human_bytes(m.memory).c_str(),
+              m.kernel.c_str());
+  std::printf("load:     %s (1, 5, 15 min)\n", m.loadavg.c_str());
+  if (m.load1 > 0.5 * m.cpus) {
+    std::printf("WARNING:  the machine is busy (load %.2f on %d CPUs): figures will be low and noisy\n", m.load1,
+                m.cpus);
+  }
+  std::printf("build:    Rivulet %s (%s build%s), SQLite %s, g++ %s\n", rivulet::kVersion, build_type.c_str(),
+#ifdef NDEBUG
+              ", NDEBUG",
+#else
+              ", assertions on",
+#endif
+              sqlite_version, __VERSION__);
+  std::printf("files:    %s on %s (%s, mounted at %s), %s free\n", dir.c_str(), fs.source.c_str(), fs.type.c_str(),
+              fs.mount_point.c_str(), human_bytes(fs.free).c_str());
+  if (fs.in_memory()) {
+    std::printf("WARNING:  %s is in memory (%s): no disk is involved\n", dir.c_str(), fs.type.c_str());
+  }
+  if (build_type != "Release") std::printf("WARNING:  not a Release build: figures are not representative\n");
 }
 
 std::string human_bytes(uint64_t bytes) {

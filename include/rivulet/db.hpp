@@ -1,9 +1,13 @@
 // A Rivulet file: topics, partitions and records in one file.
 //
-// Thread safety: a Db may be shared by any number of threads. A WriteBatch
-// and a Reader belong to one thread at a time. Several processes may open
-// the same file; commits are serialised by a lock in the file that the
-// kernel releases if its holder dies.
+// Thread safety: a Db may be shared by any number of threads (Db::close
+// excepted: call it once the others are done). A WriteBatch and a Reader
+// belong to one thread at a time. Any number of processes (and Db handles
+// in one process) may open the same file: commits are serialised by a
+// writer lock in the shared area beside the file (FILE-shm), which the
+// others take over if its holder dies, and a commit in any of them wakes
+// readers waiting in all. Do not use a Db in a child after fork(): open
+// the file again there.
 #pragma once
 
 #include <chrono>

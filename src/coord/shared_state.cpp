@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstddef>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -47,6 +48,7 @@ struct alignas(64) Slot {
   std::atomic<uint32_t> commit_waiting;
   std::atomic<uint32_t> sync_waiting;
   std::atomic<uint64_t> read_mark;
+  std::atomic<uint32_t> writing;
 };
 
 // Zero bytes are a valid (empty) state for every field: a fresh area is a
@@ -73,6 +75,7 @@ struct Layout {
   std::atomic<uint32_t> sync_leader;
   std::atomic<uint32_t> sync_epoch;
   std::atomic<uint32_t> sync_waiters;
+  std::atomic<uint32_t> writers;  // committers on their way to writing a frame
 
   Slot slots[kSlots];
 };
@@ -83,8 +86,10 @@ static_assert(offsetof(Layout, writer_lock) == 64 && offsetof(Layout, written_se
 static_assert(offsetof(Layout, committed_seq) == 128 && offsetof(Layout, commit_epoch) == 136 &&
               offsetof(Layout, commit_waiters) == 140);
 static_assert(offsetof(Layout, durable_seq) == 192 && offsetof(Layout, sync_leader) == 200 &&
-              offsetof(Layout, sync_epoch) == 204 && offsetof(Layout, sync_waiters) == 208);
-static_assert(offsetof(Layout, slots) == 256 && sizeof(Slot) == 64 && offsetof(Slot, read_mark) == 16);
+              offsetof(Layout, sync_epoch) == 204 && offsetof(Layout, sync_waiters) == 208 &&
+              offsetof(Layout, writers) == 212);
+static_assert(offsetof(Layout, slots) == 256 && sizeof(Slot) == 64 && offsetof(Slot, read_mark) == 16 &&
+              offsetof(Slot, writing) == 24);
 static_assert(sizeof(Layout) == 256 + 64 * kSlots);
 
 static void advance(std::atomic<uint64_t>& word, uint64_t to) {
@@ -185,6 +190,7 @@ Status SharedState::claim_slot() {
     // (it raised the totals first, so these never exceed its share).
     if (uint32_t n = s.commit_waiting.exchange(0)) shared_->commit_waiters.fetch_sub(n);
     if (uint32_t n = s.sync_waiting.exchange(0)) shared_->sync_waiters.fetch_sub(n);
+    if (uint32_t n = s.writing.exchange(0)) shared_->writers.fetch_sub(n);
     s.read_mark.store(kNoReadMark);
     generation_ = (s.generation.load() + 1) & kGenerationMask;
     if (generation_ == 0) generation_ = 1;
@@ -299,6 +305,10 @@ Status SharedState::sync_through(uint64_t seq, const std::function<Status()>& fd
     uint32_t epoch = shared_->sync_epoch.load();
     uint32_t leader = 0;
     if (shared_->sync_leader.compare_exchange_strong(leader, token())) {
+      // Committers about to write would miss this sync by microseconds and
+      // pay a whole one of their own: let them write first, briefly.
+      Clock::time_point stop = Clock::now() + kGatherWriters;
+      while (shared_->writers.load() != 0 && Clock::now() < stop) std::this_thread::yield();
       // Everything written so far rides on this sync, ours included.
       uint64_t target = written_seq();
       Status st = durable_seq() >= seq ? Status::OK() : fdatasync();
@@ -321,6 +331,16 @@ Status SharedState::sync_through(uint64_t seq, const std::function<Status()>& fd
       shared_->sync_leader.compare_exchange_strong(leader, 0);
     }
   }
+}
+
+void SharedState::begin_write() {
+  shared_->writers.fetch_add(1);
+  shared_->slots[slot_].writing.fetch_add(1);
+}
+
+void SharedState::end_write() {
+  shared_->slots[slot_].writing.fetch_sub(1);
+  shared_->writers.fetch_sub(1);
 }
 
 void SharedState::set_read_mark(uint64_t position) {

@@ -71,6 +71,11 @@ class SharedState {
   void publish_durable(uint64_t seq);
 
   // ---- group commit ----
+  // Around a committer's way to its frame (waiting for the lock, writing):
+  // a sync leader gives such committers a moment to join its sync.
+  void begin_write();
+  void end_write();
+  static constexpr std::chrono::microseconds kGatherWriters{200};
   // Returns once every frame through `seq` is durable. One caller at a time
   // (across all processes) runs `fdatasync`, for every frame written so
   // far; the others wait for it and share its result. If `fdatasync` fails,

@@ -332,16 +332,20 @@ void DbImpl::wait_for_commit(uint32_t seen, std::chrono::steady_clock::time_poin
 
 // ---- the write path ----
 
+// Makes sure [0, end) is allocated on disk, through this handle's File:
+// also for ranges another process allocated, so the File knows it may
+// write them through its mapping (io::File::allocate).
 Status DbImpl::ensure_allocated(uint64_t end) {
   if (end <= allocated_end_) return Status::OK();
   Result<uint64_t> size = map_->refresh_size();
   if (!size.ok()) return size.status();
-  allocated_end_ = std::max(allocated_end_, *size);
-  if (end <= allocated_end_) return Status::OK();
-  // Grow by a quarter of the file, between 64 KiB and 4 MiB: small files
-  // stay small, big ones make few fallocate calls.
-  uint64_t step = std::clamp<uint64_t>(end / 4, kMinAllocationStep, kMaxAllocationStep);
-  uint64_t target = (end + step + kMinAllocationStep - 1) / kMinAllocationStep * kMinAllocationStep;
+  uint64_t target = *size;
+  if (end > target) {
+    // Grow by a quarter of the file, between 64 KiB and 4 MiB: small files
+    // stay small, big ones make few fallocate calls.
+    uint64_t step = std::clamp<uint64_t>(end / 4, kMinAllocationStep, kMaxAllocationStep);
+    target = (end + step + kMinAllocationStep - 1) / kMinAllocationStep * kMinAllocationStep;
+  }
   RIVULET_TRY(file_->allocate(target));
   allocated_end_ = target;
   map_->note_size(target);
@@ -492,6 +496,12 @@ Status DbImpl::write_frame_locked(std::span<const format::OutgoingBatch> batches
 Status DbImpl::write_locked(const std::function<Status()>& locked) {
   uint64_t last_written = 0;
   {
+    RIVULET_TRY(check_writable());
+    shared_->begin_write();
+    struct EndWrite {
+      coord::SharedState* s;
+      ~EndWrite() { s->end_write(); }
+    } end_write{shared_.get()};
     std::lock_guard write(write_mu_);
     RIVULET_TRY(check_writable());
     bool took_over = false;  // a dead holder's half frame, if any, is overwritten

@@ -111,7 +111,7 @@ class DbImpl {
   uint64_t allocated_end_ = 0;  // the file is allocated up to here (writer)
   log::TailInfo tail_;          // what recovery found after the log
   Status failure_;              // sticky: after it, no more commits
-  bool closed_ = false;
+  std::atomic<bool> closed_{false};
 
   // Frames applied but not yet visible (written under sync full, waiting
   // for their fdatasync): where each leaves the partitions it touched.

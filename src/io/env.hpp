@@ -54,10 +54,11 @@ class File {
   // holds is unknown (Linux may drop the dirty pages).
   virtual Status sync() = 0;
   virtual Result<uint64_t> size() = 0;
-  // Grows the file to `end` with the new range allocated on disk, so later
-  // writes there cannot fail for lack of space (where the file system
-  // supports fallocate; elsewhere the file is only extended). Rivulet never
-  // writes past its allocation, so there are no holes to fill.
+  // Makes sure [0, end) is allocated on disk (growing the file if needed),
+  // so later writes there cannot fail for lack of space, where the file
+  // system supports fallocate; elsewhere the file is only extended. The
+  // POSIX File writes ranges it allocated itself through a shared writable
+  // mapping (no system call per write); other ranges with pwritev.
   virtual Status allocate(uint64_t end) = 0;
   virtual Status truncate(uint64_t size) = 0;
   virtual Result<std::unique_ptr<Mapping>> map(uint64_t length) = 0;

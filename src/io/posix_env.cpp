@@ -109,9 +109,12 @@ Result<FileId> fd_id(int fd, const std::string& path) {
 
 class PosixFile final : public File {
  public:
-  PosixFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  PosixFile(int fd, std::string path, bool writable) : fd_(fd), path_(std::move(path)), writable_(writable) {}
   // Closing releases the writer lock: OFD locks belong to the description.
-  ~PosixFile() override { ::close(fd_); }
+  ~PosixFile() override {
+    if (wmap_) ::munmap(wmap_, wmap_len_);
+    ::close(fd_);
+  }
   PosixFile(const PosixFile&) = delete;
   PosixFile& operator=(const PosixFile&) = delete;
 
@@ -136,7 +139,21 @@ class PosixFile final : public File {
     return Status::OK();
   }
 
+  // Writes into ranges this File allocated are copies into a shared
+  // writable mapping: the bytes are in the page cache (safe from a process
+  // crash, flushed by fdatasync) without a system call. Anything else goes
+  // through pwritev, which extends the file and reports errors directly.
   Status write_at(uint64_t pos, std::span<const std::string_view> parts) override {
+    uint64_t total = 0;
+    for (std::string_view p : parts) total += p.size();
+    if (pos + total <= safe_end_ && map_for_writes(pos + total)) {
+      char* at = wmap_ + pos;
+      for (std::string_view p : parts) {
+        std::memcpy(at, p.data(), p.size());
+        at += p.size();
+      }
+      return Status::OK();
+    }
     std::vector<iovec> iov;
     iov.reserve(parts.size());
     for (std::string_view p : parts) {
@@ -175,26 +192,34 @@ class PosixFile final : public File {
     return static_cast<uint64_t>(st.st_size);
   }
 
+  // Allocates from where this File's known-allocated range ends (so a
+  // copied file whose preallocated tail became a hole is filled in too).
   Status allocate(uint64_t end) override {
     Result<uint64_t> cur = size();
     if (!cur.ok()) return cur.status();
-    if (end <= *cur) return Status::OK();
+    uint64_t from = std::min(safe_end_, *cur);
+    if (end <= from) return Status::OK();
     int rc;
     do {
-      rc = ::fallocate(fd_, 0, static_cast<off_t>(*cur), static_cast<off_t>(end - *cur));
+      rc = ::fallocate(fd_, 0, static_cast<off_t>(from), static_cast<off_t>(end - from));
     } while (rc != 0 && errno == EINTR);
-    if (rc == 0) return Status::OK();
+    if (rc == 0) {
+      safe_end_ = std::max(safe_end_, end);
+      return Status::OK();
+    }
     int err = errno;
     if (err == EOPNOTSUPP || err == ENOSYS) {
       // Documented fallback (see File::allocate): file systems without
       // fallocate (some FUSE and network ones) only get the file extended, so
-      // a later write into this range can still fail with ENOSPC.
-      return truncate(end);
+      // a later write into this range can still fail with ENOSPC (which is
+      // why such ranges are never written through the mapping).
+      return end <= *cur ? Status::OK() : truncate(end);
     }
     return errno_status(err, "fallocate", path_);
   }
 
   Status truncate(uint64_t size) override {
+    safe_end_ = std::min(safe_end_, size);
     int rc;
     do {
       rc = ::ftruncate(fd_, static_cast<off_t>(size));
@@ -216,8 +241,26 @@ class PosixFile final : public File {
   Status unlock(uint64_t byte) override { return unlock_byte(fd_, path_, byte); }
 
  private:
+  // A writable mapping covering [0, end), made (or remade larger) on
+  // demand. Only ever touched below safe_end_, which the file has.
+  bool map_for_writes(uint64_t end) {
+    if (end <= wmap_len_) return true;
+    if (!writable_) return false;
+    uint64_t len = std::max<uint64_t>(uint64_t{1} << 30, end * 2);
+    void* addr = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+    if (addr == MAP_FAILED) return false;  // pwritev still works
+    if (wmap_) ::munmap(wmap_, wmap_len_);
+    wmap_ = static_cast<char*>(addr);
+    wmap_len_ = len;
+    return true;
+  }
+
   int fd_;
   std::string path_;
+  bool writable_;
+  uint64_t safe_end_ = 0;  // [0, safe_end_) is allocated on disk: see allocate()
+  char* wmap_ = nullptr;
+  uint64_t wmap_len_ = 0;
 };
 
 class PosixSharedMapping final : public SharedMapping {
@@ -331,7 +374,7 @@ class PosixEnv final : public Env {
   Result<std::unique_ptr<File>> open(const std::string& path, OpenMode mode) override {
     int fd = retry_open(path.c_str(), open_flags(mode), 0644);
     if (fd < 0) return errno_status(errno, "open", path);
-    return std::unique_ptr<File>(new PosixFile(fd, path));
+    return std::unique_ptr<File>(new PosixFile(fd, path, mode != OpenMode::read_only));
   }
 
   Result<std::unique_ptr<SharedFile>> open_shared(const std::string& path) override {

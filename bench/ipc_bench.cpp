@@ -1,0 +1,927 @@
+// rivulet_ipc_bench: what issue 3 (many processes, one host) asks of Rivulet,
+// measured against the floor the machine allows and against SQLite, in the
+// same run:
+//
+//   1. latency from a producer process to a consumer process blocked in
+//      Reader::poll, one record per commit (sync normal), back to back and
+//      sparse; floor: a bare futex ping between two processes; SQLite: a
+//      reader process polling a WAL table every 100 us
+//   2. CPU of a consumer process blocked in Reader::poll with no data
+//   3. durable commits (sync full), 1, 4 and 16 producers as threads (one Db)
+//      and as processes (a Db each); floor: write + fdatasync; SQLite
+//      synchronous=FULL with 1 and 16 writers
+//
+// Every Db and SQLite connection is opened in a child process after fork();
+// the parent only forks, starts, waits and reports. Like rivulet_bench it
+// exits 0 whatever the numbers (only a bad command line exits 2).
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "procs.hpp"
+#include "report.hpp"
+#include "rivulet/rivulet.hpp"
+#include "rivulet_peer.hpp"
+#include "sqlite_conn.hpp"
+#include "sqlite_peer.hpp"
+#include "sysinfo.hpp"
+#include "workload.hpp"
+
+#ifndef RIVULET_BENCH_BUILD_TYPE
+#define RIVULET_BENCH_BUILD_TYPE "unknown"
+#endif
+
+namespace bench {
+namespace {
+
+// ---------------------------------------------------------------- targets --
+
+constexpr double kP50Target = 1.5;        // Rivulet p50 <= 1.5x the futex floor's
+constexpr double kP99Target = 2.0;        // Rivulet p99 <= 2x the futex floor's
+constexpr double kIdleCpuTarget = 0.01;   // % of one CPU: 100 us a second, a few wake-ups at most
+constexpr double kScalingTarget = 8.0;    // 16 producers >= 8x one producer
+
+constexpr std::chrono::milliseconds kStall{10'000};  // a consumer that gets nothing this long gives up
+constexpr int64_t kStallNs = std::chrono::nanoseconds(kStall).count();
+constexpr int64_t kPollIntervalNs = 100'000;  // the SQLite reader's poll
+constexpr size_t kMaxSamples = size_t{4} << 20;  // commit latencies kept per durable run (32 MiB of address space)
+
+struct Config {
+  size_t records = 100'000;
+  size_t sparse_records = 15'000;  // ~1 ms each: 20 s per engine, to keep a full run under 3 minutes
+  double idle_seconds = 3;
+  double seconds = 2;
+  int rounds = 5;
+  std::string dir;
+  std::string only;
+  bool quick = false;
+  bool keep = false;
+};
+
+// ------------------------------------------------------------------ files --
+
+// Every file a run may create, known up front so that a signal handler can
+// remove them without allocating.
+std::vector<std::string> g_files;
+const char* g_dir = nullptr;
+
+std::string file(const std::string& dir, const std::string& name) { return dir + "/" + name; }
+
+std::vector<std::string> all_files(const std::string& dir) {
+  std::vector<std::string> names = {"lat-b2b.riv", "lat-sparse.riv", "idle.riv", "fdatasync.tmp"};
+  for (int n : {1, 4, 16}) {
+    names.push_back("full-threads-" + std::to_string(n) + ".riv");
+    names.push_back("full-procs-" + std::to_string(n) + ".riv");
+  }
+  for (std::string base : {"lat-b2b", "lat-sparse", "full-1", "full-16"}) {
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) names.push_back(base + ".sqlite" + suffix);
+  }
+  std::vector<std::string> paths;
+  for (const std::string& n : names) paths.push_back(file(dir, n));
+  return paths;
+}
+
+extern "C" void on_fatal_signal(int sig) {
+  for (const std::string& p : g_files) ::unlink(p.c_str());
+  if (g_dir != nullptr) ::rmdir(g_dir);
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+// -------------------------------------------------------------- rivulet --
+
+rivulet::OpenOptions with_sync(rivulet::Sync sync) {
+  rivulet::OpenOptions o;
+  o.sync = sync;
+  return o;
+}
+
+int create_topic(const std::string& path) {
+  auto db = take(rivulet::Db::open(path), "Db::open");
+  check(db->create_topic(kTopic), "create_topic");
+  check(db->close(), "Db::close");
+  return 0;
+}
+
+// One record of kValueBytes in its own commit; the first 8 bytes of the value
+// are `stamp` (the latency runs put the send time there).
+void commit_one(rivulet::Db& db, rivulet::WriteBatch& batch, int64_t stamp) {
+  char value[kValueBytes] = {};
+  std::memcpy(value, &stamp, sizeof stamp);
+  batch.clear();
+  rivulet::ProducerRecord rec{.topic = kTopic, .value = std::string_view(value, sizeof value), .partition = 0};
+  check(batch.add(rec), "WriteBatch::add");
+  check(db.commit(batch), "Db::commit");
+}
+
+// --------------------------------------------------------------- sqlite --
+
+constexpr const char* kSqlSchema = "CREATE TABLE records(id INTEGER PRIMARY KEY, sent INTEGER, value BLOB)";
+constexpr const char* kSqlInsert = "INSERT INTO records(sent, value) VALUES (?1, ?2)";
+
+int create_table(const std::string& path) {
+  remove_sqlite_files(path);
+  Conn c(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  std::string mode = c.pragma("PRAGMA journal_mode=WAL");
+  if (mode != "wal") throw BenchError("sqlite journal_mode=WAL gave '" + mode + "'");
+  c.exec(kSqlSchema);
+  c.close();
+  return 0;
+}
+
+// One row in its own transaction. Another writer may hold the lock past the
+// busy timeout; then the insert is simply tried again.
+void insert_one(Conn& c, sqlite3_stmt* ins, int64_t sent) {
+  static const char value[kValueBytes] = {};
+  sqlite3_bind_int64(ins, 1, sent);
+  sqlite3_bind_blob(ins, 2, value, sizeof value, SQLITE_STATIC);
+  for (;;) {
+    int rc = sqlite3_step(ins);
+    sqlite3_reset(ins);
+    if (rc == SQLITE_DONE) return;
+    if ((rc & 0xff) != SQLITE_BUSY) fail(c.db(), rc, "INSERT");
+  }
+}
+
+// ============================================================ 1. latency ==
+
+enum class Pattern { back_to_back, sparse };
+
+// What the producer and consumer processes of one latency run share.
+struct Ping {
+  Word ready;      // the consumer is set up and about to wait
+  Word acked;      // back to back: records the consumer has received
+  Word published;  // futex floor: records the producer has published
+};
+
+class LatencyRun {
+ public:
+  LatencyRun(Pattern pattern, size_t n) : pattern_(pattern), n_(n), sent_(n), latency_(n) {}
+
+  size_t n() const { return n_; }
+
+  // Producer, before sending record i: back to back, wait until the consumer
+  // has record i-1 (this return path is not timed); sparse, sleep 0.5-1.5 ms.
+  void pace(size_t i) {
+    if (i == 0) {
+      while (ping_->ready.load() == 0) futex_wait(&ping_->ready, 0, 100'000'000);
+      return;
+    }
+    if (pattern_ == Pattern::sparse) {
+      sleep_ns(gap_(rng_));
+      return;
+    }
+    for (uint32_t a; (a = ping_->acked.load(std::memory_order_acquire)) < i;) {
+      futex_wait(&ping_->acked, a, 1'000'000'000);
+    }
+  }
+
+  void consumer_ready() {
+    ping_->ready.store(1);
+    futex_wake(&ping_->ready);
+  }
+
+  // Consumer, on receiving record i stamped `sent` by the producer.
+  void arrived(size_t i, int64_t sent) {
+    if (i >= n_) throw BenchError("record " + std::to_string(i) + " beyond the " + std::to_string(n_) + " sent");
+    latency_[i] = now_ns() - sent;
+    if (pattern_ == Pattern::back_to_back) {
+      ping_->acked.store(static_cast<uint32_t>(i + 1), std::memory_order_release);
+      futex_wake(&ping_->acked);
+    }
+  }
+
+  // The first records warm the caches and the page tables: not counted.
+  static size_t warmup(size_t n) { return std::min<size_t>(100, n / 10); }
+  void add_samples(std::vector<int64_t>& to) const {
+    to.insert(to.end(), latency_.data() + warmup(n_), latency_.data() + n_);
+  }
+
+  // The futex floor passes send times through here instead of a file.
+  Shared<int64_t>& sent() { return sent_; }
+  Word* published() { return &ping_->published; }
+
+ private:
+  Pattern pattern_;
+  size_t n_;
+  Shared<Ping> ping_;
+  Shared<int64_t> sent_;
+  Shared<int64_t> latency_;
+  std::mt19937_64 rng_{42};
+  std::uniform_int_distribution<int64_t> gap_{500'000, 1'500'000};
+};
+
+// ---- futex floor: the producer publishes a count and wakes; nothing else.
+
+int floor_producer(LatencyRun& run) {
+  for (size_t i = 0; i < run.n(); ++i) {
+    run.pace(i);
+    run.sent()[i] = now_ns();
+    run.published()->store(static_cast<uint32_t>(i + 1), std::memory_order_release);
+    futex_wake(run.published());
+  }
+  return 0;
+}
+
+int floor_consumer(LatencyRun& run) {
+  run.consumer_ready();
+  size_t seen = 0;
+  int64_t last = now_ns();
+  while (seen < run.n()) {
+    uint32_t p = run.published()->load(std::memory_order_acquire);
+    if (p == seen) {
+      if (now_ns() - last > kStallNs) throw BenchError("futex floor: no wake-up for 10 s");
+      futex_wait(run.published(), p, kStallNs);
+      continue;
+    }
+    for (; seen < p; ++seen) run.arrived(seen, run.sent()[seen]);
+    last = now_ns();
+  }
+  return 0;
+}
+
+// ---- Rivulet: a WriteBatch of one record per commit, a Reader polling.
+
+int rivulet_producer(LatencyRun& run, const std::string& path) {
+  auto db = take(rivulet::Db::open(path, with_sync(rivulet::Sync::normal)), "Db::open");
+  rivulet::WriteBatch batch(*db);
+  for (size_t i = 0; i < run.n(); ++i) {
+    run.pace(i);
+    commit_one(*db, batch, now_ns());
+  }
+  check(db->close(), "Db::close");
+  return 0;
+}
+
+int rivulet_consumer(LatencyRun& run, const std::string& path) {
+  auto db = take(rivulet::Db::open(path, with_sync(rivulet::Sync::normal)), "Db::open");
+  auto reader = take(db->reader(kTopic, 0, rivulet::StartAt::earliest()), "Db::reader");
+  run.consumer_ready();
+  size_t got = 0;
+  while (got < run.n()) {
+    auto records = take(reader->poll(kStall), "Reader::poll");
+    if (records.empty()) throw BenchError("rivulet: Reader::poll returned nothing for 10 s");
+    for (const rivulet::RecordView& r : records) {
+      int64_t sent = 0;
+      if (!r.value || r.value->size() < sizeof sent || r.offset != static_cast<int64_t>(got)) {
+        throw BenchError("rivulet: unexpected record at offset " + std::to_string(r.offset));
+      }
+      std::memcpy(&sent, r.value->data(), sizeof sent);
+      run.arrived(got++, sent);
+    }
+  }
+  reader.reset();
+  check(db->close(), "Db::close");
+  return 0;
+}
+
+// ---- SQLite: one autocommit INSERT per row, a reader polling every 100 us.
+
+int sqlite_producer(LatencyRun& run, const std::string& path) {
+  Conn c(path, SQLITE_OPEN_READWRITE);
+  c.exec("PRAGMA synchronous=NORMAL");
+  sqlite3_stmt* ins = c.prepare(kSqlInsert);
+  for (size_t i = 0; i < run.n(); ++i) {
+    run.pace(i);
+    insert_one(c, ins, now_ns());
+  }
+  c.close();
+  return 0;
+}
+
+int sqlite_consumer(LatencyRun& run, const std::string& path) {
+  Conn c(path, SQLITE_OPEN_READWRITE);
+  // The writer's first transaction (or a checkpoint) may hold a lock for a
+  // moment as the reader starts: wait for it, as an application would.
+  sqlite3_busy_timeout(c.db(), 10'000);
+  sqlite3_stmt* select = c.prepare("SELECT id, sent FROM records WHERE id > ?1 ORDER BY id");
+  run.consumer_ready();
+  sqlite3_int64 last_id = 0;
+  int64_t last = now_ns();
+  while (static_cast<size_t>(last_id) < run.n()) {
+    sqlite3_bind_int64(select, 1, last_id);
+    bool any = false;
+    int rc;
+    while ((rc = sqlite3_step(select)) == SQLITE_ROW) {
+      sqlite3_int64 id = sqlite3_column_int64(select, 0);
+      run.arrived(static_cast<size_t>(id - 1), sqlite3_column_int64(select, 1));
+      last_id = id;
+      any = true;
+    }
+    sqlite3_reset(select);  // ends the read transaction, so checkpoints can proceed
+    if (rc != SQLITE_DONE) fail(c.db(), rc, "SELECT");
+    if (any) {
+      last = now_ns();
+    } else {
+      if (now_ns() - last > kStallNs) throw BenchError("sqlite: no new row for 10 s");
+      sleep_ns(kPollIntervalNs);
+    }
+  }
+  c.close();
+  return 0;
+}
+
+// One engine's rounds of one pattern, pooled.
+struct LatencyResult {
+  std::vector<int64_t> samples;
+  Latency lat;
+  double seconds = 0;
+  std::string error;  // the first failure; later rounds are skipped
+  bool ok() const { return error.empty() && !samples.empty(); }
+};
+
+using LatencySide = std::function<int(LatencyRun&)>;
+
+// One round: a consumer process and a producer process, forked after setup.
+void latency_round(LatencyResult& res, Pattern pattern, size_t n, const std::function<int()>& setup,
+                   const LatencySide& producer, const LatencySide& consumer) {
+  if (!res.error.empty()) return;
+  LatencyRun run(pattern, n);
+  if (setup) res.error = wait_all({spawn(setup)});
+  if (!res.error.empty()) return;
+  Stopwatch watch;
+  pid_t c = spawn([&] { return consumer(run); });
+  pid_t p = spawn([&] { return producer(run); });
+  res.error = wait_all({c, p});
+  res.seconds += watch.seconds();
+  if (res.error.empty()) run.add_samples(res.samples);
+}
+
+struct PatternResults {
+  LatencyResult floor, riv, sql;
+};
+
+void print_latency(const char* name, const LatencyResult& r) {
+  if (r.ok()) {
+    std::printf("      %-30s%10s %10s %10s %10s %8s\n", name, nanos(r.lat.p50).c_str(), nanos(r.lat.p99).c_str(),
+                nanos(r.lat.p999).c_str(), nanos(r.lat.max).c_str(), seconds(r.seconds).c_str());
+  } else {
+    std::printf("      %-30sERROR: %s\n", name, r.error.empty() ? "no record" : r.error.c_str());
+  }
+}
+
+// The engines take turns (rotating who goes first), so that a burst of load
+// from elsewhere on the machine does not land on one engine only.
+PatternResults latency_pattern(const Config& cfg, const std::string& dir, Pattern pattern) {
+  bool b2b = pattern == Pattern::back_to_back;
+  size_t n = b2b ? cfg.records : cfg.sparse_records;
+  size_t rounds = std::min<size_t>(static_cast<size_t>(cfg.rounds), n / 10);
+  std::string tag = b2b ? "b2b" : "sparse";
+  std::string riv_path = file(dir, "lat-" + tag + ".riv"), sql_path = file(dir, "lat-" + tag + ".sqlite");
+  std::printf("\n    %s, %zu records in %zu round(s), the first %zu of each not counted\n",
+              b2b ? "back to back" : "sparse, every 0.5-1.5 ms", n, rounds, LatencyRun::warmup(n / rounds));
+  std::fflush(stdout);
+
+  PatternResults r;
+  for (size_t round = 0; round < rounds; ++round) {
+    size_t m = n / rounds + (round + 1 == rounds ? n % rounds : 0);
+    std::function<void()> engines[] = {
+        [&] { latency_round(r.floor, pattern, m, nullptr, floor_producer, floor_consumer); },
+        [&] {
+          latency_round(
+              r.riv, pattern, m,
+              [&] {
+                ::unlink(riv_path.c_str());
+                return create_topic(riv_path);
+              },
+              [&](LatencyRun& run) { return rivulet_producer(run, riv_path); },
+              [&](LatencyRun& run) { return rivulet_consumer(run, riv_path); });
+        },
+        [&] {
+          latency_round(
+              r.sql, pattern, m, [&] { return create_table(sql_path); },
+              [&](LatencyRun& run) { return sqlite_producer(run, sql_path); },
+              [&](LatencyRun& run) { return sqlite_consumer(run, sql_path); });
+        },
+    };
+    for (size_t k = 0; k < 3; ++k) engines[(round + k) % 3]();
+    auto p50 = [](const LatencyResult& e) { return e.error.empty() ? nanos(summarize(e.samples).p50) : "ERROR"; };
+    std::printf("      round %zu: p50 so far: floor %s, rivulet %s, sqlite %s\n", round + 1, p50(r.floor).c_str(),
+                p50(r.riv).c_str(), p50(r.sql).c_str());
+    std::fflush(stdout);
+  }
+  for (LatencyResult* e : {&r.floor, &r.riv, &r.sql}) e->lat = summarize(e->samples);
+
+  std::printf("      %-30s%10s %10s %10s %10s %8s\n", "", "p50", "p99", "p99.9", "max", "run");
+  print_latency("futex floor", r.floor);
+  print_latency("rivulet (Reader::poll)", r.riv);
+  print_latency("sqlite (poll every 100 us)", r.sql);
+  if (r.riv.ok() && r.floor.ok()) {
+    std::printf("      %-30s%9.1fx %9.1fx %9.1fx %9.1fx\n", "rivulet / floor", r.riv.lat.p50 / r.floor.lat.p50,
+                r.riv.lat.p99 / r.floor.lat.p99, r.riv.lat.p999 / r.floor.lat.p999, r.riv.lat.max / r.floor.lat.max);
+  }
+  if (r.riv.ok() && r.sql.ok()) {
+    std::printf("      %-30s%9.2fx %9.2fx %9.2fx %9.2fx\n", "rivulet / sqlite", r.riv.lat.p50 / r.sql.lat.p50,
+                r.riv.lat.p99 / r.sql.lat.p99, r.riv.lat.p999 / r.sql.lat.p999, r.riv.lat.max / r.sql.lat.max);
+  }
+  if (!cfg.keep) {
+    ::unlink(riv_path.c_str());
+    remove_sqlite_files(sql_path);
+  }
+  std::fflush(stdout);
+  return r;
+}
+
+// =============================================================== 2. idle ==
+
+struct IdleResult {
+  double wall_ns = 0, cpu_ns = 0, switches = 0;
+  std::string error;
+};
+
+struct IdleShared {
+  int64_t wall_ns, cpu_ns, switches;
+};
+
+int64_t cpu_time_ns(const rusage& ru) {
+  auto ns = [](const timeval& tv) { return int64_t{tv.tv_sec} * 1'000'000'000 + int64_t{tv.tv_usec} * 1000; };
+  return ns(ru.ru_utime) + ns(ru.ru_stime);
+}
+
+IdleResult run_idle(const Config& cfg, const std::string& dir) {
+  std::string path = file(dir, "idle.riv");
+  IdleResult res;
+  Shared<IdleShared> out;
+  res.error = wait_all({spawn([&] { return create_topic(path); })});
+  if (res.error.empty()) {
+    res.error = wait_all({spawn([&] {
+      auto db = take(rivulet::Db::open(path), "Db::open");
+      auto reader = take(db->reader(kTopic, 0, rivulet::StartAt::latest()), "Db::reader");
+      auto timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.idle_seconds * 1000));
+      // Only the wait is measured: the process's own usage before and after.
+      rusage before{}, after{};
+      ::getrusage(RUSAGE_SELF, &before);
+      int64_t t0 = now_ns();
+      auto records = take(reader->poll(timeout), "Reader::poll");
+      int64_t t1 = now_ns();
+      ::getrusage(RUSAGE_SELF, &after);
+      if (!records.empty()) throw BenchError("the idle reader got records");
+      out->wall_ns = t1 - t0;
+      out->cpu_ns = cpu_time_ns(after) - cpu_time_ns(before);
+      out->switches = (after.ru_nvcsw + after.ru_nivcsw) - (before.ru_nvcsw + before.ru_nivcsw);
+      reader.reset();
+      check(db->close(), "Db::close");
+      return 0;
+    })});
+  }
+  if (res.error.empty()) {
+    res.wall_ns = static_cast<double>(out->wall_ns);
+    res.cpu_ns = static_cast<double>(out->cpu_ns);
+    res.switches = static_cast<double>(out->switches);
+  }
+  if (!cfg.keep) ::unlink(path.c_str());
+  return res;
+}
+
+// ============================================================ 3. durable ==
+
+// The start line and tallies of one durable run, shared by its producers.
+struct Race {
+  Word ready;   // producers set up and waiting for `go`
+  Word go;      // 1: start; 2: a producer failed, give up
+  std::atomic<int64_t> start_ns, stop_ns;
+  std::atomic<int64_t> end_ns;        // when the last commit of any producer returned
+  std::atomic<uint64_t> commits;
+  std::atomic<uint64_t> stored;       // latency samples reserved in the shared array
+};
+
+class DurableRun {
+ public:
+  DurableRun() : samples_(kMaxSamples) {}
+
+  // One producer: waits for the start, commits until the stop time, then
+  // adds its commit latencies to the shared ones.
+  void produce(const std::function<void()>& commit) {
+    race_->ready.fetch_add(1);
+    futex_wake(&race_->ready);
+    while (race_->go.load() == 0) futex_wait(&race_->go, 0, 100'000'000);
+    if (race_->go.load() != 1) return;
+    int64_t stop = race_->stop_ns.load();
+    std::vector<int64_t> lat;
+    lat.reserve(1 << 16);
+    int64_t end = now_ns();
+    for (int64_t t = end; t < stop; t = end) {
+      commit();
+      end = now_ns();
+      lat.push_back(end - t);
+    }
+    size_t at = race_->stored.fetch_add(lat.size());
+    for (size_t i = 0; i < lat.size() && at + i < samples_.size(); ++i) samples_[at + i] = lat[i];
+    race_->commits.fetch_add(lat.size());
+    for (int64_t e = race_->end_ns.load(); e < end && !race_->end_ns.compare_exchange_weak(e, end);) {
+    }
+  }
+
+  // A producer that failed before the start: the others are not to wait
+  // for it (a thread that failed cannot be noticed from outside its process).
+  void abort() {
+    race_->go.store(2);
+    futex_wake(&race_->go);
+    futex_wake(&race_->ready);
+  }
+
+  // Parent: once `producers` are waiting, starts them for `seconds`.
+  bool start(size_t producers, double seconds, const std::vector<pid_t>& children) {
+    for (uint32_t r; (r = race_->ready.load()) < producers;) {
+      if (race_->go.load() != 0) return false;
+      for (pid_t p : children) {
+        if (!running(p)) return false;
+      }
+      futex_wait(&race_->ready, r, 10'000'000);
+    }
+    int64_t now = now_ns();
+    race_->start_ns.store(now);
+    race_->stop_ns.store(now + static_cast<int64_t>(seconds * 1e9));
+    race_->go.store(1);
+    futex_wake(&race_->go);
+    return true;
+  }
+
+  double rate() const {
+    double elapsed = static_cast<double>(race_->end_ns.load() - race_->start_ns.load()) / 1e9;
+    return elapsed > 0 ? static_cast<double>(race_->commits.load()) / elapsed : 0;
+  }
+  uint64_t commits() const { return race_->commits.load(); }
+  Latency latency() const {
+    size_t n = std::min<size_t>(race_->stored.load(), samples_.size());
+    return summarize(std::vector<int64_t>(samples_.data(), samples_.data() + n));
+  }
+
+ private:
+  Shared<Race> race_;
+  Shared<int64_t> samples_;
+};
+
+// Runs `threads` producers in one process, each calling its own commit
+// function made by make_commit (after the process has opened what it needs).
+// The first failure of any thread fails the process.
+int threaded(DurableRun& run, size_t threads, const std::function<std::function<void()>(size_t)>& make_commit) {
+  std::mutex mu;
+  std::string error;
+  std::vector<std::thread> pool;
+  for (size_t t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      try {
+        std::function<void()> commit = make_commit(t);
+        run.produce(commit);
+      } catch (const std::exception& e) {
+        run.abort();
+        std::lock_guard lock(mu);
+        if (error.empty()) error = e.what();
+      }
+    });
+  }
+  for (std::thread& th : pool) th.join();
+  if (!error.empty()) throw BenchError(error);
+  return 0;
+}
+
+struct DurableResult {
+  std::string name;
+  size_t producers = 0;
+  double rate = 0;
+  uint64_t commits = 0;
+  Latency lat;
+  std::string error;
+  bool ok() const { return error.empty() && commits > 0; }
+};
+
+// `children` are the processes to fork; between them they run `producers`.
+DurableResult run_durable(const std::string& name, size_t producers, double seconds,
+                          const std::function<int()>& setup,
+                          const std::vector<std::function<int(DurableRun&)>>& children) {
+  DurableResult res;
+  res.name = name;
+  res.producers = producers;
+  if (setup) res.error = wait_all({spawn(setup)});
+  if (!res.error.empty()) return res;
+  DurableRun run;
+  std::vector<pid_t> pids;
+  for (const auto& child : children) pids.push_back(spawn([&] { return child(run); }));
+  run.start(producers, seconds, pids);  // on failure, wait_all says why
+  res.error = wait_all(pids);
+  if (res.error.empty()) {
+    res.rate = run.rate();
+    res.commits = run.commits();
+    res.lat = run.latency();
+  }
+  return res;
+}
+
+void print_durable(const DurableResult& r) {
+  if (!r.ok()) {
+    std::printf("      %-40s ERROR: %s\n", r.name.c_str(), r.error.empty() ? "no commit" : r.error.c_str());
+  } else {
+    std::printf("      %-40s %10s %10s %10s %9llu\n", r.name.c_str(), rate(r.rate).c_str(), nanos(r.lat.p50).c_str(),
+                nanos(r.lat.p99).c_str(), static_cast<unsigned long long>(r.commits));
+  }
+  std::fflush(stdout);
+}
+
+struct DurableResults {
+  DurableResult fsync_append, fsync_overwrite;
+  std::vector<DurableResult> threads, procs, sql;  // 1, 4, 16 producers; SQLite 1, 16
+};
+
+DurableResults run_durables(const Config& cfg, const std::string& dir) {
+  DurableResults out;
+  double secs = cfg.seconds;
+  std::printf("      %-40s %10s %10s %10s %9s\n", "", "records/s", "p50", "p99", "commits");
+
+  // Two floors: appending moves the file size, so each fdatasync also
+  // commits the file system's journal; overwriting written blocks of a file
+  // whose size does not change flushes data only. A log file preallocated by
+  // the engine pays something in between.
+  std::string fsync_path = file(dir, "fdatasync.tmp");
+  out.fsync_append = run_durable("floor: append 100 B + fdatasync", 1, secs, nullptr, {[&](DurableRun& run) {
+    int fd = ::open(fsync_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) throw BenchError(fsync_path + ": " + std::strerror(errno));
+    char buf[100] = {};
+    run.produce([&] {
+      if (::write(fd, buf, sizeof buf) != static_cast<ssize_t>(sizeof buf) || ::fdatasync(fd) != 0) {
+        throw BenchError(std::string("write + fdatasync: ") + std::strerror(errno));
+      }
+    });
+    ::close(fd);
+    return 0;
+  }});
+  print_durable(out.fsync_append);
+  out.fsync_overwrite = run_durable("floor: overwrite 100 B + fdatasync", 1, secs, nullptr, {[&](DurableRun& run) {
+    int fd = ::open(fsync_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw BenchError(fsync_path + ": " + std::strerror(errno));
+    constexpr off_t kSize = 16 << 20;
+    std::vector<char> zeros(1 << 20);
+    for (off_t at = 0; at < kSize; at += static_cast<off_t>(zeros.size())) {
+      if (::pwrite(fd, zeros.data(), zeros.size(), at) != static_cast<ssize_t>(zeros.size())) {
+        throw BenchError(fsync_path + ": " + std::strerror(errno));
+      }
+    }
+    if (::fsync(fd) != 0) throw BenchError(fsync_path + ": " + std::strerror(errno));
+    off_t at = 0;
+    run.produce([&] {
+      if (::pwrite(fd, zeros.data(), 100, at) != 100 || ::fdatasync(fd) != 0) {
+        throw BenchError(std::string("pwrite + fdatasync: ") + std::strerror(errno));
+      }
+      at = (at + 100) % (kSize - 100);
+    });
+    ::close(fd);
+    return 0;
+  }});
+  print_durable(out.fsync_overwrite);
+  if (!cfg.keep) ::unlink(fsync_path.c_str());
+
+  for (size_t n : {1, 4, 16}) {
+    std::string path = file(dir, "full-threads-" + std::to_string(n) + ".riv");
+    std::string name = "rivulet, " + std::to_string(n) + (n == 1 ? " thread" : " threads (one Db)");
+    out.threads.push_back(run_durable(name, n, secs, [&] { return create_topic(path); }, {[&](DurableRun& run) {
+      auto db = take(rivulet::Db::open(path, with_sync(rivulet::Sync::full)), "Db::open");
+      threaded(run, n, [&](size_t) {
+        auto batch = std::make_shared<rivulet::WriteBatch>(*db);
+        return [&db, batch] { commit_one(*db, *batch, 0); };
+      });
+      check(db->close(), "Db::close");
+      return 0;
+    }}));
+    print_durable(out.threads.back());
+    if (!cfg.keep) ::unlink(path.c_str());
+  }
+
+  for (size_t n : {1, 4, 16}) {
+    std::string path = file(dir, "full-procs-" + std::to_string(n) + ".riv");
+    std::string name = "rivulet, " + std::to_string(n) + (n == 1 ? " process" : " processes (a Db each)");
+    std::vector<std::function<int(DurableRun&)>> children(n, [&](DurableRun& run) {
+      auto db = take(rivulet::Db::open(path, with_sync(rivulet::Sync::full)), "Db::open");
+      rivulet::WriteBatch batch(*db);
+      run.produce([&] { commit_one(*db, batch, 0); });
+      check(db->close(), "Db::close");
+      return 0;
+    });
+    out.procs.push_back(run_durable(name, n, secs, [&] { return create_topic(path); }, children));
+    print_durable(out.procs.back());
+    if (!cfg.keep) ::unlink(path.c_str());
+  }
+
+  for (size_t n : {1, 16}) {
+    std::string path = file(dir, "full-" + std::to_string(n) + ".sqlite");
+    std::string name = "sqlite FULL, " + std::to_string(n) + (n == 1 ? " connection" : " connections (threads)");
+    out.sql.push_back(run_durable(name, n, secs, [&] { return create_table(path); }, {[&](DurableRun& run) {
+      return threaded(run, n, [&](size_t) {
+        auto c = std::make_shared<Conn>(path, SQLITE_OPEN_READWRITE);
+        sqlite3_busy_timeout(c->db(), 10'000);
+        c->exec("PRAGMA synchronous=FULL");
+        sqlite3_stmt* ins = c->prepare(kSqlInsert);
+        return [c, ins] { insert_one(*c, ins, 0); };
+      });
+    }}));
+    print_durable(out.sql.back());
+    if (!cfg.keep) remove_sqlite_files(path);
+  }
+  return out;
+}
+
+// ================================================================ report ==
+
+enum class Verdict { pass, miss, not_evaluated };
+
+struct Row {
+  std::string what, riv, ref, ratio, target;
+  Verdict verdict = Verdict::not_evaluated;
+};
+
+const char* verdict_name(Verdict v) {
+  switch (v) {
+    case Verdict::pass: return "PASS";
+    case Verdict::miss: return "MISS";
+    case Verdict::not_evaluated: return "n/a";
+  }
+  return "?";
+}
+
+// A Rivulet figure against a reference, with a ratio target (lower or higher is better).
+Row ratio_row(const std::string& what, bool riv_ok, double riv, bool ref_ok, double ref, const std::string& riv_text,
+              const std::string& ref_text, double target, bool at_most) {
+  Row row{what, riv_ok ? riv_text : "ERROR", ref_ok ? ref_text : "ERROR", "",
+          fmt(at_most ? "<= %.1fx" : ">= %.0fx", target), Verdict::not_evaluated};
+  if (!riv_ok) {
+    row.verdict = Verdict::miss;
+  } else if (ref_ok && ref > 0) {
+    double ratio = riv / ref;
+    row.ratio = fmt("%.2fx", ratio);
+    row.verdict = (at_most ? ratio <= target : ratio >= target) ? Verdict::pass : Verdict::miss;
+  }
+  return row;
+}
+
+void latency_rows(std::vector<Row>& rows, const char* name, const PatternResults& r) {
+  rows.push_back(ratio_row(std::string("1 ") + name + " p50 vs futex floor", r.riv.ok(), r.riv.lat.p50, r.floor.ok(),
+                           r.floor.lat.p50, nanos(r.riv.lat.p50), nanos(r.floor.lat.p50), kP50Target, true));
+  rows.push_back(ratio_row(std::string("1 ") + name + " p99 vs futex floor", r.riv.ok(), r.riv.lat.p99, r.floor.ok(),
+                           r.floor.lat.p99, nanos(r.riv.lat.p99), nanos(r.floor.lat.p99), kP99Target, true));
+}
+
+void scaling_row(std::vector<Row>& rows, const char* name, const std::vector<DurableResult>& r) {
+  const DurableResult& one = r.front();
+  const DurableResult& many = r.back();
+  bool ok = one.ok() && many.ok();
+  rows.push_back(ratio_row(std::string("3 ") + name + ", records/s", ok, many.rate, one.ok(), one.rate,
+                           rate(many.rate), rate(one.rate), kScalingTarget, false));
+}
+
+void print_table(const std::vector<Row>& rows) {
+  std::printf("\n%-44s %12s %12s %8s %-9s %s\n", "target", "Rivulet", "reference", "ratio", "target", "result");
+  std::printf("%s\n", std::string(96, '-').c_str());
+  int passed = 0, evaluated = 0;
+  std::vector<std::string> missed;
+  for (const Row& row : rows) {
+    std::printf("%-44s %12s %12s %8s %-9s %s\n", row.what.c_str(), row.riv.c_str(), row.ref.c_str(), row.ratio.c_str(),
+                row.target.c_str(), verdict_name(row.verdict));
+    if (row.verdict == Verdict::not_evaluated) continue;
+    ++evaluated;
+    if (row.verdict == Verdict::pass) {
+      ++passed;
+    } else {
+      missed.push_back(row.what);
+    }
+  }
+  std::printf("%s\n", std::string(96, '-').c_str());
+  std::printf("reference: the futex floor's percentile (1), one producer's rate (3); ratio = Rivulet / reference\n");
+  std::printf("\nSUMMARY: %d of %d targets passed", passed, evaluated);
+  if (!missed.empty()) {
+    std::printf(" (missed:");
+    for (size_t i = 0; i < missed.size(); ++i) std::printf("%s %s", i ? ";" : "", missed[i].c_str());
+    std::printf(")");
+  }
+  std::printf("\n");
+}
+
+void run(const Config& cfg, const std::string& dir) {
+  auto want = [&](const char* s) { return cfg.only.empty() || cfg.only == s; };
+  std::vector<Row> rows;
+
+  if (want("latency")) {
+    std::printf("\n[1] latency, producer process -> consumer process: one %zu-byte record per commit, sync normal;\n"
+                "    send time taken before add + commit, arrival when the consumer has the record\n",
+                kValueBytes);
+    PatternResults b2b = latency_pattern(cfg, dir, Pattern::back_to_back);
+    PatternResults sparse = latency_pattern(cfg, dir, Pattern::sparse);
+    latency_rows(rows, "back to back", b2b);
+    latency_rows(rows, "sparse", sparse);
+  }
+
+  if (want("idle")) {
+    std::printf("\n[2] idle consumer: a process blocked in Reader::poll(%.1f s) with no data\n", cfg.idle_seconds);
+    std::fflush(stdout);
+    IdleResult idle = run_idle(cfg, dir);
+    Row row{"2 idle consumer CPU (% of one CPU)", "ERROR", "-", "", fmt("<= %.2f%%", kIdleCpuTarget), Verdict::miss};
+    if (idle.error.empty()) {
+      double pct = 100 * idle.cpu_ns / idle.wall_ns;
+      std::printf("      cpu %s in %s = %.3f%% of one CPU; %.0f context switches/s (wake-ups)\n",
+                  nanos(idle.cpu_ns).c_str(), nanos(idle.wall_ns).c_str(), pct, idle.switches * 1e9 / idle.wall_ns);
+      row.riv = fmt("%.3f%%", pct);
+      row.verdict = pct <= kIdleCpuTarget ? Verdict::pass : Verdict::miss;
+    } else {
+      std::printf("      ERROR: %s\n", idle.error.c_str());
+    }
+    rows.push_back(row);
+  }
+
+  if (want("durable")) {
+    std::printf("\n[3] durable commits: sync full, one %zu-byte record per commit, %.1f s per configuration\n",
+                kValueBytes, cfg.seconds);
+    std::fflush(stdout);
+    DurableResults d = run_durables(cfg, dir);
+    auto ratio = [](const std::vector<DurableResult>& r) {
+      return r.front().ok() && r.back().ok() ? fmt("%.2fx", r.back().rate / r.front().rate) : std::string("-");
+    };
+    std::printf("      16 / 1 producers: rivulet threads %s, rivulet processes %s, sqlite %s\n",
+                ratio(d.threads).c_str(), ratio(d.procs).c_str(), ratio(d.sql).c_str());
+    scaling_row(rows, "16 threads vs 1", d.threads);
+    scaling_row(rows, "16 processes vs 1", d.procs);
+  }
+
+  print_table(rows);
+}
+
+}  // namespace
+}  // namespace bench
+
+int main(int argc, char** argv) {
+  using namespace bench;
+  Config cfg;
+  CLI::App app{"Rivulet across processes: latency, idle CPU, durable commits, against floors and SQLite"};
+  app.add_option("--records", cfg.records, "records per back-to-back latency run")->check(CLI::Range(10, 1 << 30));
+  app.add_option("--sparse-records", cfg.sparse_records, "records per sparse latency run (about 1 ms each)")
+      ->check(CLI::Range(10, 1 << 30));
+  app.add_option("--rounds", cfg.rounds, "latency rounds per pattern, engines taking turns (samples are pooled)")
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--idle-seconds", cfg.idle_seconds, "how long the idle consumer waits")->check(CLI::Range(0.1, 600.0));
+  app.add_option("--seconds", cfg.seconds, "duration of each durable-commit configuration")
+      ->check(CLI::Range(0.05, 600.0));
+  app.add_option("--dir", cfg.dir, "where to make the temporary directory (default: $TMPDIR, else /tmp)");
+  app.add_option("--only", cfg.only, "run one section: latency (1), idle (2), durable (3)")
+      ->transform(CLI::Transformer({{"1", "latency"}, {"2", "idle"}, {"3", "durable"}}))
+      ->check(CLI::IsMember({"latency", "idle", "durable"}));
+  app.add_flag("--quick", cfg.quick, "smoke run: 5,000 / 1,000 records in 2 rounds, 1 s idle, 0.5 s per configuration");
+  app.add_flag("--keep", cfg.keep, "keep the files instead of deleting them");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (cfg.quick) {
+    if (app.count("--records") == 0) cfg.records = 5'000;
+    if (app.count("--rounds") == 0) cfg.rounds = 2;
+    if (app.count("--sparse-records") == 0) cfg.sparse_records = 1'000;
+    if (app.count("--idle-seconds") == 0) cfg.idle_seconds = 1;
+    if (app.count("--seconds") == 0) cfg.seconds = 0.5;
+  }
+
+  std::string base = cfg.dir;
+  const char* tmpdir = std::getenv("TMPDIR");
+  if (base.empty()) base = tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp";
+  std::string tmpl = base + "/rivulet-ipc-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    std::printf("cannot create a directory under %s: %s\n", base.c_str(), std::strerror(errno));
+    return 0;
+  }
+  std::string dir = tmpl;
+  if (!cfg.keep) {
+    g_files = all_files(dir);
+    g_dir = dir.c_str();
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) ::signal(sig, on_fatal_signal);
+  }
+
+  std::printf("Rivulet across processes (issue 3), against floors and SQLite\n");
+  print_run_header(command_line(argc, argv), dir, RIVULET_BENCH_BUILD_TYPE, sqlite_version());
+  std::printf("runs:     latency %zu back-to-back + %zu sparse records, %d rounds; idle %.1f s; durable %.1f s each\n",
+              cfg.records, cfg.sparse_records, cfg.rounds, cfg.idle_seconds, cfg.seconds);
+  std::fflush(stdout);
+
+  run(cfg, dir);
+
+  if (cfg.keep) {
+    std::printf("\nfiles kept in %s (--keep)\n", dir.c_str());
+  } else {
+    for (const std::string& p : g_files) ::unlink(p.c_str());
+    ::rmdir(dir.c_str());
+  }
+  return 0;
+}
