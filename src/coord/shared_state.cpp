@@ -259,7 +259,16 @@ uint32_t SharedState::commit_epoch() const { return shared_->commit_epoch.load(s
 
 void SharedState::publish_written(uint64_t seq, bool visible) {
   shared_->written_seq.store(seq, std::memory_order_release);
-  if (visible) publish_committed(seq);
+  if (visible) {
+    publish_committed(seq);
+  } else {
+    bump_commit_epoch();
+  }
+}
+
+void SharedState::bump_commit_epoch() {
+  shared_->commit_epoch.fetch_add(1);
+  if (shared_->commit_waiters.load() != 0) futex_wake(&shared_->commit_epoch, INT_MAX);
 }
 
 // The epoch moves before the waiter count is read, and a waiter counts
@@ -268,8 +277,7 @@ void SharedState::publish_written(uint64_t seq, bool visible) {
 void SharedState::publish_committed(uint64_t seq) {
   if (committed_seq() >= seq) return;
   advance(shared_->committed_seq, seq);
-  shared_->commit_epoch.fetch_add(1);
-  if (shared_->commit_waiters.load() != 0) futex_wake(&shared_->commit_epoch, INT_MAX);
+  bump_commit_epoch();
 }
 
 void SharedState::publish_durable(uint64_t seq) {
@@ -277,7 +285,8 @@ void SharedState::publish_durable(uint64_t seq) {
   publish_committed(seq);
 }
 
-void SharedState::wait_for_commit(uint32_t seen, Clock::time_point until, std::chrono::microseconds spin) {
+void SharedState::wait_for_commit(uint32_t seen, Clock::time_point until, std::chrono::microseconds spin,
+                                  const std::function<Status()>& fdatasync) {
   std::atomic<uint32_t>& epoch = shared_->commit_epoch;
   if (spin.count() > 0) {
     Clock::time_point stop = std::min(until, Clock::now() + spin);
@@ -289,13 +298,24 @@ void SharedState::wait_for_commit(uint32_t seen, Clock::time_point until, std::c
   Slot& mine = shared_->slots[slot_];
   shared_->commit_waiters.fetch_add(1);
   mine.commit_waiting.fetch_add(1);
+  bool help = false;
   while (epoch.load() == seen) {
     auto left = until - Clock::now();
     if (left <= Clock::duration::zero()) break;
-    futex_wait(&epoch, seen, left);
+    bool pending = written_seq() > committed_seq();
+    if (pending) left = std::min<Clock::duration>(left, kLivenessCheck);
+    if (futex_wait(&epoch, seen, left) || !pending || written_seq() <= committed_seq()) continue;
+    uint32_t leader = shared_->sync_leader.load();
+    if (leader == 0) {
+      help = true;  // nobody is syncing what is written
+      break;
+    }
+    if (!holder_alive(leader)) shared_->sync_leader.compare_exchange_strong(leader, 0);
   }
   mine.commit_waiting.fetch_sub(1);
   shared_->commit_waiters.fetch_sub(1);
+  // An error is the committers' to report (their own sync sees it too).
+  if (help) sync_through(written_seq(), fdatasync).ignore();
 }
 
 Status SharedState::sync_through(uint64_t seq, const std::function<Status()>& fdatasync) {

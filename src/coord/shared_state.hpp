@@ -62,7 +62,8 @@ class SharedState {
   uint64_t committed_seq() const;  // readers may see frames through this seq
   uint64_t durable_seq() const;    // frames through this seq survive a power cut
   // Under the writer lock, after frame `seq` was written: records it and,
-  // if `visible`, commits it (waking waiting readers).
+  // if `visible`, commits it. Either way waiting readers wake (see
+  // wait_for_commit for why a frame that is not visible yet wakes them).
   void publish_written(uint64_t seq, bool visible);
   // Makes everything through `seq` committed (and wakes readers).
   void publish_committed(uint64_t seq);
@@ -83,11 +84,15 @@ class SharedState {
   Status sync_through(uint64_t seq, const std::function<Status()>& fdatasync);
 
   // ---- waiting for commits ----
-  // Changes whenever committed_seq() moves.
+  // Changes whenever written_seq() or committed_seq() moves.
   uint32_t commit_epoch() const;
   // Sleeps until commit_epoch() != seen or `until`; spins for `spin` first.
+  // While frames are written but not committed (a sync under full pending)
+  // it looks every kLivenessCheck, and if no live handle is syncing them
+  // (their committer died between writing and syncing) it runs
+  // `fdatasync` itself and commits them, so they never stay invisible.
   void wait_for_commit(uint32_t seen, std::chrono::steady_clock::time_point until,
-                       std::chrono::microseconds spin);
+                       std::chrono::microseconds spin, const std::function<Status()>& fdatasync);
 
   // ---- read marks ----
   // The lowest log position this handle's readers may still read, or
@@ -115,6 +120,7 @@ class SharedState {
               bool fresh);
   Status claim_slot();
   bool holder_alive(uint32_t token);
+  void bump_commit_epoch();
   uint32_t token() const;
 
   io::Env* env_;

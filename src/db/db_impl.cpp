@@ -319,7 +319,7 @@ Status DbImpl::check_writable() {
 }
 
 void DbImpl::wait_for_commit(uint32_t seen, std::chrono::steady_clock::time_point until) {
-  if (shared_) return shared_->wait_for_commit(seen, until, options_.poll_spin);
+  if (shared_) return shared_->wait_for_commit(seen, until, options_.poll_spin, [&] { return file_->sync(); });
   // Without the shared area, commits are only seen by reading the file:
   // look in growing steps.
   auto step = std::chrono::microseconds(200);
@@ -524,8 +524,9 @@ Status DbImpl::write_locked(const std::function<Status()>& locked) {
     return fail({st.code(), fmt::format("{}: {}; the last commit may or may not be in the file", path_,
                                         st.message())});
   }
-  std::unique_lock follow(follow_mu_);
-  return catch_up_locked();
+  // The frames are visible now; this handle's readers see them at their
+  // next refresh (every read path starts with one).
+  return Status::OK();
 }
 
 Status DbImpl::commit(WriteBatch::Rep& batch) {
