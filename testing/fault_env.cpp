@@ -370,6 +370,10 @@ class FaultFile final : public io::File {
     return f->id();
   }
 
+  void set_mapped_writes(bool on) override {
+    if (std::shared_ptr<io::File> f = live()) f->set_mapped_writes(on);
+  }
+
   // Locks run without the env's mutex: lock(wait) may block until another
   // File unlocks, and that File needs the mutex to get there.
   Status lock(uint64_t byte, io::LockType type, bool wait) override {

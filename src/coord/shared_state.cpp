@@ -27,6 +27,7 @@ constexpr uint32_t kSlots = 1024;
 constexpr uint32_t kGenerationMask = 0x7FFF;
 constexpr uint32_t kContended = 1u << 31;
 constexpr int kAttachAttempts = 1000;
+constexpr std::chrono::microseconds kWriterSpin{20};
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 
@@ -226,6 +227,14 @@ Status SharedState::lock_writer(bool* took_over) {
   std::atomic<uint32_t>& word = shared_->writer_lock;
   uint32_t v = 0;
   if (word.compare_exchange_strong(v, token(), std::memory_order_acquire)) return Status::OK();
+  // The lock is held for one memcpy-sized write: spinning a few
+  // microseconds usually beats sleeping (a context switch costs more).
+  Clock::time_point spin_until = Clock::now() + kWriterSpin;
+  do {
+    cpu_relax();
+    v = word.load(std::memory_order_relaxed);
+    if (v == 0 && word.compare_exchange_weak(v, token(), std::memory_order_acquire)) return Status::OK();
+  } while (Clock::now() < spin_until);
   for (;;) {
     if (v == 0) {
       if (word.compare_exchange_weak(v, token() | kContended, std::memory_order_acquire)) return Status::OK();

@@ -73,6 +73,9 @@ Status DbImpl::open_file() {
   }
   if (!f.ok()) return f.status();
   file_ = std::move(f).value();
+  // Under full every commit is followed by an fdatasync, which would make
+  // the next mapped write fault (io::File::set_mapped_writes).
+  file_->set_mapped_writes(options_.sync != Sync::full);
   map_ = std::make_unique<log::FileMap>(file_.get());
   writer_id_ = random_u64();
   return Status::OK();

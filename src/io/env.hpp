@@ -56,14 +56,21 @@ class File {
   virtual Result<uint64_t> size() = 0;
   // Makes sure [0, end) is allocated on disk (growing the file if needed),
   // so later writes there cannot fail for lack of space, where the file
-  // system supports fallocate; elsewhere the file is only extended. The
-  // POSIX File writes ranges it allocated itself through a shared writable
-  // mapping (no system call per write); other ranges with pwritev.
+  // system supports fallocate; elsewhere the file is only extended.
+  // With mapped writes on, the POSIX File writes ranges it allocated itself
+  // through a shared writable mapping (no system call per write); other
+  // ranges with pwritev.
   virtual Status allocate(uint64_t end) = 0;
   virtual Status truncate(uint64_t size) = 0;
   virtual Result<std::unique_ptr<Mapping>> map(uint64_t length) = 0;
 
   virtual Result<FileId> id() = 0;
+
+  // Whether write_at may copy through a shared mapping (off by default).
+  // Worth it when syncs are rare: each fdatasync write-protects the mapped
+  // pages again, and the next write to one then takes a page fault that
+  // costs more than a pwritev.
+  virtual void set_mapped_writes(bool on) = 0;
 
   // Open-file-description locks on single bytes (io/locks.hpp says which),
   // which the kernel releases when their holder dies. lock() takes or

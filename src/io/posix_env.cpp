@@ -146,7 +146,7 @@ class PosixFile final : public File {
   Status write_at(uint64_t pos, std::span<const std::string_view> parts) override {
     uint64_t total = 0;
     for (std::string_view p : parts) total += p.size();
-    if (pos + total <= safe_end_ && map_for_writes(pos + total)) {
+    if (mapped_writes_ && pos + total <= safe_end_ && map_for_writes(pos + total)) {
       char* at = wmap_ + pos;
       for (std::string_view p : parts) {
         std::memcpy(at, p.data(), p.size());
@@ -236,6 +236,7 @@ class PosixFile final : public File {
   }
 
   Result<FileId> id() override { return fd_id(fd_, path_); }
+  void set_mapped_writes(bool on) override { mapped_writes_ = on && writable_; }
 
   Status lock(uint64_t byte, LockType type, bool wait) override { return lock_byte(fd_, path_, byte, type, wait); }
   Status unlock(uint64_t byte) override { return unlock_byte(fd_, path_, byte); }
@@ -258,6 +259,7 @@ class PosixFile final : public File {
   int fd_;
   std::string path_;
   bool writable_;
+  bool mapped_writes_ = false;
   uint64_t safe_end_ = 0;  // [0, safe_end_) is allocated on disk: see allocate()
   char* wmap_ = nullptr;
   uint64_t wmap_len_ = 0;
