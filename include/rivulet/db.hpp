@@ -13,11 +13,13 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "rivulet/groups.hpp"
 #include "rivulet/options.hpp"
 #include "rivulet/record.hpp"
 #include "rivulet/status.hpp"
@@ -75,6 +77,13 @@ class WriteBatch {
   // larger than the topic's max_message_bytes. A failed add() leaves the
   // batch as it was.
   Status add(const ProducerRecord& record);
+  // Commits `group`'s offset for a partition together with the records:
+  // consume, transform, produce and commit the input offsets in one atomic
+  // commit, and each input is processed exactly once even across crashes.
+  // Fails for an empty group name, an unknown topic, an out-of-range
+  // partition or a negative offset.
+  Status add_offset(std::string_view group, const OffsetCommit& offset);
+  // Records added (offsets not counted).
   size_t size() const;
   bool empty() const { return size() == 0; }
   void clear();
@@ -149,6 +158,19 @@ class Db {
   // takes no more records until clear(). A failed commit changes nothing in
   // the file and leaves the batch as it was, so it may be retried.
   Status commit(WriteBatch& batch);
+
+  // Consumer groups' committed offsets (groups.hpp). commit_offsets is one
+  // atomic commit of its own; WriteBatch::add_offset puts offsets in a
+  // commit with records.
+  Status commit_offsets(std::string_view group, std::span<const OffsetCommit> offsets);
+  // The group's committed offset for a partition, or nullopt if none.
+  Result<std::optional<CommittedOffset>> committed(std::string_view group, std::string_view topic,
+                                                   int32_t partition);
+  // Groups with committed offsets, by name.
+  Result<std::vector<GroupInfo>> list_groups();
+  Result<GroupInfo> describe_group(std::string_view group);  // not_found if it has none
+  // Deletes every committed offset of the group (not_found if it has none).
+  Status delete_group(std::string_view group);
 
   // A reader of one partition. Fails with not_found or out_of_range.
   Result<std::unique_ptr<Reader>> reader(std::string_view topic, int32_t partition,

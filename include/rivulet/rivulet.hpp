@@ -3,6 +3,7 @@
 #pragma once
 
 #include "rivulet/db.hpp"
+#include "rivulet/groups.hpp"
 #include "rivulet/inspect.hpp"
 #include "rivulet/options.hpp"
 #include "rivulet/record.hpp"

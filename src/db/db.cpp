@@ -50,6 +50,17 @@ Result<int> Db::wait_any(std::span<Reader* const> readers, std::chrono::millisec
   return impl_->wait_any(impls, timeout);
 }
 
+Status Db::commit_offsets(std::string_view group, std::span<const OffsetCommit> offsets) {
+  return impl_->commit_offsets(group, offsets);
+}
+Result<std::optional<CommittedOffset>> Db::committed(std::string_view group, std::string_view topic,
+                                                     int32_t partition) {
+  return impl_->committed(group, topic, partition);
+}
+Result<std::vector<GroupInfo>> Db::list_groups() { return impl_->list_groups(); }
+Result<GroupInfo> Db::describe_group(std::string_view group) { return impl_->describe_group(group); }
+Status Db::delete_group(std::string_view group) { return impl_->delete_group(group); }
+
 Status Db::refresh() { return impl_->refresh(); }
 Result<DbStats> Db::stat() { return impl_->stat(); }
 Status Db::close() { return impl_->close(); }

@@ -485,10 +485,13 @@ Status DbImpl::write_frame_locked(std::span<const format::OutgoingBatch> batches
     frame.batches.push_back(ref);
     at += b.bytes.size();
   }
-  // Metadata batches are decoded from frame.bytes: give apply a view of the
-  // frame as written.
+  // Metadata and offset batches are decoded from frame.bytes: give apply a
+  // view of the frame as written.
   std::string whole;
-  if (!batches.empty() && batches[0].topic_id == format::kMetaTopicId) {
+  bool decoded = std::any_of(batches.begin(), batches.end(), [&](const format::OutgoingBatch& b) {
+    return b.topic_id == format::kMetaTopicId || b.topic_id == catalog_.offsets_topic_id();
+  });
+  if (decoded) {
     whole = head;
     for (const format::OutgoingBatch& b : batches) whole.append(b.bytes);
   }
@@ -534,7 +537,7 @@ Status DbImpl::write_locked(const std::function<Status()>& locked) {
 
 Status DbImpl::commit(WriteBatch::Rep& batch) {
   if (batch.committed) return {Code::invalid_argument, "this batch was already committed; clear() it first"};
-  if (batch.slots.empty()) return Status::OK();
+  if (batch.parts.empty()) return Status::OK();
   if (batch.parts.size() > 65535) return {Code::too_large, "a commit may hold at most 65535 partitions"};
   Status st = write_locked([&]() -> Status {
     std::vector<format::OutgoingBatch> out;
@@ -614,7 +617,10 @@ static void fill_cached(const meta::TopicState& t, WriteBatch::Rep::CachedTopic*
   out->round_robin = &const_cast<meta::TopicState&>(t).round_robin;
 }
 
-Status DbImpl::resolve_topic(std::string_view name, WriteBatch::Rep::CachedTopic* out) {
+Status DbImpl::resolve_topic(std::string_view name, WriteBatch::Rep::CachedTopic* out, bool create) {
+  if (meta::Catalog::is_internal(name)) {
+    return {Code::invalid_argument, fmt::format("{}: topic '{}' is internal: Rivulet writes it itself", path_, name)};
+  }
   auto lookup = [&] {
     std::shared_lock state(state_mu_);
     const meta::TopicState* t = catalog_.find(name);
@@ -624,7 +630,7 @@ Status DbImpl::resolve_topic(std::string_view name, WriteBatch::Rep::CachedTopic
   if (lookup()) return Status::OK();
   RIVULET_TRY(refresh());  // another process may have created it since we last looked
   if (lookup()) return Status::OK();
-  if (!options_.auto_create_topics || options_.read_only) {
+  if (!create || !options_.auto_create_topics || options_.read_only) {
     return {Code::not_found, fmt::format("{}: unknown topic '{}' (create it with: rivulet {} topic create {})",
                                          path_, name, path_, name)};
   }
@@ -634,6 +640,95 @@ Status DbImpl::resolve_topic(std::string_view name, WriteBatch::Rep::CachedTopic
   if (!st.ok() && st.code() != Code::already_exists) return st;
   if (lookup()) return Status::OK();
   return {Code::not_found, fmt::format("{}: topic '{}' vanished while being created", path_, name)};
+}
+
+Status DbImpl::resolve_offsets_topic(uint32_t* id) {
+  auto lookup = [&] {
+    std::shared_lock state(state_mu_);
+    *id = catalog_.offsets_topic_id();
+    return *id != 0;
+  };
+  if (lookup()) return Status::OK();
+  RIVULET_TRY(refresh());
+  if (lookup()) return Status::OK();
+  RIVULET_TRY(check_writable());
+  Status st = commit_meta([&](format::MetaChange* change) {
+    if (catalog_.offsets_topic_id() != 0) return Status(Code::already_exists, "created meanwhile");
+    change->kind = format::MetaChange::Kind::topic_create;
+    change->topic_id = catalog_.next_topic_id();
+    change->name = std::string(format::kOffsetsTopicName);
+    change->config.partitions = 1;
+    change->config.max_message_bytes = UINT32_MAX;
+    return Status::OK();
+  });
+  if (!st.ok() && st.code() != Code::already_exists) return st;
+  if (lookup()) return Status::OK();
+  return {Code::not_found, fmt::format("{}: the offsets topic vanished while being created", path_)};
+}
+
+// ---- consumer groups ----
+
+Status DbImpl::commit_offsets(std::string_view group, std::span<const OffsetCommit> offsets) {
+  WriteBatch::Rep batch;
+  batch.db = this;
+  for (const OffsetCommit& o : offsets) RIVULET_TRY(batch.add_offset(group, o));
+  return commit(batch);
+}
+
+Result<std::optional<CommittedOffset>> DbImpl::committed(std::string_view group, std::string_view topic,
+                                                         int32_t partition) {
+  RIVULET_TRY(refresh());
+  std::shared_lock state(state_mu_);
+  const meta::Committed* c = catalog_.offsets().find(std::string(group), std::string(topic), partition);
+  if (!c) return std::optional<CommittedOffset>();
+  return std::optional<CommittedOffset>(CommittedOffset{c->offset, c->metadata, c->commit_ms});
+}
+
+GroupInfo DbImpl::describe(const std::string& name, const meta::GroupOffsets::Group& group) const {
+  GroupInfo info;
+  info.name = name;
+  for (const auto& [tp, c] : group) {
+    GroupPartitionInfo p;
+    p.topic = tp.first;
+    p.partition = tp.second;
+    p.committed = {c.offset, c.metadata, c.commit_ms};
+    const meta::TopicState* t = catalog_.find(tp.first);
+    if (t && static_cast<size_t>(tp.second) < t->partitions.size()) {
+      p.end_offset = t->partitions[static_cast<size_t>(tp.second)].visible_end;
+      p.lag = std::max<int64_t>(0, p.end_offset - c.offset);
+    }
+    info.partitions.push_back(std::move(p));
+  }
+  return info;
+}
+
+Result<std::vector<GroupInfo>> DbImpl::list_groups() {
+  RIVULET_TRY(refresh());
+  std::shared_lock state(state_mu_);
+  std::vector<GroupInfo> out;
+  for (const auto& [name, group] : catalog_.offsets().groups()) out.push_back(describe(name, group));
+  return out;
+}
+
+Result<GroupInfo> DbImpl::describe_group(std::string_view group) {
+  RIVULET_TRY(refresh());
+  std::shared_lock state(state_mu_);
+  auto it = catalog_.offsets().groups().find(std::string(group));
+  if (it == catalog_.offsets().groups().end()) {
+    return Status(Code::not_found, fmt::format("{}: group '{}' has no committed offsets", path_, group));
+  }
+  return describe(it->first, it->second);
+}
+
+Status DbImpl::delete_group(std::string_view group) {
+  Result<GroupInfo> info = describe_group(group);
+  if (!info.ok()) return info.status();
+  WriteBatch::Rep batch;
+  batch.db = this;
+  for (const GroupPartitionInfo& p : info->partitions) {
+    RIVULET_TRY(batch.add_offset_record({std::string(group), p.topic, p.partition}, std::nullopt));
+  }
+  return commit(batch);
 }
 
 // ---- reading state ----

@@ -40,8 +40,18 @@ class DbImpl {
   Result<DbStats> stat();
   Status close();
 
-  // For WriteBatch::add: the topic's id, partition count and config.
-  Status resolve_topic(std::string_view name, WriteBatch::Rep::CachedTopic* out);
+  // For WriteBatch::add: the topic's id, partition count and config. With
+  // `create`, an unknown topic is created if the options say so.
+  Status resolve_topic(std::string_view name, WriteBatch::Rep::CachedTopic* out, bool create = true);
+  // The id of the internal offsets topic, created on first use.
+  Status resolve_offsets_topic(uint32_t* id);
+
+  Status commit_offsets(std::string_view group, std::span<const OffsetCommit> offsets);
+  Result<std::optional<CommittedOffset>> committed(std::string_view group, std::string_view topic,
+                                                   int32_t partition);
+  Result<std::vector<GroupInfo>> list_groups();
+  Result<GroupInfo> describe_group(std::string_view group);
+  Status delete_group(std::string_view group);
 
   // For readers.
   std::shared_mutex& state_mutex() { return state_mu_; }
@@ -84,6 +94,7 @@ class DbImpl {
   Status update_superblock_locked(uint64_t durable_seq);
   Status commit_meta(const std::function<Status(format::MetaChange*)>& prepare);
   TopicInfo describe(const meta::TopicState& t) const;
+  GroupInfo describe(const std::string& name, const meta::GroupOffsets::Group& group) const;
 
   std::string path_;
   OpenOptions options_;

@@ -16,6 +16,17 @@ Status for_each_record(const format::ParsedFrame& frame, const format::BatchRef&
   }
 }
 
+static Status apply_offsets_batch(meta::Catalog& catalog, const format::ParsedFrame& frame,
+                                  const format::BatchRef& b) {
+  return for_each_record(frame, b, [&](const format::DecodedRecord& rec) {
+    format::OffsetKey key;
+    std::optional<format::OffsetValue> value;
+    RIVULET_TRY(format::decode_offset_record(rec.key, rec.value, b.position, &key, &value));
+    catalog.offsets().apply(key, value, rec.timestamp_ms);
+    return Status::OK();
+  });
+}
+
 static Status apply_meta_batch(meta::Catalog& catalog, const format::ParsedFrame& frame,
                                const format::BatchRef& b) {
   return for_each_record(frame, b, [&](const format::DecodedRecord& rec) {
@@ -32,6 +43,8 @@ Status apply_frame(meta::Catalog& catalog, const format::ParsedFrame& frame) {
         return {Code::corruption, "metadata batch for a partition other than 0", b.position};
       }
       RIVULET_TRY(apply_meta_batch(catalog, frame, b));
+    } else if (b.topic_id == catalog.offsets_topic_id()) {
+      RIVULET_TRY(apply_offsets_batch(catalog, frame, b));
     }
     RIVULET_TRY(catalog.apply_batch(b.topic_id, b.partition, b.header, b.position));
   }

@@ -65,6 +65,40 @@ void WriteBatch::clear() {
   rep_->committed = false;
 }
 
+Status WriteBatch::Rep::add_offset_record(const format::OffsetKey& key,
+                                          const std::optional<format::OffsetValue>& value) {
+  if (committed) return {Code::invalid_argument, "this batch was already committed; clear() it first"};
+  if (offsets_topic_id == 0) RIVULET_TRY(db->resolve_offsets_topic(&offsets_topic_id));
+  Part* part = find_part(offsets_topic_id, 0);
+  if (!part) part = &add_part(offsets_topic_id, 0, false);
+  std::string k = format::encode_offset_key(key);
+  std::optional<std::string> v;
+  if (value) v = format::encode_offset_value(*value);
+  Bytes vb = v ? Bytes(*v) : Bytes();
+  part->builder.add(Bytes(k), vb, {}, now_ms(), UINT32_MAX);
+  return Status::OK();
+}
+
+Status WriteBatch::add_offset(std::string_view group, const OffsetCommit& offset) {
+  return rep_->add_offset(group, offset);
+}
+
+Status WriteBatch::Rep::add_offset(std::string_view group, const OffsetCommit& offset) {
+  Rep& r = *this;
+  if (group.empty()) return {Code::invalid_argument, "a group name must not be empty"};
+  if (offset.offset < 0) {
+    return {Code::invalid_argument, fmt::format("offset {} for group '{}' is negative", offset.offset, group)};
+  }
+  Rep::CachedTopic t;
+  RIVULET_TRY(r.db->resolve_topic(offset.topic, &t, /*create=*/false));
+  if (offset.partition < 0 || offset.partition >= t.partitions) {
+    return {Code::out_of_range, fmt::format("{}: topic '{}' has no partition {} (it has {})", r.db->path(), t.name,
+                                            offset.partition, t.partitions)};
+  }
+  return r.add_offset_record({std::string(group), offset.topic, offset.partition},
+                             format::OffsetValue{offset.offset, offset.metadata});
+}
+
 Status WriteBatch::add(const ProducerRecord& record) {
   Rep& r = *rep_;
   if (r.committed) return {Code::invalid_argument, "this batch was already committed; clear() it first"};

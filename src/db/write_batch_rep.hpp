@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "format/offset_record.hpp"
 #include "format/record_batch.hpp"
 #include "rivulet/db.hpp"
 
@@ -45,6 +46,7 @@ struct WriteBatch::Rep {
   std::unordered_map<uint64_t, uint32_t> part_of;  // (topic_id << 32 | partition) -> parts index
   std::vector<Slot> slots;
   CachedTopic cached;
+  uint32_t offsets_topic_id = 0;  // once an offset was added
   bool committed = false;
   int64_t append_time = 0;  // set by commit, for log_append_time parts
 
@@ -57,6 +59,11 @@ struct WriteBatch::Rep {
   void recycle(Part& p);
   // Removes the part add_part() just made (its record was refused).
   void drop_last_part();
+  // WriteBatch::add_offset.
+  Status add_offset(std::string_view group, const OffsetCommit& offset);
+  // Adds a record of the offsets topic: a commit, or with no value the
+  // deletion of one.
+  Status add_offset_record(const format::OffsetKey& key, const std::optional<format::OffsetValue>& value);
 };
 
 }  // namespace rivulet

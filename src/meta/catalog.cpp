@@ -29,7 +29,7 @@ Status Catalog::validate_name(std::string_view name) {
               c == '_' || c == '-';
     if (!ok) return bad("only ASCII letters, digits, '.', '_' and '-' are allowed");
   }
-  if (name.rfind("__rivulet", 0) == 0) return bad("names starting with '__rivulet' are reserved");
+  if (is_internal(name)) return bad("names starting with '__rivulet' are reserved");
   return Status::OK();
 }
 
@@ -80,7 +80,9 @@ const TopicState* Catalog::by_id(uint32_t id) const { return const_cast<Catalog*
 
 std::vector<const TopicState*> Catalog::live_topics() const {
   std::vector<const TopicState*> out;
-  for (const auto& [name, id] : live_) out.push_back(topics_.at(id).get());
+  for (const auto& [name, id] : live_) {
+    if (!is_internal(name)) out.push_back(topics_.at(id).get());
+  }
   std::sort(out.begin(), out.end(), [](auto* a, auto* b) { return a->name < b->name; });
   return out;
 }
@@ -105,6 +107,7 @@ Status Catalog::apply_meta(const format::MetaChange& change, uint64_t position) 
     t->partitions.resize(static_cast<size_t>(change.config.partitions));
     live_[t->name] = t->id;
     next_id_ = std::max(next_id_, t->id + 1);
+    if (t->name == format::kOffsetsTopicName) offsets_topic_id_ = t->id;
     topics_[t->id] = std::move(t);
     return Status::OK();
   }
@@ -112,6 +115,7 @@ Status Catalog::apply_meta(const format::MetaChange& change, uint64_t position) 
   if (!t || t->deleted || t->id == format::kMetaTopicId) {
     return corrupt(position, fmt::format("deletion of unknown topic id {}", change.topic_id));
   }
+  if (t->id == offsets_topic_id_) return corrupt(position, "deletion of the offsets topic");
   t->deleted = true;
   live_.erase(t->name);
   return Status::OK();

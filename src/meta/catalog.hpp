@@ -15,6 +15,7 @@
 #include "format/meta_record.hpp"
 #include "format/record_batch.hpp"
 #include "index/partition_index.hpp"
+#include "meta/group_offsets.hpp"
 #include "rivulet/options.hpp"
 #include "rivulet/status.hpp"
 
@@ -57,8 +58,16 @@ class Catalog {
   TopicState* by_id(uint32_t id);
   const TopicState* by_id(uint32_t id) const;
   uint32_t next_topic_id() const { return next_id_; }
-  // Live user topics, sorted by name.
+  // Live user topics (internal ones left out), sorted by name.
   std::vector<const TopicState*> live_topics() const;
+  // Whether a name is reserved for Rivulet's own topics.
+  static bool is_internal(std::string_view name) { return name.rfind("__rivulet", 0) == 0; }
+
+  // The internal topic of committed offsets, once created (else 0, which is
+  // never its id: 0 is the metadata topic).
+  uint32_t offsets_topic_id() const { return offsets_topic_id_; }
+  GroupOffsets& offsets() { return offsets_; }
+  const GroupOffsets& offsets() const { return offsets_; }
 
   // Replaying the log. `position` locates the record or batch for errors.
   Status apply_meta(const format::MetaChange& change, uint64_t position);
@@ -68,6 +77,8 @@ class Catalog {
   std::map<uint32_t, std::unique_ptr<TopicState>> topics_;  // by id, deleted ones too
   std::unordered_map<std::string, uint32_t> live_;          // name -> id
   uint32_t next_id_ = 1;
+  uint32_t offsets_topic_id_ = 0;
+  GroupOffsets offsets_;
 };
 
 }  // namespace rivulet::meta
