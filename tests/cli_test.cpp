@@ -248,7 +248,9 @@ class CliTest : public ::testing::Test {
 
 const std::vector<std::string> kCommands = {"topic create", "topic list", "topic describe",
                                             "topic delete", "produce",    "consume",
-                                            "stat",         "check",      "dump"};
+                                            "stat",         "check",      "dump",
+                                            "group list",   "group describe", "group reset",
+                                            "group delete"};
 
 // --- help, version, usage errors -------------------------------------------
 
@@ -522,6 +524,44 @@ TEST_F(CliTest, ConsumeFromAndLimit) {
   ASSERT_EQ(recs.size(), 2u);
   EXPECT_EQ(recs[0]["offset"], 3);
   EXPECT_EQ(recs[0]["timestamp"], 4000);
+}
+
+TEST_F(CliTest, ConsumeAsAGroupResumesWhereItCommitted) {
+  ok({"f.rvl", "topic", "create", "t"});
+  ok({"f.rvl", "produce", "t"}, "a\nb\nc\n");
+  EXPECT_EQ(ok({"f.rvl", "consume", "t", "--group", "g", "--limit", "2"}), "a\nb\n");
+  EXPECT_EQ(ok({"f.rvl", "consume", "t", "--group", "g"}), "c\n");
+  EXPECT_EQ(ok({"f.rvl", "consume", "t", "--group", "g"}), "");
+  ok({"f.rvl", "produce", "t"}, "d\n");
+  EXPECT_EQ(ok({"f.rvl", "consume", "t", "--group", "g"}), "d\n");
+  // A new group starts at --from (earliest unless told); others are untouched.
+  EXPECT_EQ(ok({"f.rvl", "consume", "t", "--group", "h", "--from", "latest"}), "");
+  EXPECT_EQ(ok({"f.rvl", "consume", "t", "--group", "other"}), "a\nb\nc\nd\n");
+  EXPECT_EQ(ok({"f.rvl", "group", "list"}), "g\nother\n");  // h committed nothing
+
+  std::string table = ok({"f.rvl", "group", "describe", "g"});
+  EXPECT_NE(table.find("COMMITTED"), std::string::npos) << table;
+  auto g = nlohmann::json::parse(ok({"f.rvl", "group", "describe", "g", "--json"}));
+  EXPECT_EQ(g["partitions"][0]["committed"], 4);
+  EXPECT_EQ(g["partitions"][0]["lag"], 0);
+
+  ok({"f.rvl", "group", "reset", "g", "--topic", "t", "--to", "1"});
+  EXPECT_EQ(ok({"f.rvl", "consume", "t", "--group", "g"}), "b\nc\nd\n");
+  ok({"f.rvl", "group", "reset", "g", "--topic", "t", "--to", "earliest"});
+  EXPECT_EQ(ok({"f.rvl", "consume", "t", "--group", "g", "--limit", "1"}), "a\n");
+  ok({"f.rvl", "group", "reset", "g", "--topic", "t", "--to", "latest"});
+  EXPECT_EQ(ok({"f.rvl", "consume", "t", "--group", "g"}), "");
+  EXPECT_NE(fails(1, {"f.rvl", "group", "reset", "g", "--topic", "t", "--to", "9"}).find("out of range"),
+            std::string::npos);
+  EXPECT_NE(fails(2, {"f.rvl", "group", "reset", "g", "--topic", "t", "--to", "soon"}).find("--to"),
+            std::string::npos);
+
+  ok({"f.rvl", "group", "delete", "g"});
+  EXPECT_EQ(ok({"f.rvl", "group", "list"}), "other\n");
+  EXPECT_NE(fails(1, {"f.rvl", "group", "describe", "g"}).find("no committed offsets"), std::string::npos);
+  EXPECT_NE(fails(1, {"f.rvl", "group", "delete", "g"}).find("no committed offsets"), std::string::npos);
+  EXPECT_EQ(ok({"f.rvl", "consume", "t", "--group", "g", "--limit", "1"}), "a\n");  // starts over
+  EXPECT_EQ(ok({"f.rvl", "topic", "list"}), "t\n");  // the offsets topic stays internal
 }
 
 TEST_F(CliTest, ConsumeReadsAllPartitions) {

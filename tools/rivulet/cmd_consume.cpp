@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,7 @@ struct ConsumeOptions {
   std::string format = "text";
   std::string key_separator;
   CLI::Option* key_separator_opt = nullptr;
+  std::string group;
 };
 
 StartAt parse_from(const std::string& from) {
@@ -73,7 +75,16 @@ int run_consume(const std::string& file, const ConsumeOptions& o) {
   int64_t remaining = -1;  // -1: no limit
   if (!o.limit.empty()) remaining = parse_int(o.limit, "--limit", 0, INT64_MAX);
 
-  auto db = open_read_only(file);
+  // With a group the command commits offsets, so it writes (but never
+  // creates the file).
+  std::unique_ptr<Db> db;
+  if (o.group.empty()) {
+    db = open_read_only(file);
+  } else {
+    OpenOptions options;
+    options.create_if_missing = false;
+    db = open_for_write(file, options);
+  }
   std::vector<int32_t> partitions;
   if (!o.partition.empty()) {
     partitions.push_back(static_cast<int32_t>(parse_int(o.partition, "--partition", 0, INT32_MAX)));
@@ -85,7 +96,12 @@ int run_consume(const std::string& file, const ConsumeOptions& o) {
   // Readers are made up front so a bad --partition or --from fails before
   // anything is printed.
   std::vector<std::unique_ptr<Reader>> readers;
-  for (int32_t p : partitions) readers.push_back(take(db->reader(o.topic, p, start)));
+  for (int32_t p : partitions) {
+    // A group resumes where it committed; --from applies where it has not.
+    std::optional<CommittedOffset> committed;
+    if (!o.group.empty()) committed = take(db->committed(o.group, o.topic, p));
+    readers.push_back(take(db->reader(o.topic, p, committed ? StartAt::offset(committed->offset) : start)));
+  }
   if (remaining == 0 || readers.empty()) return kExitOk;
 
   const std::string* separator = has_separator ? &o.key_separator : nullptr;
@@ -118,6 +134,12 @@ int run_consume(const std::string& file, const ConsumeOptions& o) {
         }
       }
       out().flush();
+      if (!o.group.empty()) {
+        // Printed first, then committed: at least once, as Kafka's
+        // auto-commit after processing.
+        OffsetCommit c{o.topic, readers[i]->partition(), readers[i]->position(), ""};
+        check(db->commit_offsets(o.group, {&c, 1}));
+      }
       if (remaining >= 0) {
         remaining -= static_cast<int64_t>(records.size());
         if (remaining <= 0) return kExitOk;
@@ -141,6 +163,9 @@ void add_consume_command(CLI::App& app, const std::string& file, Registry& regis
                   "earliest (default), latest, OFFSET, or @UNIX_MS (first record at/after it)")
       ->type_name("WHERE");
   cmd->add_option("-c,--limit", o->limit, "stop after N records in all")->type_name("N");
+  cmd->add_option("-g,--group", o->group,
+                  "consume as group G: start where G committed, commit after printing each batch")
+      ->type_name("G");
   cmd->add_flag("-f,--follow", o->follow,
                 "keep waiting for new records instead of stopping at the end");
   cmd->add_option("--format", o->format,
@@ -151,7 +176,9 @@ void add_consume_command(CLI::App& app, const std::string& file, Registry& regis
                              ->type_name("SEP");
   cmd->footer(
       "Without --partition, partitions are read in turn; offsets are per partition.\n"
-      "Without --follow, the command stops at the end of every partition. In text\n"
+      "Without --follow, the command stops at the end of every partition. With\n"
+      "--group, partitions the group has committed start there (--from applies to\n"
+      "the others) and the group's offsets move as records are printed. In text\n"
       "format a null key or value prints as nothing. A JSON line is\n"
       "  {\"topic\":..,\"partition\":..,\"offset\":..,\"timestamp\":..,\"key\":..,\"value\":..,\n"
       "   \"headers\":[{\"key\":..,\"value\":..}]}\n"
@@ -162,7 +189,8 @@ void add_consume_command(CLI::App& app, const std::string& file, Registry& regis
       "  rivulet app.rvl consume orders\n"
       "  rivulet app.rvl consume orders --partition 2 --from 100 --limit 10\n"
       "  rivulet app.rvl consume orders --from @1700000000000 --key-separator ': '\n"
-      "  rivulet app.rvl consume orders --from latest --follow --format json");
+      "  rivulet app.rvl consume orders --from latest --follow --format json\n"
+      "  rivulet app.rvl consume orders --group billing --follow");
   registry[cmd] = [file, o] { return run_consume(file, *o); };
 }
 

@@ -23,6 +23,7 @@ using Registry = std::map<const CLI::App*, Runner>;
 void add_topic_commands(CLI::App& app, const std::string& file, Registry& registry);    // cmd_topic.cpp
 void add_produce_command(CLI::App& app, const std::string& file, Registry& registry);   // cmd_produce.cpp
 void add_consume_command(CLI::App& app, const std::string& file, Registry& registry);   // cmd_consume.cpp
+void add_group_commands(CLI::App& app, const std::string& file, Registry& registry);    // cmd_group.cpp
 void add_stat_command(CLI::App& app, const std::string& file, Registry& registry);      // cmd_stat.cpp
 void add_check_commands(CLI::App& app, const std::string& file, Registry& registry);    // cmd_check.cpp
 

@@ -123,6 +123,7 @@ int run(int argc, char** argv) {
   add_topic_commands(app, file, registry);
   add_produce_command(app, file, registry);
   add_consume_command(app, file, registry);
+  add_group_commands(app, file, registry);
   add_stat_command(app, file, registry);
   add_check_commands(app, file, registry);
 
