@@ -107,6 +107,13 @@ Result<FileId> fd_id(int fd, const std::string& path) {
   return FileId{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
 }
 
+// Above this a write goes through pwritev even with mapped writes on: the
+// saved system call no longer matters, and copying large frames into the
+// mapping measured 4x slower than pwritev (batched produce: 2.5 vs 11.5 M
+// records/s) with a slower close too.
+constexpr uint64_t kMaxMappedWrite = 16 << 10;
+constexpr uint64_t kPrefault = 256 << 10;  // how far ahead mapped writes fault pages in
+
 class PosixFile final : public File {
  public:
   PosixFile(int fd, std::string path, bool writable) : fd_(fd), path_(std::move(path)), writable_(writable) {}
@@ -139,14 +146,15 @@ class PosixFile final : public File {
     return Status::OK();
   }
 
-  // Writes into ranges this File allocated are copies into a shared
+  // Small writes into ranges this File allocated are copies into a shared
   // writable mapping: the bytes are in the page cache (safe from a process
   // crash, flushed by fdatasync) without a system call. Anything else goes
   // through pwritev, which extends the file and reports errors directly.
   Status write_at(uint64_t pos, std::span<const std::string_view> parts) override {
     uint64_t total = 0;
     for (std::string_view p : parts) total += p.size();
-    if (mapped_writes_ && pos + total <= safe_end_ && map_for_writes(pos + total)) {
+    if (mapped_writes_ && total <= kMaxMappedWrite && pos + total <= safe_end_ && map_for_writes(pos + total)) {
+      if (pos + total > prefaulted_end_) prefault(pos, std::min(safe_end_, pos + kPrefault));
       char* at = wmap_ + pos;
       for (std::string_view p : parts) {
         std::memcpy(at, p.data(), p.size());
@@ -205,9 +213,6 @@ class PosixFile final : public File {
     } while (rc != 0 && errno == EINTR);
     if (rc == 0) {
       safe_end_ = std::max(safe_end_, end);
-      // Only the new tail: faulting in existing data writable would dirty
-      // it, and writeback would rewrite it all.
-      if (end > *cur) prefault(*cur, end);
       return Status::OK();
     }
     int err = errno;
@@ -245,18 +250,17 @@ class PosixFile final : public File {
   Status unlock(uint64_t byte) override { return unlock_byte(fd_, path_, byte); }
 
  private:
-  // Faults in the mapped pages of a newly allocated range in one call, so
-  // the writes that fill it take no page fault each (where the kernel has
-  // MADV_POPULATE_WRITE, 5.14 on; elsewhere the writes fault as usual).
+  // Faults in the mapped pages ahead of the mapped writes in one call, so
+  // the small writes that fill them take no page fault each (where the
+  // kernel has MADV_POPULATE_WRITE, 5.14 on; elsewhere they fault as usual).
+  // Only the pages from `from` on, which hold nothing yet: faulting data in
+  // writable would dirty it for nothing.
   void prefault(uint64_t from, uint64_t end) {
+    prefaulted_end_ = end;
 #ifdef MADV_POPULATE_WRITE
-    if (!mapped_writes_ || !map_for_writes(end)) return;
     uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
     uint64_t start = from / page * page;
-    ::madvise(wmap_ + start, end - start, MADV_POPULATE_WRITE);
-#else
-    (void)from;
-    (void)end;
+    if (end > start) ::madvise(wmap_ + start, end - start, MADV_POPULATE_WRITE);
 #endif
   }
 
@@ -279,6 +283,7 @@ class PosixFile final : public File {
   bool writable_;
   bool mapped_writes_ = false;
   uint64_t safe_end_ = 0;  // [0, safe_end_) is allocated on disk: see allocate()
+  uint64_t prefaulted_end_ = 0;
   char* wmap_ = nullptr;
   uint64_t wmap_len_ = 0;
 };
