@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -801,6 +802,51 @@ TEST_F(CliTest, FollowSeesRecordsFromAnotherProcess) {
   auto lines = lines_of(r.out);
   std::sort(lines.begin(), lines.end());
   EXPECT_EQ(lines, (std::vector<std::string>{"one", "three", "two"}));
+}
+
+TEST_F(CliTest, GroupMembersSharePartitions) {
+  ok({"f.rvl", "topic", "create", "t", "--partitions", "2"});
+  Child a(dir_.path(), {"f.rvl", "consume", "t", "--group", "g", "--follow", "--format", "json"});
+  Child b(dir_.path(), {"f.rvl", "consume", "t", "--group", "g", "--follow", "--format", "json"});
+  // Until both have joined and the partitions have moved, describe says who
+  // holds what.
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  json members;
+  while (Clock::now() < deadline) {
+    RunResult d = run({"f.rvl", "group", "describe", "g", "--json"});
+    if (d.exit_code == 0) {
+      members = json::parse(d.out)["members"];
+      if (members.size() == 2 && members[0]["assignment"].size() == 1) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(members.size(), 2u) << members;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a member lets go at its next look
+  std::string input;
+  for (int i = 0; i < 20; i++) input += R"({"partition":)" + std::to_string(i % 2) + R"(,"value":"v)" + std::to_string(i) + "\"}\n";
+  ok({"f.rvl", "produce", "t", "--format", "json"}, input);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::string table = ok({"f.rvl", "group", "describe", "g"});
+  EXPECT_NE(table.find("MEMBER"), std::string::npos) << table;
+  EXPECT_NE(fails(1, {"f.rvl", "group", "reset", "g", "--topic", "t", "--to", "earliest"}).find("live member"),
+            std::string::npos);
+  EXPECT_NE(fails(1, {"f.rvl", "group", "delete", "g"}).find("live member"), std::string::npos);
+
+  std::set<int> partitions_a, partitions_b;
+  size_t total = 0;
+  for (auto [child, parts] : {std::pair{&a, &partitions_a}, std::pair{&b, &partitions_b}}) {
+    RunResult r = child->finish({}, std::chrono::seconds(1));  // killed: they follow forever
+    for (const json& rec : json_lines(r.out)) parts->insert(rec["partition"].get<int>());
+    total += count_lines(r.out);
+  }
+  EXPECT_EQ(total, 20u);
+  EXPECT_EQ(partitions_a.size(), 1u);
+  EXPECT_EQ(partitions_b.size(), 1u);
+  EXPECT_NE(partitions_a, partitions_b);
+  // Killed members are gone; their commits stay.
+  json g = json::parse(ok({"f.rvl", "group", "describe", "g", "--json"}));
+  EXPECT_TRUE(g["members"].empty()) << g;
+  EXPECT_EQ(g["partitions"].size(), 2u) << g;
 }
 
 TEST_F(CliTest, SlowInputIsCommittedLineByLine) {

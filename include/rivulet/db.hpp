@@ -191,6 +191,7 @@ class Db {
 
  private:
   friend class WriteBatch;
+  friend class Consumer;
   explicit Db(std::unique_ptr<DbImpl> impl);
   std::unique_ptr<DbImpl> impl_;
 };

@@ -4,11 +4,19 @@
 // and commit atomically with other records of the same WriteBatch.
 #pragma once
 
+#include <compare>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace rivulet {
+
+struct TopicPartition {
+  std::string topic;
+  int32_t partition = 0;
+  bool operator==(const TopicPartition&) const = default;
+  auto operator<=>(const TopicPartition&) const = default;
+};
 
 struct OffsetCommit {
   std::string topic;
@@ -33,9 +41,20 @@ struct GroupPartitionInfo {
   int64_t lag = -1;
 };
 
+// A live member of a group (a Consumer in some process on this host).
+struct GroupMemberInfo {
+  std::string member_id;  // "<pid>-<n>": its process and its join number
+  uint32_t pid = 0;
+  std::vector<std::string> subscription;  // the existing topics it subscribes to
+  // What the group's assignor gives it now. While partitions move, the
+  // member may still be taking some of them over.
+  std::vector<TopicPartition> assignment;
+};
+
 struct GroupInfo {
   std::string name;
-  std::vector<GroupPartitionInfo> partitions;  // by topic, then partition
+  std::vector<GroupMemberInfo> members;          // by join order
+  std::vector<GroupPartitionInfo> partitions;  // committed offsets, by topic, then partition
 };
 
 }  // namespace rivulet

@@ -2,6 +2,7 @@
 // Include this header for the whole C++ API.
 #pragma once
 
+#include "rivulet/consumer.hpp"
 #include "rivulet/db.hpp"
 #include "rivulet/groups.hpp"
 #include "rivulet/inspect.hpp"

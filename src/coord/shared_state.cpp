@@ -19,7 +19,7 @@ namespace rivulet::coord {
 namespace {
 
 constexpr uint64_t kMagic = 0x01004D48534C5652;  // "RVLSHM\0\1"
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;  // 2: consumer group members
 constexpr uint32_t kSlots = 1024;
 // Lock words hold the holder's token: slot + 1 in the low 16 bits, the
 // slot's generation (15 bits) above, and kContended when someone sleeps on
@@ -79,6 +79,7 @@ struct Layout {
   std::atomic<uint32_t> writers;  // committers on their way to writing a frame
 
   Slot slots[kSlots];
+  GroupArea groups;
 };
 
 // docs/FORMAT.md lists these offsets; another implementation relies on them.
@@ -91,7 +92,8 @@ static_assert(offsetof(Layout, durable_seq) == 192 && offsetof(Layout, sync_lead
               offsetof(Layout, writers) == 212);
 static_assert(offsetof(Layout, slots) == 256 && sizeof(Slot) == 64 && offsetof(Slot, read_mark) == 16 &&
               offsetof(Slot, writing) == 24);
-static_assert(sizeof(Layout) == 256 + 64 * kSlots);
+static_assert(offsetof(Layout, groups) == 256 + 64 * kSlots);
+static_assert(sizeof(Layout) == 256 + 64 * kSlots + sizeof(GroupArea));
 
 static void advance(std::atomic<uint64_t>& word, uint64_t to) {
   uint64_t cur = word.load(std::memory_order_acquire);
@@ -111,6 +113,10 @@ SharedState::SharedState(io::Env* env, std::unique_ptr<io::SharedFile> file,
 SharedState::~SharedState() { detach(); }
 
 const std::string& SharedState::path() const { return file_->path(); }
+
+GroupArea& SharedState::groups() { return shared_->groups; }
+
+Result<bool> SharedState::held_by_other(uint64_t byte) { return file_->locked_by_other(byte); }
 
 Result<std::unique_ptr<SharedState>> SharedState::attach(io::Env* env, const std::string& path,
                                                          const LogIdentity& log) {

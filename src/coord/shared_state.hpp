@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 
+#include "coord/group_area.hpp"
 #include "io/env.hpp"
 
 namespace rivulet::coord {
@@ -102,6 +103,13 @@ class SharedState {
   void set_read_mark(uint64_t position);
   // The lowest mark of all live handles (dead handles' marks are ignored).
   Result<uint64_t> lowest_read_mark();
+
+  // Where consumer group members register (coord/group_membership.hpp).
+  GroupArea& groups();
+  io::Env* env() const { return env_; }
+  // Whether a description other than this handle's holds a lock on `byte`
+  // of FILE-shm.
+  Result<bool> held_by_other(uint64_t byte);
 
   // Slot index of this handle and how many handles are attached (stat).
   uint32_t slot() const { return slot_; }

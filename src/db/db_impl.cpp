@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "db/frame_apply.hpp"
+#include "group/live_groups.hpp"
 #include "db/reader_impl.hpp"
 #include "format/frame.hpp"
 #include "io/locks.hpp"
@@ -702,27 +703,55 @@ GroupInfo DbImpl::describe(const std::string& name, const meta::GroupOffsets::Gr
   return info;
 }
 
-Result<std::vector<GroupInfo>> DbImpl::list_groups() {
-  RIVULET_TRY(refresh());
-  std::shared_lock state(state_mu_);
+// Groups with committed offsets or live members (or both), by name.
+Result<std::vector<GroupInfo>> DbImpl::groups_now() {
+  std::vector<TopicInfo> topics;
   std::vector<GroupInfo> out;
-  for (const auto& [name, group] : catalog_.offsets().groups()) out.push_back(describe(name, group));
+  {
+    RIVULET_TRY(refresh());
+    std::shared_lock state(state_mu_);
+    for (const meta::TopicState* t : catalog_.live_topics()) topics.push_back(describe(*t));
+    for (const auto& [name, group] : catalog_.offsets().groups()) out.push_back(describe(name, group));
+  }
+  if (!shared_) return out;
+  Result<std::vector<GroupInfo>> live = group::live_groups(*shared_, topics);
+  if (!live.ok()) return live.status();
+  for (GroupInfo& g : *live) {
+    auto it = std::lower_bound(out.begin(), out.end(), g.name,
+                               [](const GroupInfo& a, const std::string& name) { return a.name < name; });
+    if (it != out.end() && it->name == g.name) {
+      it->members = std::move(g.members);
+    } else {
+      out.insert(it, std::move(g));
+    }
+  }
   return out;
 }
 
+Result<std::vector<GroupInfo>> DbImpl::list_groups() { return groups_now(); }
+
 Result<GroupInfo> DbImpl::describe_group(std::string_view group) {
-  RIVULET_TRY(refresh());
-  std::shared_lock state(state_mu_);
-  auto it = catalog_.offsets().groups().find(std::string(group));
-  if (it == catalog_.offsets().groups().end()) {
-    return Status(Code::not_found, fmt::format("{}: group '{}' has no committed offsets", path_, group));
+  Result<std::vector<GroupInfo>> all = groups_now();
+  if (!all.ok()) return all.status();
+  for (GroupInfo& g : *all) {
+    if (g.name == group) return std::move(g);
   }
-  return describe(it->first, it->second);
+  return Status(Code::not_found,
+                fmt::format("{}: group '{}' has no committed offsets and no live members", path_, group));
 }
 
 Status DbImpl::delete_group(std::string_view group) {
   Result<GroupInfo> info = describe_group(group);
   if (!info.ok()) return info.status();
+  if (!info->members.empty()) {
+    // As Kafka refuses to delete a non-empty group: its members would commit
+    // again, and they read from the offsets being deleted.
+    return Status(Code::busy, fmt::format("{}: group '{}' has {} live member(s); stop them first", path_, group,
+                                          info->members.size()));
+  }
+  if (info->partitions.empty()) {
+    return Status(Code::not_found, fmt::format("{}: group '{}' has no committed offsets", path_, group));
+  }
   WriteBatch::Rep batch;
   batch.db = this;
   for (const GroupPartitionInfo& p : info->partitions) {

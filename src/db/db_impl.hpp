@@ -53,6 +53,9 @@ class DbImpl {
   Result<GroupInfo> describe_group(std::string_view group);
   Status delete_group(std::string_view group);
 
+  // The shared area (null for a read-only handle that cannot write it).
+  coord::SharedState* shared() { return shared_.get(); }
+
   // For readers.
   std::shared_mutex& state_mutex() { return state_mu_; }
   const meta::Catalog& catalog() const { return catalog_; }
@@ -94,6 +97,7 @@ class DbImpl {
   Status update_superblock_locked(uint64_t durable_seq);
   Status commit_meta(const std::function<Status(format::MetaChange*)>& prepare);
   TopicInfo describe(const meta::TopicState& t) const;
+  Result<std::vector<GroupInfo>> groups_now();
   GroupInfo describe(const std::string& name, const meta::GroupOffsets::Group& group) const;
 
   std::string path_;

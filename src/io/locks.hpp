@@ -19,4 +19,17 @@ inline constexpr uint64_t kWriterLockByte = uint64_t{1} << 62;
 inline constexpr uint64_t kAttachLockByte = uint64_t{1} << 40;
 inline constexpr uint64_t kSlotLockBase = kAttachLockByte + 1;
 
+// Consumer groups (coord/group_membership.hpp), in the shared file too:
+// the member table is changed under an exclusive lock on kGroupTableLock;
+// member i holds kMemberLockBase + i while it lives; the member that reads
+// partition P of topic T for group slot G holds
+// kPartitionLockBase + G * 2^40 + T * 2^17 + P.
+inline constexpr uint64_t kGroupTableLock = uint64_t{1} << 41;
+inline constexpr uint64_t kMemberLockBase = kGroupTableLock + 1;
+inline constexpr uint64_t kPartitionLockBase = uint64_t{1} << 48;
+inline constexpr uint32_t kMaxLockedTopicId = (1u << 23) - 1;
+inline constexpr uint64_t partition_lock_byte(uint32_t group, uint32_t topic_id, uint32_t partition) {
+  return kPartitionLockBase + (uint64_t{group} << 40) + (uint64_t{topic_id} << 17) + partition;
+}
+
 }  // namespace rivulet::io

@@ -7,6 +7,9 @@
 // exits. With --follow a round that found nothing sleeps in Db::wait_any
 // until a commit (in any process) gives one of the partitions a record.
 //
+// With --group the command is a member of the group (rivulet::Consumer)
+// and reads the partitions the group gives it.
+//
 // Output is flushed after every batch a poll returns, so `consume --follow`
 // in a pipe shows records as they arrive. A closed stdout ends the command
 // quietly with exit 0 (see main.cpp).
@@ -15,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -22,6 +26,7 @@
 #include "commands.hpp"
 #include "common.hpp"
 #include "record_json.hpp"
+#include "rivulet/consumer.hpp"
 
 namespace rivulet::cli {
 
@@ -66,25 +71,50 @@ void append_text(std::string& out, const RecordView& r, const std::string* separ
   out += '\n';
 }
 
-int run_consume(const std::string& file, const ConsumeOptions& o) {
-  bool json = parse_format_is_json(o.format);
+struct Printing {
+  bool json = false;
+  const std::string* separator = nullptr;
+  int64_t remaining = -1;  // -1: no limit
+};
+
+Printing parse_printing(const ConsumeOptions& o) {
+  Printing p;
+  p.json = parse_format_is_json(o.format);
   bool has_separator = o.key_separator_opt->count() > 0;
   if (has_separator && o.key_separator.empty()) usage_error("--key-separator: must not be empty");
-  if (has_separator && json) usage_error("--key-separator applies only to --format text");
-  StartAt start = parse_from(o.from);
-  int64_t remaining = -1;  // -1: no limit
-  if (!o.limit.empty()) remaining = parse_int(o.limit, "--limit", 0, INT64_MAX);
+  if (has_separator && p.json) usage_error("--key-separator applies only to --format text");
+  if (has_separator) p.separator = &o.key_separator;
+  if (!o.limit.empty()) p.remaining = parse_int(o.limit, "--limit", 0, INT64_MAX);
+  return p;
+}
 
-  // With a group the command commits offsets, so it writes (but never
-  // creates the file).
-  std::unique_ptr<Db> db;
-  if (o.group.empty()) {
-    db = open_read_only(file);
-  } else {
-    OpenOptions options;
-    options.create_if_missing = false;
-    db = open_for_write(file, options);
+// Prints records (as many as the limit leaves) and flushes; returns how many.
+template <class Records>
+size_t print(Printing& p, std::string_view topic, const Records& records) {
+  std::string& buf = out().buffer();
+  size_t n = records.size();
+  if (p.remaining >= 0) n = static_cast<size_t>(std::min<int64_t>(p.remaining, static_cast<int64_t>(n)));
+  for (size_t i = 0; i < n; ++i) {
+    const RecordView& r = records[i];
+    std::string_view t = topic;
+    if constexpr (std::is_same_v<typename Records::value_type, ConsumerRecord>) t = records[i].topic;
+    if (p.json) {
+      append_record_json(buf, t, r);
+      buf += '\n';
+    } else {
+      append_text(buf, r, p.separator);
+    }
   }
+  out().flush();
+  if (p.remaining >= 0) p.remaining -= static_cast<int64_t>(n);
+  return n;
+}
+
+// Without --group: one Reader per partition, polled in turn.
+int run_readers(const std::string& file, const ConsumeOptions& o) {
+  Printing printing = parse_printing(o);
+  StartAt start = parse_from(o.from);
+  std::unique_ptr<Db> db = open_read_only(file);
   std::vector<int32_t> partitions;
   if (!o.partition.empty()) {
     partitions.push_back(static_cast<int32_t>(parse_int(o.partition, "--partition", 0, INT32_MAX)));
@@ -96,26 +126,19 @@ int run_consume(const std::string& file, const ConsumeOptions& o) {
   // Readers are made up front so a bad --partition or --from fails before
   // anything is printed.
   std::vector<std::unique_ptr<Reader>> readers;
-  for (int32_t p : partitions) {
-    // A group resumes where it committed; --from applies where it has not.
-    std::optional<CommittedOffset> committed;
-    if (!o.group.empty()) committed = take(db->committed(o.group, o.topic, p));
-    readers.push_back(take(db->reader(o.topic, p, committed ? StartAt::offset(committed->offset) : start)));
-  }
-  if (remaining == 0 || readers.empty()) return kExitOk;
+  for (int32_t p : partitions) readers.push_back(take(db->reader(o.topic, p, start)));
+  if (printing.remaining == 0 || readers.empty()) return kExitOk;
 
-  const std::string* separator = has_separator ? &o.key_separator : nullptr;
   std::vector<bool> at_end(readers.size(), false);
   size_t ended = 0;
   std::vector<Reader*> waiting;
   for (const std::unique_ptr<Reader>& r : readers) waiting.push_back(r.get());
-  std::string& buf = out().buffer();
   for (;;) {
     bool got = false;
     for (size_t i = 0; i < readers.size(); i++) {
       if (at_end[i]) continue;
       size_t max = kMaxPoll;
-      if (remaining >= 0) max = static_cast<size_t>(std::min<int64_t>(remaining, kMaxPoll));
+      if (printing.remaining >= 0) max = static_cast<size_t>(std::min<int64_t>(printing.remaining, kMaxPoll));
       auto records = take(readers[i]->poll(std::chrono::milliseconds(0), max));
       if (records.empty()) {
         if (!o.follow) {
@@ -125,30 +148,79 @@ int run_consume(const std::string& file, const ConsumeOptions& o) {
         continue;
       }
       got = true;
-      for (const RecordView& r : records) {
-        if (json) {
-          append_record_json(buf, o.topic, r);
-          buf += '\n';
-        } else {
-          append_text(buf, r, separator);
-        }
-      }
-      out().flush();
-      if (!o.group.empty()) {
-        // Printed first, then committed: at least once, as Kafka's
-        // auto-commit after processing.
-        OffsetCommit c{o.topic, readers[i]->partition(), readers[i]->position(), ""};
-        check(db->commit_offsets(o.group, {&c, 1}));
-      }
-      if (remaining >= 0) {
-        remaining -= static_cast<int64_t>(records.size());
-        if (remaining <= 0) return kExitOk;
-      }
+      print(printing, o.topic, records);
+      if (printing.remaining == 0) return kExitOk;
     }
     if (ended == readers.size()) break;
     if (!got) take(db->wait_any(waiting, kIdleWait));
   }
   return kExitOk;
+}
+
+// With --group: a member of the group, sharing the topic's partitions with
+// the group's other members (other `consume --group` commands included).
+// Printed first, then committed, exactly up to what was printed: at least
+// once, as Kafka's consumers commit after processing.
+int run_member(const std::string& file, const ConsumeOptions& o) {
+  if (!o.partition.empty()) usage_error("--partition cannot be used with --group: the group assigns partitions");
+  Printing printing = parse_printing(o);
+  StartAt start = parse_from(o.from);
+  OpenOptions open;
+  open.create_if_missing = false;
+  std::unique_ptr<Db> db = open_for_write(file, open);
+  take(db->describe_topic(o.topic));  // an unknown topic is an error here, not an endless wait
+  if (printing.remaining == 0) return kExitOk;
+
+  ConsumerOptions options;
+  options.group = o.group;
+  options.enable_auto_commit = false;
+  options.auto_offset_reset = start.kind == StartAt::Kind::latest ? OffsetReset::latest : OffsetReset::earliest;
+  Consumer* self = nullptr;
+  Status seek_failed;
+  // Where the group has committed nothing, --from says where to start.
+  if (start.kind == StartAt::Kind::offset || start.kind == StartAt::Kind::timestamp) {
+    options.on_assigned = [&](std::span<const TopicPartition> tps) {
+      for (const TopicPartition& tp : tps) {
+        if (!seek_failed.ok()) return;
+        Result<std::optional<CommittedOffset>> c = self->committed(tp);
+        if (!c.ok()) {
+          seek_failed = c.status();
+        } else if (!c->has_value()) {
+          seek_failed = self->seek(tp, start);
+        }
+      }
+    };
+  }
+  std::unique_ptr<Consumer> consumer = take(Consumer::create(*db, std::move(options)));
+  self = consumer.get();
+  check(consumer->subscribe({o.topic}));
+  check(seek_failed);
+  for (;;) {
+    auto records = take(consumer->poll(o.follow ? std::chrono::milliseconds(kIdleWait) : std::chrono::milliseconds(0)));
+    check(seek_failed);
+    if (records.empty()) {
+      if (o.follow) continue;
+      break;
+    }
+    size_t n = print(printing, {}, records);
+    // The next offset of each partition printed from, in one commit.
+    std::vector<OffsetCommit> offsets;
+    for (size_t i = 0; i < n; ++i) {
+      const ConsumerRecord& r = records[i];
+      auto it = std::find_if(offsets.begin(), offsets.end(),
+                             [&](const OffsetCommit& c) { return c.topic == r.topic && c.partition == r.partition; });
+      if (it == offsets.end()) it = offsets.insert(offsets.end(), {std::string(r.topic), r.partition, 0, ""});
+      it->offset = r.offset + 1;
+    }
+    check(consumer->commit(offsets));
+    if (printing.remaining == 0) break;
+  }
+  check(consumer->close());
+  return kExitOk;
+}
+
+int run_consume(const std::string& file, const ConsumeOptions& o) {
+  return o.group.empty() ? run_readers(file, o) : run_member(file, o);
 }
 
 }  // namespace
@@ -164,7 +236,8 @@ void add_consume_command(CLI::App& app, const std::string& file, Registry& regis
       ->type_name("WHERE");
   cmd->add_option("-c,--limit", o->limit, "stop after N records in all")->type_name("N");
   cmd->add_option("-g,--group", o->group,
-                  "consume as group G: start where G committed, commit after printing each batch")
+                  "consume as a member of group G: share the partitions with G's other members, "
+                  "start where G committed, commit after printing each batch")
       ->type_name("G");
   cmd->add_flag("-f,--follow", o->follow,
                 "keep waiting for new records instead of stopping at the end");
@@ -177,8 +250,11 @@ void add_consume_command(CLI::App& app, const std::string& file, Registry& regis
   cmd->footer(
       "Without --partition, partitions are read in turn; offsets are per partition.\n"
       "Without --follow, the command stops at the end of every partition. With\n"
-      "--group, partitions the group has committed start there (--from applies to\n"
-      "the others) and the group's offsets move as records are printed. In text\n"
+      "--group, the command joins group G: G's members (other consume --group G\n"
+      "commands, programs using rivulet::Consumer) share the topic's partitions,\n"
+      "which move to the others when one stops or dies. A partition starts where G\n"
+      "committed (--from applies where G has not) and G's offsets move as records\n"
+      "are printed. --partition cannot be combined with --group. In text\n"
       "format a null key or value prints as nothing. A JSON line is\n"
       "  {\"topic\":..,\"partition\":..,\"offset\":..,\"timestamp\":..,\"key\":..,\"value\":..,\n"
       "   \"headers\":[{\"key\":..,\"value\":..}]}\n"

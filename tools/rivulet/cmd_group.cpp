@@ -1,6 +1,7 @@
-// `rivulet FILE group list|describe|reset|delete`: consumer groups' committed
-// offsets, in the manner of kafka-consumer-groups. list and describe open the
+// `rivulet FILE group list|describe|reset|delete`: consumer groups' members
+// and committed offsets, in the manner of kafka-consumer-groups. list and describe open the
 // file read-only; reset and delete write.
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,7 +34,16 @@ Json group_json(const GroupInfo& g) {
                           {"metadata", p.committed.metadata},
                           {"commit_ms", p.committed.commit_ms}});
   }
-  return {{"group", g.name}, {"partitions", std::move(partitions)}};
+  Json members = Json::array();
+  for (const GroupMemberInfo& m : g.members) {
+    Json assignment = Json::array();
+    for (const TopicPartition& tp : m.assignment) assignment.push_back({{"topic", tp.topic}, {"partition", tp.partition}});
+    members.push_back({{"member_id", m.member_id},
+                       {"pid", m.pid},
+                       {"subscription", m.subscription},
+                       {"assignment", std::move(assignment)}});
+  }
+  return {{"group", g.name}, {"members", std::move(members)}, {"partitions", std::move(partitions)}};
 }
 
 int run_list(const std::string& file, const GroupOptions& o) {
@@ -56,13 +66,37 @@ int run_describe(const std::string& file, const GroupOptions& o) {
     print_json(group_json(g));
     return kExitOk;
   }
-  Table table({"TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "METADATA"},
-              {false, true, true, true, true, false});
+  // A row per partition the group committed or a member is assigned, as
+  // kafka-consumer-groups --describe; a member with nothing assigned gets a
+  // row of its own.
+  struct Row {
+    std::string committed = "-", end = "-", lag = "-", member = "-", metadata;
+  };
+  std::map<TopicPartition, Row> rows;
   auto num = [](int64_t v) { return v < 0 ? std::string("-") : std::to_string(v); };
   for (const GroupPartitionInfo& p : g.partitions) {
-    table.add({p.topic, std::to_string(p.partition), std::to_string(p.committed.offset), num(p.end_offset),
-               num(p.lag), p.committed.metadata});
+    rows[{p.topic, p.partition}] = {std::to_string(p.committed.offset), num(p.end_offset), num(p.lag), "-",
+                                    p.committed.metadata};
   }
+  std::vector<std::string> idle;
+  for (const GroupMemberInfo& m : g.members) {
+    if (m.assignment.empty()) idle.push_back(m.member_id);
+    for (const TopicPartition& tp : m.assignment) {
+      auto [it, fresh] = rows.try_emplace(tp);
+      it->second.member = m.member_id;
+      if (!fresh) continue;
+      Result<TopicInfo> t = db->describe_topic(tp.topic);
+      if (t.ok() && static_cast<size_t>(tp.partition) < t->partitions.size()) {
+        it->second.end = std::to_string(t->partitions[static_cast<size_t>(tp.partition)].next_offset);
+      }
+    }
+  }
+  Table table({"TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "MEMBER", "METADATA"},
+              {false, true, true, true, true, false, false});
+  for (const auto& [tp, r] : rows) {
+    table.add({tp.topic, std::to_string(tp.partition), r.committed, r.end, r.lag, r.member, r.metadata});
+  }
+  for (const std::string& m : idle) table.add({"-", "-", "-", "-", "-", m, ""});
   out().append(table.render());
   return kExitOk;
 }
@@ -92,6 +126,13 @@ int run_reset(const std::string& file, const GroupOptions& o) {
   options.create_if_missing = false;
   auto db = open_for_write(file, options);
   TopicInfo topic = take(db->describe_topic(o.topic));
+  // As kafka-consumer-groups: live members would neither see the new
+  // offsets nor keep them (they commit their own positions).
+  Result<GroupInfo> g = db->describe_group(o.group);
+  if (g.ok() && !g->members.empty()) {
+    fail(fmt::format("{}: group '{}' has {} live member(s); stop them before resetting its offsets", file,
+                     o.group, g->members.size()));
+  }
   std::vector<OffsetCommit> offsets;
   for (const PartitionInfo& p : topic.partitions) {
     if (!o.partition.empty() && p.partition != parse_int(o.partition, "--partition", 0, INT32_MAX)) continue;
@@ -115,16 +156,16 @@ int run_delete(const std::string& file, const GroupOptions& o) {
 }  // namespace
 
 void add_group_commands(CLI::App& app, const std::string& file, Registry& registry) {
-  CLI::App* group = app.add_subcommand("group", "list, describe, reset and delete consumer groups' offsets");
+  CLI::App* group = app.add_subcommand("group", "list, describe, reset and delete consumer groups");
   group->require_subcommand(1);
   auto o = std::make_shared<GroupOptions>();
 
-  CLI::App* list = group->add_subcommand("list", "groups with committed offsets, one name per line");
+  CLI::App* list = group->add_subcommand("list", "groups with committed offsets or live members, one name per line");
   list->add_flag("--json", o->json, "a JSON array of groups with their offsets");
   registry[list] = [file, o] { return run_list(file, *o); };
 
   CLI::App* describe =
-      group->add_subcommand("describe", "a group's committed offset, end offset and lag per partition");
+      group->add_subcommand("describe", "per partition: a group's committed offset, end offset, lag and member");
   describe->add_option("GROUP", o->group, "group name")->required()->type_name("");
   describe->add_flag("--json", o->json, "one JSON object instead of a table");
   registry[describe] = [file, o] { return run_describe(file, *o); };
@@ -147,8 +188,10 @@ void add_group_commands(CLI::App& app, const std::string& file, Registry& regist
   registry[del] = [file, o] { return run_delete(file, *o); };
 
   group->footer(
-      "Offsets are committed by `consume TOPIC --group G` (or the C++ API) and\n"
-      "kept in the file. Examples:\n"
+      "A group's members are `consume TOPIC --group G` commands and programs using\n"
+      "rivulet::Consumer, in any process on this host; they share the partitions and\n"
+      "commit offsets, which are kept in the file. reset and delete refuse a group\n"
+      "that has live members. Examples:\n"
       "  rivulet app.rvl group list\n"
       "  rivulet app.rvl group describe billing\n"
       "  rivulet app.rvl group delete billing");

@@ -1,0 +1,388 @@
+// rivulet::Consumer: a group member that reads the partitions the round-
+// robin assignor gives it, owning each through its partition lock.
+//
+// Rebalancing is incremental and needs no leader: at each look (when the
+// member table's epoch moved, and every kLook anyway, which is how a death
+// is noticed) a member recomputes the assignment from the live members and
+// topics, gives up what is no longer its own (revoked callback, auto-commit,
+// unlock) and takes what is (lock, committed offset, assigned callback).
+// A partition whose lock another member still holds is retried every kRetry
+// until that member lets it go at its next poll.
+#include "rivulet/consumer.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "coord/group_membership.hpp"
+#include "db/db_impl.hpp"
+#include "group/assignor.hpp"
+#include "meta/catalog.hpp"
+
+namespace rivulet {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::chrono::milliseconds kLook{10};
+constexpr std::chrono::milliseconds kRetry{2};
+
+std::string name_of(const TopicPartition& tp) { return fmt::format("{}[{}]", tp.topic, tp.partition); }
+
+}  // namespace
+
+class ConsumerImpl {
+ public:
+  ConsumerImpl(Db& db, DbImpl& impl, ConsumerOptions options) : db_(db), impl_(impl), options_(std::move(options)) {}
+
+  Status subscribe(std::span<const std::string> topics);
+  Status unsubscribe();
+  Result<std::span<const ConsumerRecord>> poll(std::chrono::milliseconds timeout);
+  Status commit();
+  Status commit(std::span<const OffsetCommit> offsets);
+  Status add_offsets_to(WriteBatch& batch);
+  std::vector<TopicPartition> assignment() const;
+  Result<int64_t> position(const TopicPartition& tp) const;
+  Status seek(const TopicPartition& tp, StartAt start);
+  Result<std::optional<CommittedOffset>> committed(const TopicPartition& tp);
+  Status set_paused(std::span<const TopicPartition> partitions, bool paused);
+  Status close();
+  const std::string& group() const { return options_.group; }
+
+ private:
+  struct Owned {
+    TopicPartition tp;
+    uint32_t topic_id = 0;
+    std::unique_ptr<Reader> reader;
+    bool paused = false;
+    int64_t committed = -1;  // the position last committed, -1 if none
+  };
+
+  Status check_open() const;
+  Status rebalance(bool force);
+  Status take(const TopicPartition& tp, uint32_t topic_id, std::vector<TopicPartition>* taken);
+  // Revokes the partitions for which `drop` says so (all with null).
+  Status revoke(const std::function<bool(const Owned&)>& drop);
+  Status commit_positions(const std::function<bool(const Owned&)>& which);
+  Owned* find(const TopicPartition& tp);
+  const Owned* find(const TopicPartition& tp) const;
+
+  Db& db_;
+  DbImpl& impl_;
+  ConsumerOptions options_;
+  std::unique_ptr<coord::GroupMembership> member_;
+  std::vector<Owned> owned_;  // sorted by topic and partition
+  std::vector<ConsumerRecord> records_;
+  uint32_t seen_epoch_ = 0;
+  bool retry_ = false;  // some partition of ours is still locked by another member
+  Clock::time_point next_look_{};
+  Clock::time_point next_auto_commit_{};
+  size_t first_ = 0;  // where the next poll starts, so every partition gets its turn
+  bool closed_ = false;
+};
+
+Status ConsumerImpl::check_open() const {
+  if (closed_) return {Code::invalid_argument, fmt::format("consumer of group '{}' is closed", options_.group)};
+  return Status::OK();
+}
+
+Status ConsumerImpl::subscribe(std::span<const std::string> topics) {
+  RIVULET_TRY(check_open());
+  std::vector<uint64_t> hashes;
+  for (const std::string& t : topics) {
+    RIVULET_TRY(meta::Catalog::validate_name(t));
+    if (meta::Catalog::is_internal(t)) {
+      return {Code::invalid_argument, fmt::format("topic '{}' is internal to Rivulet", t)};
+    }
+    uint64_t h = coord::topic_hash(t.data(), t.size());
+    if (std::find(hashes.begin(), hashes.end(), h) == hashes.end()) hashes.push_back(h);
+  }
+  if (hashes.empty()) return {Code::invalid_argument, "subscribe needs at least one topic (or call unsubscribe)"};
+  RIVULET_TRY(unsubscribe());
+  Result<std::unique_ptr<coord::GroupMembership>> joined =
+      coord::GroupMembership::join(*impl_.shared(), options_.group, hashes);
+  if (!joined.ok()) return joined.status();
+  member_ = std::move(joined).value();
+  next_auto_commit_ = Clock::now() + options_.auto_commit_interval;
+  return rebalance(true);
+}
+
+Status ConsumerImpl::unsubscribe() {
+  RIVULET_TRY(check_open());
+  if (!member_) return Status::OK();
+  Status st = revoke(nullptr);
+  member_.reset();  // leaves
+  return st;
+}
+
+ConsumerImpl::Owned* ConsumerImpl::find(const TopicPartition& tp) {
+  auto it = std::lower_bound(owned_.begin(), owned_.end(), tp, [](const Owned& o, const TopicPartition& t) { return o.tp < t; });
+  return it != owned_.end() && it->tp == tp ? &*it : nullptr;
+}
+
+const ConsumerImpl::Owned* ConsumerImpl::find(const TopicPartition& tp) const {
+  return const_cast<ConsumerImpl*>(this)->find(tp);
+}
+
+Status ConsumerImpl::rebalance(bool force) {
+  Clock::time_point now = Clock::now();
+  uint32_t epoch = member_->epoch();
+  if (!force && epoch == seen_epoch_ && now < next_look_) return Status::OK();
+  Result<std::vector<coord::LiveMember>> members = member_->members();
+  if (!members.ok()) return members.status();
+  seen_epoch_ = member_->epoch();  // clearing dead members moved it
+  Result<std::vector<TopicInfo>> topics = db_.list_topics();
+  if (!topics.ok()) return topics.status();
+
+  std::vector<group::AssignTopic> assign = group::assign_topics(*topics);
+  std::vector<group::AssignMember> inputs;
+  size_t me = 0;
+  for (const coord::LiveMember& m : *members) {
+    if (m.index == member_->index()) me = inputs.size();
+    inputs.push_back({m.join_seq, m.topics});
+  }
+  std::vector<std::vector<group::AssignedPartition>> all = group::assign_round_robin(assign, inputs);
+  struct Target {
+    TopicPartition tp;
+    uint32_t topic_id;
+  };
+  std::vector<Target> target;
+  for (const group::AssignedPartition& a : all[me]) target.push_back({{assign[a.topic].name, a.partition}, assign[a.topic].id});
+  std::sort(target.begin(), target.end(), [](const Target& a, const Target& b) { return a.tp < b.tp; });
+
+  // Give up first, so that members waiting for our partitions get them
+  // (a topic deleted and created again under its name is a new partition).
+  RIVULET_TRY(revoke([&](const Owned& o) {
+    auto it = std::lower_bound(target.begin(), target.end(), o.tp, [](const Target& t, const TopicPartition& tp) { return t.tp < tp; });
+    return it == target.end() || it->tp != o.tp || it->topic_id != o.topic_id;
+  }));
+  std::vector<TopicPartition> taken;
+  retry_ = false;
+  Status st;
+  for (const Target& t : target) {
+    if (find(t.tp)) continue;
+    st = take(t.tp, t.topic_id, &taken);
+    if (!st.ok()) break;
+  }
+  if (!taken.empty() && options_.on_assigned) options_.on_assigned(taken);
+  next_look_ = now + (retry_ ? std::chrono::milliseconds(kRetry) : std::chrono::milliseconds(kLook));
+  return st;
+}
+
+Status ConsumerImpl::take(const TopicPartition& tp, uint32_t topic_id, std::vector<TopicPartition>* taken) {
+  Result<bool> owned = member_->try_own(topic_id, tp.partition);
+  if (!owned.ok()) return owned.status();
+  if (!*owned) {
+    retry_ = true;
+    return Status::OK();
+  }
+  // The lock is ours, so whoever read the partition before has committed
+  // what it will: start from there.
+  Result<std::optional<CommittedOffset>> c = db_.committed(options_.group, tp.topic, tp.partition);
+  StartAt start = options_.auto_offset_reset == OffsetReset::earliest ? StartAt::earliest() : StartAt::latest();
+  if (!c.ok()) {
+    member_->disown(topic_id, tp.partition);
+    return c.status();
+  }
+  if (*c) {
+    start = StartAt::offset((*c)->offset);
+  } else if (options_.auto_offset_reset == OffsetReset::none) {
+    member_->disown(topic_id, tp.partition);
+    return {Code::not_found, fmt::format("group '{}' has no committed offset for {} and auto_offset_reset is none",
+                                         options_.group, name_of(tp))};
+  }
+  Result<std::unique_ptr<Reader>> reader = db_.reader(tp.topic, tp.partition, start);
+  if (!reader.ok() && *c && reader.status().code() == Code::out_of_range) {
+    // The committed offset is gone (retention) or beyond the end: as Kafka
+    // does, fall back to the reset policy.
+    reader = db_.reader(tp.topic, tp.partition,
+                        options_.auto_offset_reset == OffsetReset::earliest ? StartAt::earliest() : StartAt::latest());
+  }
+  if (!reader.ok()) {
+    member_->disown(topic_id, tp.partition);
+    return reader.status();
+  }
+  Owned o;
+  o.tp = tp;
+  o.topic_id = topic_id;
+  o.reader = std::move(reader).value();
+  o.committed = *c ? (*c)->offset : -1;
+  owned_.insert(std::lower_bound(owned_.begin(), owned_.end(), tp,
+                                 [](const Owned& a, const TopicPartition& t) { return a.tp < t; }),
+                std::move(o));
+  taken->push_back(tp);
+  return Status::OK();
+}
+
+Status ConsumerImpl::revoke(const std::function<bool(const Owned&)>& drop) {
+  std::vector<TopicPartition> revoked;
+  for (const Owned& o : owned_) {
+    if (!drop || drop(o)) revoked.push_back(o.tp);
+  }
+  if (revoked.empty()) return Status::OK();
+  if (options_.on_revoked) options_.on_revoked(revoked);
+  Status st;
+  if (options_.enable_auto_commit) st = commit_positions([&](const Owned& o) { return !drop || drop(o); });
+  // Records handed out earlier point into readers about to go.
+  records_.clear();
+  std::erase_if(owned_, [&](Owned& o) {
+    if (drop && !drop(o)) return false;
+    o.reader.reset();
+    member_->disown(o.topic_id, o.tp.partition);
+    return true;
+  });
+  first_ = 0;
+  return st;
+}
+
+Status ConsumerImpl::commit_positions(const std::function<bool(const Owned&)>& which) {
+  std::vector<OffsetCommit> offsets;
+  for (const Owned& o : owned_) {
+    int64_t pos = o.reader->position();
+    if (which(o) && pos != o.committed) offsets.push_back({o.tp.topic, o.tp.partition, pos, {}});
+  }
+  if (offsets.empty()) return Status::OK();
+  RIVULET_TRY(db_.commit_offsets(options_.group, offsets));
+  for (const OffsetCommit& c : offsets) find({c.topic, c.partition})->committed = c.offset;
+  return Status::OK();
+}
+
+Result<std::span<const ConsumerRecord>> ConsumerImpl::poll(std::chrono::milliseconds timeout) {
+  RIVULET_TRY(check_open());
+  if (!member_) return Status(Code::invalid_argument, "poll before subscribe");
+  records_.clear();
+  Clock::time_point until = Clock::now() + timeout;
+  for (;;) {
+    if (options_.enable_auto_commit && Clock::now() >= next_auto_commit_) {
+      RIVULET_TRY(commit_positions([](const Owned&) { return true; }));
+      next_auto_commit_ = Clock::now() + options_.auto_commit_interval;
+    }
+    RIVULET_TRY(rebalance(false));
+    std::vector<Reader*> waiting;
+    for (size_t k = 0; k < owned_.size() && records_.size() < options_.max_poll_records; ++k) {
+      Owned& o = owned_[(first_ + k) % owned_.size()];
+      if (o.paused) continue;
+      Result<std::span<const RecordView>> got =
+          o.reader->poll(std::chrono::milliseconds(0), options_.max_poll_records - records_.size());
+      if (!got.ok()) return got.status();
+      for (const RecordView& r : *got) {
+        ConsumerRecord c;
+        static_cast<RecordView&>(c) = r;
+        c.topic = o.tp.topic;
+        records_.push_back(c);
+      }
+      waiting.push_back(o.reader.get());
+    }
+    if (!owned_.empty()) first_ = (first_ + 1) % owned_.size();
+    if (!records_.empty()) return std::span<const ConsumerRecord>(records_);
+    Clock::time_point now = Clock::now();
+    if (now >= until) return std::span<const ConsumerRecord>();
+    // Wake for a commit to any partition of ours, and in time for the next
+    // look at the group.
+    auto wait = std::chrono::ceil<std::chrono::milliseconds>(std::min(until, std::max(next_look_, now)) - now);
+    Result<int> ready = db_.wait_any(waiting, std::max(wait, std::chrono::milliseconds(1)));
+    if (!ready.ok()) return ready.status();
+  }
+}
+
+Status ConsumerImpl::commit() {
+  RIVULET_TRY(check_open());
+  return commit_positions([](const Owned&) { return true; });
+}
+
+Status ConsumerImpl::commit(std::span<const OffsetCommit> offsets) {
+  RIVULET_TRY(check_open());
+  RIVULET_TRY(db_.commit_offsets(options_.group, offsets));
+  for (const OffsetCommit& c : offsets) {
+    if (Owned* o = find({c.topic, c.partition})) o->committed = c.offset;
+  }
+  return Status::OK();
+}
+
+Status ConsumerImpl::add_offsets_to(WriteBatch& batch) {
+  RIVULET_TRY(check_open());
+  for (const Owned& o : owned_) {
+    RIVULET_TRY(batch.add_offset(options_.group, {o.tp.topic, o.tp.partition, o.reader->position(), {}}));
+  }
+  return Status::OK();
+}
+
+std::vector<TopicPartition> ConsumerImpl::assignment() const {
+  std::vector<TopicPartition> out;
+  for (const Owned& o : owned_) out.push_back(o.tp);
+  return out;
+}
+
+Result<int64_t> ConsumerImpl::position(const TopicPartition& tp) const {
+  const Owned* o = find(tp);
+  if (!o) return Status(Code::invalid_argument, fmt::format("{} is not assigned to this consumer", name_of(tp)));
+  return o->reader->position();
+}
+
+Status ConsumerImpl::seek(const TopicPartition& tp, StartAt start) {
+  RIVULET_TRY(check_open());
+  Owned* o = find(tp);
+  if (!o) return {Code::invalid_argument, fmt::format("{} is not assigned to this consumer", name_of(tp))};
+  return o->reader->seek(start);
+}
+
+Result<std::optional<CommittedOffset>> ConsumerImpl::committed(const TopicPartition& tp) {
+  RIVULET_TRY(check_open());
+  return db_.committed(options_.group, tp.topic, tp.partition);
+}
+
+Status ConsumerImpl::set_paused(std::span<const TopicPartition> partitions, bool paused) {
+  RIVULET_TRY(check_open());
+  for (const TopicPartition& tp : partitions) {
+    if (!find(tp)) return {Code::invalid_argument, fmt::format("{} is not assigned to this consumer", name_of(tp))};
+  }
+  for (const TopicPartition& tp : partitions) find(tp)->paused = paused;
+  return Status::OK();
+}
+
+Status ConsumerImpl::close() {
+  if (closed_) return Status::OK();
+  Status st = unsubscribe();
+  closed_ = true;
+  return st;
+}
+
+// ---- the public handle ----
+
+Consumer::Consumer(std::unique_ptr<ConsumerImpl> impl) : impl_(std::move(impl)) {}
+Consumer::~Consumer() {
+  if (impl_) impl_->close().ignore();
+}
+
+Result<std::unique_ptr<Consumer>> Consumer::create(Db& db, ConsumerOptions options) {
+  if (options.group.empty()) return Status(Code::invalid_argument, "a consumer needs a group name");
+  if (options.group.size() > coord::kMaxGroupNameBytes) {
+    return Status(Code::invalid_argument,
+                  fmt::format("group name is {} bytes; at most {}", options.group.size(), coord::kMaxGroupNameBytes));
+  }
+  if (options.max_poll_records == 0) return Status(Code::invalid_argument, "max_poll_records must be at least 1");
+  if (!db.impl_->shared()) {
+    return Status(Code::read_only, fmt::format("{}: a consumer needs a handle that can write the shared area beside "
+                                               "the file (open it without read_only)",
+                                               db.impl_->path()));
+  }
+  return std::unique_ptr<Consumer>(new Consumer(std::make_unique<ConsumerImpl>(db, *db.impl_, std::move(options))));
+}
+
+Status Consumer::subscribe(std::span<const std::string> topics) { return impl_->subscribe(topics); }
+Status Consumer::unsubscribe() { return impl_->unsubscribe(); }
+Result<std::span<const ConsumerRecord>> Consumer::poll(std::chrono::milliseconds timeout) { return impl_->poll(timeout); }
+Status Consumer::commit() { return impl_->commit(); }
+Status Consumer::commit(std::span<const OffsetCommit> offsets) { return impl_->commit(offsets); }
+Status Consumer::add_offsets_to(WriteBatch& batch) { return impl_->add_offsets_to(batch); }
+std::vector<TopicPartition> Consumer::assignment() const { return impl_->assignment(); }
+Result<int64_t> Consumer::position(const TopicPartition& tp) const { return impl_->position(tp); }
+Status Consumer::seek(const TopicPartition& tp, StartAt start) { return impl_->seek(tp, start); }
+Result<std::optional<CommittedOffset>> Consumer::committed(const TopicPartition& tp) { return impl_->committed(tp); }
+Status Consumer::pause(std::span<const TopicPartition> partitions) { return impl_->set_paused(partitions, true); }
+Status Consumer::resume(std::span<const TopicPartition> partitions) { return impl_->set_paused(partitions, false); }
+Status Consumer::close() { return impl_->close(); }
+const std::string& Consumer::group() const { return impl_->group(); }
+
+}  // namespace rivulet
