@@ -5,8 +5,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "format/file_layout.hpp"
+#include "format/frame.hpp"
+#include "format/record_batch.hpp"
 #include "rivulet/rivulet.hpp"
 #include "test_util.hpp"
+#include "util/crc32c.hpp"
+#include "util/endian.hpp"
 
 namespace rivulet {
 namespace {
@@ -225,6 +235,158 @@ TEST(Recovery, OneDamagedSuperblockIsSurvivedAndReported) {
   db = Db::open(path);
   ASSERT_FALSE(db.ok());
   EXPECT_EQ(db.status().code(), Code::corruption);
+}
+
+// Writes the superblock a writer would write next (the other slot, one
+// generation up), changed by `change` and with no frame recorded durable,
+// so that a chain ending early has its tail hunted for later frames.
+// Returns the slot's position.
+uint64_t write_next_superblock(const std::string& path, const std::function<void(format::Superblock*)>& change) {
+  std::string all = read_all(path);
+  format::Superblock sb[2];
+  bool valid[2];
+  for (int i = 0; i < 2; ++i) {
+    valid[i] = format::decode_superblock(std::string_view(all).substr(format::kSuperblockPos[i]), &sb[i]);
+  }
+  EXPECT_TRUE(valid[0] || valid[1]);
+  format::Superblock next = valid[0] && (!valid[1] || sb[0].generation > sb[1].generation) ? sb[0] : sb[1];
+  next.generation++;
+  next.durable_seq = 0;
+  change(&next);
+  uint64_t at = format::kSuperblockPos[next.generation % 2];
+  format::encode_superblock(next, all.data() + at);
+  write_all(path, all);
+  return at;
+}
+
+TEST(Recovery, ASuperblockWithImpossibleValuesIsCorruptionAtTheSuperblock) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  {
+    OpenOptions o;
+    o.segment_size = 64 * 1024;
+    auto db = Db::open(path, o);
+    ASSERT_TRUE((*db)->create_topic("t").ok());
+    ASSERT_TRUE((*db)->produce({.topic = "t", .value = "v"}).ok());
+    ASSERT_TRUE((*db)->close().ok());
+  }
+  const std::string good = read_all(path);
+  const uint64_t seg = 64 * 1024;
+  const uint64_t first = format::kFirstSegmentPos + format::kSegmentHeaderSize;
+  std::vector<std::pair<std::string, std::function<void(format::Superblock*)>>> changes;
+  // Log starts near 2^64 (the fuzzer's find: the tail hunt wrapped around
+  // and read through a null pointer), misaligned, inside a segment header,
+  // with no room for a frame before the segment ends, in a segment past the
+  // end of the file, before the first segment.
+  for (uint64_t log_start : {UINT64_MAX - 7, UINT64_MAX - 55, uint64_t{1} << 63, first + 4,
+                             format::kFirstSegmentPos + seg + 8, format::kFirstSegmentPos + seg - 40,
+                             format::kFirstSegmentPos + 3 * seg + format::kSegmentHeaderSize, uint64_t{0}}) {
+    changes.emplace_back("log_start " + std::to_string(log_start),
+                         [=](format::Superblock* s) { s->log_start = log_start; });
+  }
+  changes.emplace_back("first_seq 0", [](format::Superblock* s) { s->first_seq = 0; });
+  changes.emplace_back("checkpoint_pos", [=](format::Superblock* s) { s->checkpoint_pos = first; });
+  for (const auto& [what, change] : changes) {
+    SCOPED_TRACE(what);
+    write_all(path, good);
+    uint64_t at = write_next_superblock(path, change);
+    const std::string bad = read_all(path);
+    for (bool read_only : {false, true}) {
+      OpenOptions o;
+      o.read_only = read_only;
+      auto db = Db::open(path, o);
+      ASSERT_FALSE(db.ok());
+      EXPECT_EQ(db.status().code(), Code::corruption);
+      EXPECT_EQ(db.status().position(), at);
+      EXPECT_NE(db.status().message().find("superblock at position " + std::to_string(at)), std::string::npos)
+          << db.status().message();
+    }
+    EXPECT_EQ(read_all(path), bad) << "a failed open writes nothing";
+    auto report = check_file(path);
+    ASSERT_TRUE(report.ok()) << report.status().to_string();
+    EXPECT_FALSE(report->ok);
+    ASSERT_EQ(report->problems.size(), 1u);
+    EXPECT_NE(report->problems[0].find(std::to_string(at)), std::string::npos) << report->problems[0];
+    EXPECT_EQ(dump_file(path, [](const FrameInfo&) {}).code(), Code::corruption);
+  }
+  // The log start every new file has is still fine.
+  write_all(path, good);
+  write_next_superblock(path, [=](format::Superblock* s) { s->log_start = first; });
+  auto db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << db.status().to_string();
+  EXPECT_EQ(values_of(**db), (std::vector<std::string>{"v"}));
+}
+
+// Sets lastOffsetDelta of the batch at `batch_pos` in the frame at
+// `frame_pos`, then recomputes the batch CRC and the frame's meta_crc (the
+// frame must be the last one: the next frame's link would break).
+void set_last_offset_delta(const std::string& path, uint64_t frame_pos, uint64_t batch_pos, int32_t delta) {
+  std::string all = read_all(path);
+  char* b = all.data() + batch_pos;
+  store_be<int32_t>(b + 23, delta);  // lastOffsetDelta's place in the batch header
+  size_t total = static_cast<size_t>(load_be<int32_t>(b + 8)) + format::kBatchLogOverhead;
+  store_be<uint32_t>(b + format::kBatchCrcOffset,
+                     crc32c::value(b + format::kBatchCrcFrom, total - format::kBatchCrcFrom));
+  char* f = all.data() + frame_pos;
+  format::FrameHeader h = format::peek_frame_header(f);
+  ASSERT_EQ(h.batch_count, 1);
+  size_t head_len = format::kFrameHeaderSize + format::kSummaryEntrySize;
+  uint32_t crc = crc32c::value(f + 8, head_len - 8);
+  crc = crc32c::extend(crc, b, format::kBatchCrcFrom);
+  store_le<uint32_t>(f + 4, crc);
+  write_all(path, all);
+}
+
+// A batch whose lastOffsetDelta does not match its records (checksums
+// intact) is corruption at the batch. Claiming more offsets than records
+// left offsets no reader could reach: a reader waiting at them was "ready"
+// forever (wait_any returned at once, poll returned nothing) and a later
+// batch's records came after a silent gap. Claiming fewer made the batch
+// fail to read (its last records' offsets past lastOffsetDelta) while the
+// next batch was given those offsets.
+TEST(Recovery, ABatchWhoseLastOffsetDeltaDoesNotMatchItsRecordsIsCorruption) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  {
+    auto db = Db::open(path);
+    ASSERT_TRUE((*db)->create_topic("t").ok());
+    WriteBatch batch(**db);
+    ASSERT_TRUE(batch.add({.topic = "t", .value = "first"}).ok());
+    ASSERT_TRUE(batch.add({.topic = "t", .value = "second"}).ok());
+    ASSERT_TRUE((*db)->commit(batch).ok());
+    ASSERT_TRUE((*db)->close().ok());
+  }
+  auto frames = frames_of(path);
+  ASSERT_EQ(frames.size(), 2u);
+  const FrameInfo& last = frames.back();
+  ASSERT_EQ(last.batches.size(), 1u);
+  ASSERT_EQ(last.batches[0].record_count, 2);
+  const uint64_t at = last.batches[0].position;
+
+  for (int32_t delta : {5, 0}) {
+    SCOPED_TRACE(delta);
+    set_last_offset_delta(path, last.position, at, delta);
+    const std::string bad = read_all(path);
+    for (bool read_only : {false, true}) {
+      OpenOptions o;
+      o.read_only = read_only;
+      auto db = Db::open(path, o);
+      ASSERT_FALSE(db.ok());
+      EXPECT_EQ(db.status().code(), Code::corruption);
+      EXPECT_EQ(db.status().position(), at);
+      EXPECT_NE(db.status().message().find("lastOffsetDelta"), std::string::npos) << db.status().message();
+    }
+    EXPECT_EQ(read_all(path), bad) << "a failed open writes nothing";
+    auto report = check_file(path);
+    ASSERT_TRUE(report.ok()) << report.status().to_string();
+    EXPECT_FALSE(report->ok);
+    ASSERT_FALSE(report->problems.empty());
+    EXPECT_NE(report->problems[0].find(std::to_string(at)), std::string::npos) << report->problems[0];
+  }
+  set_last_offset_delta(path, last.position, at, 1);
+  auto db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << "the value it was written with: " << db.status().to_string();
+  EXPECT_EQ(values_of(**db), (std::vector<std::string>{"first", "second"}));
 }
 
 TEST(Recovery, TruncatedFileIsCorruption) {

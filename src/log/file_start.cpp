@@ -6,7 +6,26 @@
 
 #include <fmt/format.h>
 
+#include "format/frame.hpp"
+
 namespace rivulet::log {
+
+// Why `log_start` is a position no writer could have put the first frame
+// at, or "" if it is possible: past the header blocks, 8-byte aligned, after
+// its segment's header with room for a frame header (the writer always
+// leaves room for a segment-end frame), in a segment that begins within the
+// file (a new file ends where segment 0 begins). Every later chain position
+// is computed from this one, so checking it here keeps that arithmetic far
+// from overflowing.
+static std::string impossible_log_start(uint64_t log_start, uint32_t segment_size, uint64_t file_size) {
+  if (log_start < format::kFirstSegmentPos + format::kSegmentHeaderSize) return "before the first segment's frames";
+  if (log_start % 8 != 0) return "not 8-byte aligned";
+  uint64_t in_segment = (log_start - format::kFirstSegmentPos) % segment_size;
+  if (in_segment < format::kSegmentHeaderSize) return "inside a segment header";
+  if (in_segment + format::kFrameHeaderSize > segment_size) return "too close to the end of its segment";
+  if (log_start - in_segment > file_size) return fmt::format("past the end of the file ({} bytes)", file_size);
+  return "";
+}
 
 Result<FileStart> read_file_start(io::File& file) {
   FileStart fs;
@@ -32,9 +51,22 @@ Result<FileStart> read_file_start(io::File& file) {
   bool first = fs.slot_valid[0] && (!fs.slot_valid[1] || sb[0].generation > sb[1].generation);
   fs.superblock = first ? sb[0] : sb[1];
   const format::Superblock& s = fs.superblock;
-  if (s.log_start < format::kFirstSegmentPos + format::kSegmentHeaderSize || s.first_seq == 0) {
-    return Status(Code::corruption, "superblock holds an impossible log start",
-                  format::kSuperblockPos[first ? 0 : 1]);
+  const uint64_t at = format::kSuperblockPos[first ? 0 : 1];
+  // A superblock whose checksum holds but whose values are impossible was
+  // written wrong or on purpose; following it would read outside the log.
+  if (std::string why = impossible_log_start(s.log_start, fs.header.segment_size, *size); !why.empty()) {
+    return Status(Code::corruption,
+                  fmt::format("superblock at position {} holds an impossible log start {}: {}", at, s.log_start, why),
+                  at);
+  }
+  if (s.first_seq == 0) {
+    return Status(Code::corruption, fmt::format("superblock at position {} holds first sequence number 0", at), at);
+  }
+  if (s.checkpoint_pos != 0) {
+    return Status(Code::corruption,
+                  fmt::format("superblock at position {} holds checkpoint position {}, but format 1 has none", at,
+                              s.checkpoint_pos),
+                  at);
   }
   return fs;
 }

@@ -103,14 +103,16 @@ Result<TailInfo> classify_tail(FileMap* map, uint32_t segment_size, const ChainP
     return info;
   }
   // Hunt for later frames in this segment (frames are 8-byte aligned) and at
-  // the start of every later segment.
-  for (uint64_t q = end.pos + 8; q + format::kFrameHeaderSize <= end.pos + last_nonzero; q += 8) {
-    if (format::has_frame_magic(rest->data() + (q - end.pos)) && proves_durable(map, q, seg_end, end.next_seq)) {
-      info.evidence = q;
+  // the start of every later segment. Offsets are counted within `rest` and
+  // compared by subtraction from the size, so no sum can wrap around.
+  for (uint64_t i = 8; i + format::kFrameHeaderSize <= last_nonzero; i += 8) {
+    if (format::has_frame_magic(rest->data() + i) && proves_durable(map, end.pos + i, seg_end, end.next_seq)) {
+      info.evidence = end.pos + i;
       break;
     }
   }
-  for (uint64_t s = seg_end; info.evidence == 0 && s + format::kSegmentHeaderSize < *size; s += segment_size) {
+  for (uint64_t s = seg_end; info.evidence == 0 && s < *size && *size - s > format::kSegmentHeaderSize;
+       s += segment_size) {
     uint64_t q = s + format::kSegmentHeaderSize;
     if (proves_durable(map, q, s + segment_size, end.next_seq)) info.evidence = q;
   }

@@ -68,7 +68,8 @@ struct TailInfo {
 // Looks past the end of the chain. A later valid frame whose writer knew the
 // missing frame to be durable (synced_seq), or a superblock that says so
 // (durable_seq), makes it corruption; anything else after the end was never
-// durable and is a torn tail.
+// durable and is a torn tail. `end` must come from a chain that began at a
+// log start read_file_start() accepted: positions then stay near the file.
 Result<TailInfo> classify_tail(FileMap* map, uint32_t segment_size, const ChainPos& end,
                                uint64_t durable_seq, const std::string& why);
 

@@ -134,6 +134,15 @@ Status Catalog::apply_batch(uint32_t topic_id, uint32_t partition, const format:
     return corrupt(position, fmt::format("record batch of '{}' partition {} starts at offset {}, expected {}",
                                          t->name, partition, batch.base_offset, p.next_offset));
   }
+  // Offsets run base .. base + lastOffsetDelta with no gaps (docs/FORMAT.md).
+  // Otherwise readers would wait for offsets no record holds (more offsets
+  // than records) or the next batch would reuse offsets (fewer). With this,
+  // the decoder's strictly increasing deltas up to lastOffsetDelta are
+  // exactly 0 .. recordsCount - 1.
+  if (int64_t{batch.last_offset_delta} + 1 != batch.records_count) {
+    return corrupt(position, fmt::format("record batch of '{}' partition {} has recordsCount {} but lastOffsetDelta {}",
+                                         t->name, partition, batch.records_count, batch.last_offset_delta));
+  }
   p.index.add(batch.base_offset, batch.max_timestamp, position);
   p.next_offset = batch.last_offset() + 1;
   p.bytes += batch.total_size();

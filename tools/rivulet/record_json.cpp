@@ -254,7 +254,8 @@ bool parse_record_json(std::string_view line, JsonRecord* out, std::string* erro
   json j;
   try {
     j = json::parse(line.begin(), line.end());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // Not only parse_error: a number no double holds (1e999) is out_of_range.
     // Drop nlohmann's "[json.exception.parse_error.101] " prefix: noise here.
     std::string what = e.what();
     if (auto pos = what.find("] "); what.rfind("[json.exception", 0) == 0 && pos != std::string::npos) {
@@ -263,6 +264,9 @@ bool parse_record_json(std::string_view line, JsonRecord* out, std::string* erro
     *error = "invalid JSON: " + what;
     return false;
   }
+  // From here on every access checks the type first (is_string() before
+  // get<std::string>(), contains() before const operator[]), so nlohmann
+  // throws nothing more.
   if (!j.is_object()) {
     *error = "expected a JSON object";
     return false;
