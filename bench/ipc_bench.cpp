@@ -22,7 +22,6 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -40,9 +39,11 @@
 #include "report.hpp"
 #include "rivulet/rivulet.hpp"
 #include "rivulet_peer.hpp"
+#include "rundir.hpp"
 #include "sqlite_conn.hpp"
 #include "sqlite_peer.hpp"
 #include "sysinfo.hpp"
+#include "targets.hpp"
 #include "workload.hpp"
 
 #ifndef RIVULET_BENCH_BUILD_TYPE
@@ -80,11 +81,6 @@ struct Config {
 
 // ------------------------------------------------------------------ files --
 
-// Every file a run may create, known up front so that a signal handler can
-// remove them without allocating.
-std::vector<std::string> g_files;
-const char* g_dir = nullptr;
-
 std::string file(const std::string& dir, const std::string& name) { return dir + "/" + name; }
 
 std::vector<std::string> all_files(const std::string& dir) {
@@ -101,20 +97,7 @@ std::vector<std::string> all_files(const std::string& dir) {
   return paths;
 }
 
-extern "C" void on_fatal_signal(int sig) {
-  for (const std::string& p : g_files) ::unlink(p.c_str());
-  if (g_dir != nullptr) ::rmdir(g_dir);
-  ::signal(sig, SIG_DFL);
-  ::raise(sig);
-}
-
 // -------------------------------------------------------------- rivulet --
-
-rivulet::OpenOptions with_sync(rivulet::Sync sync) {
-  rivulet::OpenOptions o;
-  o.sync = sync;
-  return o;
-}
 
 int create_topic(const std::string& path) {
   auto db = take(rivulet::Db::open(path), "Db::open");
@@ -760,37 +743,6 @@ DurableResults run_durables(const Config& cfg, const std::string& dir) {
 
 // ================================================================ report ==
 
-enum class Verdict { pass, miss, not_evaluated };
-
-struct Row {
-  std::string what, riv, ref, ratio, target;
-  Verdict verdict = Verdict::not_evaluated;
-};
-
-const char* verdict_name(Verdict v) {
-  switch (v) {
-    case Verdict::pass: return "PASS";
-    case Verdict::miss: return "MISS";
-    case Verdict::not_evaluated: return "n/a";
-  }
-  return "?";
-}
-
-// A Rivulet figure against a reference, with a ratio target (lower or higher is better).
-Row ratio_row(const std::string& what, bool riv_ok, double riv, bool ref_ok, double ref, const std::string& riv_text,
-              const std::string& ref_text, double target, bool at_most) {
-  Row row{what, riv_ok ? riv_text : "ERROR", ref_ok ? ref_text : "ERROR", "",
-          fmt(at_most ? "<= %.1fx" : ">= %.0fx", target), Verdict::not_evaluated};
-  if (!riv_ok) {
-    row.verdict = Verdict::miss;
-  } else if (ref_ok && ref > 0) {
-    double ratio = riv / ref;
-    row.ratio = fmt("%.2fx", ratio);
-    row.verdict = (at_most ? ratio <= target : ratio >= target) ? Verdict::pass : Verdict::miss;
-  }
-  return row;
-}
-
 void latency_rows(std::vector<Row>& rows, const char* name, const PatternResults& r) {
   rows.push_back(ratio_row(std::string("1 ") + name + " p50 vs futex floor", r.riv.ok(), r.riv.lat.p50, r.floor.ok(),
                            r.floor.lat.p50, nanos(r.riv.lat.p50), nanos(r.floor.lat.p50), kP50Target, true));
@@ -814,33 +766,6 @@ void scaling_row(std::vector<Row>& rows, const char* name, const std::vector<Dur
   bool ok = one.ok() && many.ok();
   rows.push_back(ratio_row(std::string("3 ") + name + ", records/s (median round)", ok, many.rate, one.ok(),
                            one.rate, rate(many.rate), rate(one.rate), kScalingTarget, false));
-}
-
-void print_table(const std::vector<Row>& rows) {
-  std::printf("\n%-52s %12s %12s %8s %-9s %s\n", "target", "Rivulet", "reference", "ratio", "target", "result");
-  std::printf("%s\n", std::string(104, '-').c_str());
-  int passed = 0, evaluated = 0;
-  std::vector<std::string> missed;
-  for (const Row& row : rows) {
-    std::printf("%-52s %12s %12s %8s %-9s %s\n", row.what.c_str(), row.riv.c_str(), row.ref.c_str(), row.ratio.c_str(),
-                row.target.c_str(), verdict_name(row.verdict));
-    if (row.verdict == Verdict::not_evaluated) continue;
-    ++evaluated;
-    if (row.verdict == Verdict::pass) {
-      ++passed;
-    } else {
-      missed.push_back(row.what);
-    }
-  }
-  std::printf("%s\n", std::string(104, '-').c_str());
-  std::printf("reference: the futex floor's percentile (1), one producer's rate (3); ratio = Rivulet / reference\n");
-  std::printf("\nSUMMARY: %d of %d targets passed", passed, evaluated);
-  if (!missed.empty()) {
-    std::printf(" (missed:");
-    for (size_t i = 0; i < missed.size(); ++i) std::printf("%s %s", i ? ";" : "", missed[i].c_str());
-    std::printf(")");
-  }
-  std::printf("\n");
 }
 
 void run(const Config& cfg, const std::string& dir) {
@@ -904,7 +829,8 @@ void run(const Config& cfg, const std::string& dir) {
     scaling_row(rows, "16 processes vs 1", rounds, &DurableResults::procs);
   }
 
-  print_table(rows);
+  print_table(rows,
+              "reference: the futex floor's percentile (1), one producer's rate (3); ratio = Rivulet / reference");
 }
 
 }  // namespace
@@ -941,20 +867,9 @@ int main(int argc, char** argv) {
     if (app.count("--seconds") == 0) cfg.seconds = 0.5;
   }
 
-  std::string base = cfg.dir;
-  const char* tmpdir = std::getenv("TMPDIR");
-  if (base.empty()) base = tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp";
-  std::string tmpl = base + "/rivulet-ipc-XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) {
-    std::printf("cannot create a directory under %s: %s\n", base.c_str(), std::strerror(errno));
-    return 0;
-  }
-  std::string dir = tmpl;
-  if (!cfg.keep) {
-    g_files = all_files(dir);
-    g_dir = dir.c_str();
-    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) ::signal(sig, on_fatal_signal);
-  }
+  std::string dir = make_run_dir(cfg.dir, "rivulet-ipc");
+  if (dir.empty()) return 0;
+  if (!cfg.keep) remove_on_signals(dir, all_files(dir));
 
   std::printf("Rivulet across processes (issue 3), against floors and SQLite\n");
   print_run_header(command_line(argc, argv), dir, RIVULET_BENCH_BUILD_TYPE, sqlite_version());
@@ -967,8 +882,7 @@ int main(int argc, char** argv) {
   if (cfg.keep) {
     std::printf("\nfiles kept in %s (--keep)\n", dir.c_str());
   } else {
-    for (const std::string& p : g_files) ::unlink(p.c_str());
-    ::rmdir(dir.c_str());
+    remove_run_files();
   }
   return 0;
 }

@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "rivulet/options.hpp"
 #include "rivulet/status.hpp"
 #include "workload.hpp"
 
@@ -19,6 +20,12 @@ template <typename T>
 T take(rivulet::Result<T>&& r, const char* what) {
   if (!r.ok()) throw BenchError(std::string("rivulet ") + what + ": " + r.status().to_string());
   return std::move(r).value();
+}
+
+inline rivulet::OpenOptions with_sync(rivulet::Sync sync) {
+  rivulet::OpenOptions o;
+  o.sync = sync;
+  return o;
 }
 
 struct RivuletPeer {

@@ -177,13 +177,14 @@ void print_run_header(const std::string& command, const std::string& dir, const 
     std::printf("WARNING:  the machine is busy (load %.2f on %d CPUs): figures will be low and noisy\n", m.load1,
                 m.cpus);
   }
-  std::printf("build:    Rivulet %s (%s build%s), SQLite %s, g++ %s\n", rivulet::kVersion, build_type.c_str(),
+  std::string sqlite = sqlite_version != nullptr ? std::string(", SQLite ") + sqlite_version : "";
+  std::printf("build:    Rivulet %s (%s build%s)%s, g++ %s\n", rivulet::kVersion, build_type.c_str(),
 #ifdef NDEBUG
               ", NDEBUG",
 #else
               ", assertions on",
 #endif
-              sqlite_version, __VERSION__);
+              sqlite.c_str(), __VERSION__);
   std::printf("files:    %s on %s (%s, mounted at %s), %s free\n", dir.c_str(), fs.source.c_str(), fs.type.c_str(),
               fs.mount_point.c_str(), human_bytes(fs.free).c_str());
   if (fs.in_memory()) {

@@ -39,7 +39,8 @@ Floors measure_floors(const std::string& dir);
 // The lines every benchmark program prints under its title: command, machine,
 // load, build and the file system of `dir`, with a WARNING line when the
 // machine is busy, `dir` is in memory or the build is not Release.
-// `build_type` is CMake's, passed in by the program's target.
+// `build_type` is CMake's, passed in by the program's target; `sqlite_version`
+// is null for a program that does not run SQLite.
 void print_run_header(const std::string& command, const std::string& dir, const std::string& build_type,
                       const char* sqlite_version);
 

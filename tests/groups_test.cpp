@@ -64,9 +64,25 @@ TEST(Groups, BadCommitsAreRefusedClearly) {
   EXPECT_EQ(commit("g", {"nope", 0, 0, ""}), Code::not_found);
   EXPECT_EQ(commit("g", {"t", 1, 0, ""}), Code::out_of_range);
   EXPECT_EQ(commit("g", {"t", 0, -1, ""}), Code::invalid_argument);
+  // Offset records are JSON: bytes that are not UTF-8 are refused up front,
+  // not thrown out of the encoder half-way through a batch.
+  EXPECT_EQ(commit("bad\xff", {"t", 0, 0, ""}), Code::invalid_argument);
+  EXPECT_EQ(commit("g", {"t", 0, 0, "meta\xc3("}), Code::invalid_argument);
+  EXPECT_EQ(commit(std::string(249, 'g'), {"t", 0, 0, ""}), Code::invalid_argument);
+  WriteBatch batch(*db);
+  ASSERT_TRUE(batch.add({.topic = "t", .value = "v"}).ok());
+  EXPECT_EQ(batch.add_offset("\xe2\x82", {"t", 0, 0, ""}).code(), Code::invalid_argument);
+  ASSERT_TRUE(db->commit(batch).ok());  // the failed add_offset left the batch usable
   EXPECT_EQ(db->describe_group("g").status().code(), Code::not_found);
   EXPECT_EQ(db->delete_group("g").code(), Code::not_found);
   EXPECT_TRUE(db->list_groups()->empty());
+  // A valid UTF-8 name of the longest allowed size, with non-ASCII metadata.
+  std::string longest(246, 'g');
+  longest += "\xc3\xa9";
+  ASSERT_EQ(commit(longest, {"t", 0, 1, "caf\xc3\xa9"}), Code::ok);
+  Result<std::optional<CommittedOffset>> c = db->committed(longest, "t", 0);
+  ASSERT_TRUE(c.ok() && c->has_value());
+  EXPECT_EQ((*c)->metadata, "caf\xc3\xa9");
 }
 
 TEST(Groups, DeleteRemovesEveryOffsetOfTheGroupOnly) {

@@ -35,7 +35,9 @@ enum class OffsetReset {
 };
 
 struct ConsumerOptions {
-  std::string group;  // required: the group this consumer is a member of
+  // Required: the group this consumer is a member of; 1 to 248 bytes of
+  // UTF-8.
+  std::string group;
   OffsetReset auto_offset_reset = OffsetReset::latest;  // Kafka's default
   // At-least-once without thinking about it: poll() commits the positions
   // of the records the previous poll() returned (so processed) once this

@@ -68,6 +68,15 @@ Status GroupMembership::register_locked(std::string_view group, std::span<const 
     if (!live.ok()) return live.status();
     if (!*live) clear_locked(i);
   }
+  // A joiner that died between naming its group and taking its entry left
+  // a group no member refers to: free it, or it would hold a slot for good.
+  bool referenced[kMaxGroups] = {};
+  for (const MemberEntry& m : area_.members) {
+    if (m.used.load() != 0 && m.group < kMaxGroups) referenced[m.group] = true;
+  }
+  for (uint32_t i = 0; i < kMaxGroups; ++i) {
+    if (area_.groups[i].used.load() != 0 && !referenced[i]) area_.groups[i].used.store(0);
+  }
   uint32_t g = kMaxGroups;
   uint32_t free_group = kMaxGroups;
   for (uint32_t i = 0; i < kMaxGroups; ++i) {

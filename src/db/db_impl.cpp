@@ -481,22 +481,13 @@ Status DbImpl::write_frame_locked(std::span<const format::OutgoingBatch> batches
   frame.header = h;
   uint64_t at = pos + head.size();
   for (const format::OutgoingBatch& b : batches) {
-    format::BatchRef ref{b.topic_id, b.partition, at, {}};
+    // Apply decodes metadata and offset batches from the caller's buffers:
+    // copying the frame would cost a large transaction more than writing it.
+    format::BatchRef ref{b.topic_id, b.partition, at, {}, b.bytes};
     RIVULET_TRY(format::parse_batch_header(b.bytes, at, &ref.header));
     frame.batches.push_back(ref);
     at += b.bytes.size();
   }
-  // Metadata and offset batches are decoded from frame.bytes: give apply a
-  // view of the frame as written.
-  std::string whole;
-  bool decoded = std::any_of(batches.begin(), batches.end(), [&](const format::OutgoingBatch& b) {
-    return b.topic_id == format::kMetaTopicId || b.topic_id == catalog_.offsets_topic_id();
-  });
-  if (decoded) {
-    whole = head;
-    for (const format::OutgoingBatch& b : batches) whole.append(b.bytes);
-  }
-  frame.bytes = whole;
   return written_locked(frame);
 }
 

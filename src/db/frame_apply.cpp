@@ -3,10 +3,8 @@
 
 namespace rivulet::db {
 
-Status for_each_record(const format::ParsedFrame& frame, const format::BatchRef& b,
-                       const std::function<Status(const format::DecodedRecord&)>& take) {
-  std::string_view bytes = frame.bytes.substr(b.position - frame.position, b.header.total_size());
-  format::RecordDecoder decoder(bytes, b.header, b.position);
+Status for_each_record(const format::BatchRef& b, const std::function<Status(const format::DecodedRecord&)>& take) {
+  format::RecordDecoder decoder(b.bytes, b.header, b.position);
   format::DecodedRecord rec;
   for (;;) {
     Result<bool> more = decoder.next(&rec);
@@ -16,9 +14,8 @@ Status for_each_record(const format::ParsedFrame& frame, const format::BatchRef&
   }
 }
 
-static Status apply_offsets_batch(meta::Catalog& catalog, const format::ParsedFrame& frame,
-                                  const format::BatchRef& b) {
-  return for_each_record(frame, b, [&](const format::DecodedRecord& rec) {
+static Status apply_offsets_batch(meta::Catalog& catalog, const format::BatchRef& b) {
+  return for_each_record(b, [&](const format::DecodedRecord& rec) {
     format::OffsetKey key;
     std::optional<format::OffsetValue> value;
     RIVULET_TRY(format::decode_offset_record(rec.key, rec.value, b.position, &key, &value));
@@ -27,9 +24,8 @@ static Status apply_offsets_batch(meta::Catalog& catalog, const format::ParsedFr
   });
 }
 
-static Status apply_meta_batch(meta::Catalog& catalog, const format::ParsedFrame& frame,
-                               const format::BatchRef& b) {
-  return for_each_record(frame, b, [&](const format::DecodedRecord& rec) {
+static Status apply_meta_batch(meta::Catalog& catalog, const format::BatchRef& b) {
+  return for_each_record(b, [&](const format::DecodedRecord& rec) {
     format::MetaChange change;
     RIVULET_TRY(format::decode_meta(rec.key, rec.value, b.position, &change));
     return catalog.apply_meta(change, b.position);
@@ -42,9 +38,9 @@ Status apply_frame(meta::Catalog& catalog, const format::ParsedFrame& frame) {
       if (b.partition != 0) {
         return {Code::corruption, "metadata batch for a partition other than 0", b.position};
       }
-      RIVULET_TRY(apply_meta_batch(catalog, frame, b));
+      RIVULET_TRY(apply_meta_batch(catalog, b));
     } else if (b.topic_id == catalog.offsets_topic_id()) {
-      RIVULET_TRY(apply_offsets_batch(catalog, frame, b));
+      RIVULET_TRY(apply_offsets_batch(catalog, b));
     }
     RIVULET_TRY(catalog.apply_batch(b.topic_id, b.partition, b.header, b.position));
   }

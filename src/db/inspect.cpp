@@ -90,7 +90,7 @@ Result<CheckReport> check_file(const std::string& path, const OpenOptions& optio
         RIVULET_TRY(db::apply_frame(w.catalog, f));
         for (const format::BatchRef& b : f.batches) {
           ++report.batches;
-          RIVULET_TRY(db::for_each_record(f, b, [&](const format::DecodedRecord&) {
+          RIVULET_TRY(db::for_each_record(b, [&](const format::DecodedRecord&) {
             ++report.records;
             return Status::OK();
           }));

@@ -3,8 +3,10 @@
 
 #include "db/db_impl.hpp"
 #include "db/write_batch_rep.hpp"
+#include "group/group_name.hpp"
 #include "util/clock.hpp"
 #include "util/murmur2.hpp"
+#include "util/utf8.hpp"
 
 namespace rivulet {
 
@@ -85,7 +87,10 @@ Status WriteBatch::add_offset(std::string_view group, const OffsetCommit& offset
 
 Status WriteBatch::Rep::add_offset(std::string_view group, const OffsetCommit& offset) {
   Rep& r = *this;
-  if (group.empty()) return {Code::invalid_argument, "a group name must not be empty"};
+  RIVULET_TRY(group::check_group_name(group));
+  if (!is_valid_utf8(offset.metadata)) {
+    return {Code::invalid_argument, fmt::format("offset metadata for group '{}' is not valid UTF-8", group)};
+  }
   if (offset.offset < 0) {
     return {Code::invalid_argument, fmt::format("offset {} for group '{}' is negative", offset.offset, group)};
   }

@@ -62,14 +62,14 @@ bool parse_frame(std::string_view avail, uint64_t position, const ChainLink* lin
       return fail(why, "bad record batch header in frame");
     }
     crc = crc32c::extend(crc, p + at, kBatchCrcFrom);
+    ref.bytes = out->bytes.substr(at, ref.header.total_size());
     out->batches.push_back(ref);
     at += ref.header.total_size();
   }
   if (at != h.frame_length) return fail(why, "batches do not fill the frame");
   if (crc != h.meta_crc) return fail(why, "frame checksum mismatch");
   for (const BatchRef& b : out->batches) {
-    std::string_view bytes = avail.substr(b.position - position, b.header.total_size());
-    if (!batch_crc_ok(bytes, b.header)) return fail(why, "record batch checksum mismatch");
+    if (!batch_crc_ok(b.bytes, b.header)) return fail(why, "record batch checksum mismatch");
   }
   return true;
 }

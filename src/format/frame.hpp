@@ -52,13 +52,14 @@ struct BatchRef {
   uint32_t partition = 0;
   uint64_t position = 0;  // of the batch in the file
   BatchHeader header;
+  std::string_view bytes;  // the whole batch; lives as long as the frame's bytes
 };
 
 struct ParsedFrame {
   uint64_t position = 0;
   FrameHeader header;
   std::vector<BatchRef> batches;
-  std::string_view bytes;  // the whole frame, padding excluded
+  std::string_view bytes;  // the whole frame, padding excluded (empty when just written)
 
   bool segment_end() const { return (header.flags & kFrameSegmentEnd) != 0; }
 };

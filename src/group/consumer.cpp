@@ -17,6 +17,7 @@
 #include "coord/group_membership.hpp"
 #include "db/db_impl.hpp"
 #include "group/assignor.hpp"
+#include "group/group_name.hpp"
 #include "meta/catalog.hpp"
 
 namespace rivulet {
@@ -356,11 +357,7 @@ Consumer::~Consumer() {
 }
 
 Result<std::unique_ptr<Consumer>> Consumer::create(Db& db, ConsumerOptions options) {
-  if (options.group.empty()) return Status(Code::invalid_argument, "a consumer needs a group name");
-  if (options.group.size() > coord::kMaxGroupNameBytes) {
-    return Status(Code::invalid_argument,
-                  fmt::format("group name is {} bytes; at most {}", options.group.size(), coord::kMaxGroupNameBytes));
-  }
+  RIVULET_TRY(group::check_group_name(options.group));
   if (options.max_poll_records == 0) return Status(Code::invalid_argument, "max_poll_records must be at least 1");
   if (!db.impl_->shared()) {
     return Status(Code::read_only, fmt::format("{}: a consumer needs a handle that can write the shared area beside "

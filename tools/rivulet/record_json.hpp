@@ -22,11 +22,6 @@
 
 namespace rivulet::cli {
 
-// Strict UTF-8 as RFC 3629 (and nlohmann's parser) define it: no overlong
-// forms, no surrogates, nothing above U+10FFFF. Only bytes that pass are
-// written as JSON strings, so every string we write parses back unchanged.
-bool is_valid_utf8(std::string_view s);
-
 std::string base64_encode(std::string_view bytes);
 // Standard alphabet; padding required (length a multiple of 4). Returns
 // nullopt for anything else.
