@@ -247,7 +247,7 @@ class CliTest : public ::testing::Test {
   ::rivulet::testing::TempDir dir_;
 };
 
-const std::vector<std::string> kCommands = {"topic create", "topic list", "topic describe",
+const std::vector<std::string> kCommands = {"topic create", "topic alter", "topic list", "topic describe",
                                             "topic delete", "produce",    "consume",
                                             "stat",         "check",      "dump",
                                             "group list",   "group describe", "group reset",
@@ -271,7 +271,7 @@ TEST_F(CliTest, HelpListsEveryCommand) {
 TEST_F(CliTest, Version) {
   EXPECT_EQ(ok({"--version"}), std::string("rivulet ") + rivulet::kVersion + " (file format " +
                                    std::to_string(rivulet::kFormatVersion) + ")\n");
-  EXPECT_EQ(ok({"--version"}), "rivulet 0.1.0 (file format 1)\n");
+  EXPECT_EQ(ok({"--version"}), "rivulet 0.1.0 (file format 2)\n");
 }
 
 TEST_F(CliTest, CommandHelp) {
@@ -367,6 +367,36 @@ TEST_F(CliTest, TopicLifecycle) {
   // The name may be reused, and the new topic starts empty.
   ok({"f.rvl", "topic", "create", "orders"});
   EXPECT_EQ(ok({"f.rvl", "consume", "orders"}), "");
+}
+
+TEST_F(CliTest, TopicConfigsAndRetention) {
+  ok({"f.rvl", "topic", "create", "clicks", "--config", "retention.bytes=300", "--config", "cleanup.policy=delete"});
+  for (int i = 0; i < 10; ++i) ok({"f.rvl", "produce", "clicks", "click number " + std::to_string(i)});
+  std::string text = ok({"f.rvl", "topic", "describe", "clicks"});
+  EXPECT_NE(text.find("retention.bytes         300\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("retention.ms            -1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("DEAD BYTES"), std::string::npos) << text;
+
+  ok({"f.rvl", "topic", "alter", "clicks", "--config", "retention.bytes=0"});
+  json d = json::parse(ok({"f.rvl", "topic", "describe", "clicks", "--json"}));
+  EXPECT_EQ(d["config"]["retention_bytes"], 0);
+  EXPECT_EQ(d["config"]["cleanup_policy"], "delete");
+  EXPECT_EQ(d["partitions"][0]["first_offset"], 10);
+  EXPECT_EQ(d["partitions"][0]["record_count"], 0);
+  EXPECT_GT(d["partitions"][0]["dead_bytes"], 0);
+  EXPECT_EQ(ok({"f.rvl", "consume", "clicks"}), "");
+  ok({"f.rvl", "produce", "clicks", "after"});
+  json after = json::parse(ok({"f.rvl", "consume", "clicks", "--format", "json"}));  // one line: one object
+  EXPECT_EQ(after["offset"], 10);  // offsets go on; none is reused
+  EXPECT_EQ(after["value"], "after");
+
+  EXPECT_NE(fails(2, {"f.rvl", "topic", "alter", "clicks", "--config", "retention.days=1"}).find("retention.days"),
+            std::string::npos);
+  EXPECT_NE(fails(2, {"f.rvl", "topic", "alter", "clicks", "--config", "retention.ms"}).find("KEY=VALUE"),
+            std::string::npos);
+  fails(2, {"f.rvl", "topic", "alter", "clicks"});  // --config is required
+  EXPECT_NE(fails(1, {"f.rvl", "topic", "alter", "nope", "--config", "retention.ms=1"}).find("nope"),
+            std::string::npos);
 }
 
 TEST_F(CliTest, OnlyCreateAndProduceCreateTheFile) {
@@ -700,7 +730,7 @@ TEST_F(CliTest, StatCheckDump) {
     EXPECT_NE(stat.find(word), std::string::npos) << word << "\n" << stat;
   }
   json s = json::parse(ok({"f.rvl", "stat", "--json"}));
-  EXPECT_EQ(s["format_version"], 1);
+  EXPECT_EQ(s["format_version"], 2);
   EXPECT_GT(s["file_size"].get<uint64_t>(), 0u);
   EXPECT_GT(s["log_end"].get<uint64_t>(), 0u);
   ASSERT_EQ(s["topics"].size(), 1u);

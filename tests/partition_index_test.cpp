@@ -11,10 +11,10 @@ namespace {
 // (timestamps need not grow), [40,41) at t<=400.
 PartitionIndex sample() {
   PartitionIndex idx;
-  idx.add(0, 100, 1000);
-  idx.add(10, 300, 2000);
-  idx.add(15, 200, 3000);
-  idx.add(40, 400, 4000);
+  idx.add(0, 100, 1000, 100);
+  idx.add(10, 300, 2000, 100);
+  idx.add(15, 200, 3000, 100);
+  idx.add(40, 400, 4000, 100);
   return idx;
 }
 
@@ -45,7 +45,7 @@ TEST(PartitionIndex, FindsTheFirstBatchWithARecordAtOrAfterATime) {
 
 TEST(PartitionIndex, MemoryGrowsWithBatchesNotRecords) {
   PartitionIndex idx;
-  for (int64_t b = 0; b < 1000; ++b) idx.add(b * 1000, b, static_cast<uint64_t>(b) * 100000);
+  for (int64_t b = 0; b < 1000; ++b) idx.add(b * 1000, b, static_cast<uint64_t>(b) * 100000, 100);
   EXPECT_EQ(idx.size(), 1000u) << "a million records in a thousand batches";
   EXPECT_LE(idx.memory_bytes(), 2 * 1000 * sizeof(BatchEntry));
   EXPECT_EQ(idx.find_offset(999'999), 999u);

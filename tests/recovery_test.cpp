@@ -193,13 +193,52 @@ TEST(Recovery, AFileFromANewerFormatIsRefusedAndLeftAlone) {
   TempDir dir;
   std::string path = dir.file("a.rvl");
   ASSERT_TRUE((*Db::open(path))->close().ok());
-  patch(path, 8, std::string("\x02\x00\x00\x00", 4));
+  patch(path, 8, std::string("\x03\x00\x00\x00", 4));
   std::string before = read_all(path);
   auto db = Db::open(path);
   ASSERT_FALSE(db.ok());
   EXPECT_EQ(db.status().code(), Code::version_too_new);
-  EXPECT_NE(db.status().message().find("version 2"), std::string::npos) << db.status().message();
+  EXPECT_NE(db.status().message().find("version 3"), std::string::npos) << db.status().message();
   EXPECT_EQ(read_all(path), before);
+}
+
+// Format 1 is a subset of format 2: its files open read-only, and a handle
+// that would write is refused with what to do, before anything is written.
+TEST(Recovery, AFileFromAnOlderFormatOpensReadOnlyOnly) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  {
+    auto db = Db::open(path);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->create_topic("t").ok());
+    ASSERT_TRUE((*db)->produce({.topic = "t", .value = "old"}).ok());
+    ASSERT_TRUE((*db)->close().ok());
+  }
+  // What format 1 wrote differs only in the version (and so the header CRC).
+  std::string header = read_all(path).substr(0, 40);
+  header.replace(8, 4, std::string("\x01\x00\x00\x00", 4));
+  uint32_t crc = crc32c::value(header.data(), 40);
+  patch(path, 8, header.substr(8, 4));
+  patch(path, 40, std::string(reinterpret_cast<const char*>(&crc), 4));
+  std::string before = read_all(path);
+
+  auto writable = Db::open(path);
+  ASSERT_FALSE(writable.ok());
+  EXPECT_EQ(writable.status().code(), Code::unsupported);
+  EXPECT_NE(writable.status().message().find("file format 1 is older"), std::string::npos)
+      << writable.status().message();
+  EXPECT_NE(writable.status().message().find(path), std::string::npos) << writable.status().message();
+  EXPECT_EQ(read_all(path), before);
+
+  auto db = Db::open(path, {.read_only = true});
+  ASSERT_TRUE(db.ok()) << db.status().to_string();
+  EXPECT_EQ((*db)->stat()->format_version, 1u);
+  auto r = (*db)->reader("t", 0, StartAt::earliest());
+  ASSERT_TRUE(r.ok());
+  auto got = (*r)->poll(std::chrono::milliseconds(0));
+  ASSERT_TRUE(got.ok() && got->size() == 1);
+  EXPECT_EQ(*(*got)[0].value, "old");
+  EXPECT_TRUE(check_file(path)->ok);
 }
 
 TEST(Recovery, DamagedHeaderIsCorruptionAtPositionZero) {

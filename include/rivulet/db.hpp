@@ -34,7 +34,10 @@ struct PartitionInfo {
   int64_t first_offset = 0;  // earliest offset still readable
   int64_t next_offset = 0;   // offset the next record will get
   int64_t record_count = 0;
-  uint64_t bytes = 0;        // bytes of record batches in the file
+  uint64_t bytes = 0;        // of the record batches still readable (live)
+  // Of batches wholly below first_offset (retention, delete_records): dead,
+  // still in the file until cleaning reuses their space.
+  uint64_t dead_bytes = 0;
 };
 
 struct TopicInfo {
@@ -149,6 +152,15 @@ class Db {
   // Marks the topic deleted: its name may be reused and its records are no
   // longer readable (their space comes back once cleaning exists).
   Status delete_topic(std::string_view name);
+  // Replaces a topic's config (start from describe_topic(name)->config).
+  // The partition count cannot change. A shorter retention applies at the
+  // next commit to the file (from any handle, at most once a second each).
+  Status alter_topic(std::string_view name, const TopicConfig& config);
+  // Makes every record of a partition below `before_offset` unreadable, as
+  // Kafka's deleteRecords: the earliest offset moves there (never back);
+  // offsets are never reused. Their space comes back once cleaning exists.
+  // out_of_range for an offset past the partition's end.
+  Status delete_records(std::string_view topic, int32_t partition, int64_t before_offset);
   Result<std::vector<TopicInfo>> list_topics();
   Result<TopicInfo> describe_topic(std::string_view name);
 

@@ -4,6 +4,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "rivulet/status.hpp"
 
 namespace rivulet {
 
@@ -54,12 +60,39 @@ struct OpenOptions {
   io::Env* env = nullptr;
 };
 
+// Kafka's cleanup.policy: what happens to a topic's old records.
+enum class CleanupPolicy {
+  delete_,         // "delete": retention.ms / retention.bytes remove the oldest
+  compact,         // "compact": only the latest record per key is kept
+  compact_delete,  // "compact,delete": both
+};
+
 struct TopicConfig {
   int32_t partitions = 1;
   TimestampType timestamp_type = TimestampType::create_time;
   // Largest record (key + value + headers + framing) accepted, as Kafka's
   // max.message.bytes.
   uint32_t max_message_bytes = 1048588;
+  // Kafka's meanings. Retention moves a partition's earliest offset forward
+  // by whole batches; offsets never change and are never reused. -1 keeps
+  // records forever, the default here: a Kafka broker defaults retention.ms
+  // to 7 days, but an embedded store that drops data nobody asked it to
+  // drop would surprise. Retention applies under `delete` policies only and
+  // runs inline with commits to the file, at most once a second per handle.
+  CleanupPolicy cleanup_policy = CleanupPolicy::delete_;
+  int64_t retention_ms = -1;
+  int64_t retention_bytes = -1;  // per partition
+  // How long a tombstone (null value) survives compaction.
+  int64_t delete_retention_ms = 86400000;
 };
+
+// Sets one field of `config` by its Kafka name ("retention.ms",
+// "retention.bytes", "cleanup.policy", "delete.retention.ms",
+// "max.message.bytes", "message.timestamp.type") from its text form. Fails
+// with invalid_argument naming the key for an unknown key or a bad value.
+Status set_topic_config(TopicConfig* config, std::string_view key, std::string_view value);
+
+// Every config field as (Kafka name, text form), in a fixed order.
+std::vector<std::pair<std::string, std::string>> topic_config_entries(const TopicConfig& config);
 
 }  // namespace rivulet

@@ -19,6 +19,10 @@ Status Db::create_topic(std::string_view name, const TopicConfig& config) {
   return impl_->create_topic(name, config);
 }
 Status Db::delete_topic(std::string_view name) { return impl_->delete_topic(name); }
+Status Db::alter_topic(std::string_view name, const TopicConfig& config) { return impl_->alter_topic(name, config); }
+Status Db::delete_records(std::string_view topic, int32_t partition, int64_t before_offset) {
+  return impl_->delete_records(topic, partition, before_offset);
+}
 Result<std::vector<TopicInfo>> Db::list_topics() { return impl_->list_topics(); }
 Result<TopicInfo> Db::describe_topic(std::string_view name) { return impl_->describe_topic(name); }
 

@@ -13,9 +13,11 @@
 #include "db/frame_apply.hpp"
 #include "group/live_groups.hpp"
 #include "db/reader_impl.hpp"
+#include "db/retention.hpp"
 #include "format/frame.hpp"
 #include "io/locks.hpp"
 #include "log/file_start.hpp"
+#include "meta/topic_config.hpp"
 #include "util/clock.hpp"
 
 namespace rivulet {
@@ -159,6 +161,15 @@ Status DbImpl::load() {
   if (!start.ok()) return start.status();
   header_ = start->header;
   superblock_ = start->superblock;
+  if (header_.format_version < format::kFormatVersion && !options_.read_only) {
+    // Older files are a subset of this format, so reading them is safe; a
+    // newer record in them would make the build that wrote them call them
+    // corrupt, and the header's version cannot change in place safely.
+    return {Code::unsupported,
+            fmt::format("file format {} is older than this build writes ({}): open it read-only, or copy it into "
+                        "a new file as docs/FORMAT.md (\"Older format versions\") shows",
+                        header_.format_version, format::kFormatVersion)};
+  }
   scanner_ = std::make_unique<log::LogScanner>(map_.get(), header_.segment_size);
   RIVULET_TRY(attach_shared());
   return recover();
@@ -508,6 +519,7 @@ Status DbImpl::write_locked(const std::function<Status()>& locked) {
     {
       std::unique_lock follow(follow_mu_);
       st = catch_up_locked();
+      if (st.ok()) st = apply_retention_locked();
       if (st.ok()) st = locked();
       last_written = last_seq();
     }
@@ -560,23 +572,102 @@ Status DbImpl::commit(WriteBatch::Rep& batch) {
 
 // Writes one metadata change in a frame of its own. `prepare` checks the
 // change against the catalog (caught up, under the writer lock) and fills
-// it in.
+// it in, or leaves topic_id 0 when there is nothing to change.
 Status DbImpl::commit_meta(const std::function<Status(format::MetaChange*)>& prepare) {
   Status st = write_locked([&]() -> Status {
     format::MetaChange change;
-    int64_t base = 0;
     {
       std::shared_lock state(state_mu_);
       RIVULET_TRY(prepare(&change));
-      base = catalog_.by_id(format::kMetaTopicId)->partitions[0].next_offset;
     }
-    format::EncodedMeta m = format::encode_meta(change);
-    format::BatchBuilder builder;
-    builder.add(std::string_view(m.key), std::string_view(m.value), {}, now_ms());
-    format::OutgoingBatch b{format::kMetaTopicId, 0, builder.finish(base)};
-    return write_frame_locked({&b, 1});
+    if (change.topic_id == 0) return Status::OK();  // nothing to change
+    return write_meta_locked({&change, 1});
   });
   return with_path(path_, st);
+}
+
+// Metadata changes in one batch of one frame (the writer lock is held).
+Status DbImpl::write_meta_locked(std::span<const format::MetaChange> changes) {
+  int64_t base = 0;
+  {
+    std::shared_lock state(state_mu_);
+    base = catalog_.by_id(format::kMetaTopicId)->partitions[0].next_offset;
+  }
+  format::BatchBuilder builder;
+  int64_t now = now_ms();
+  for (const format::MetaChange& change : changes) {
+    format::EncodedMeta m = format::encode_meta(change);
+    builder.add(std::string_view(m.key), std::string_view(m.value), {}, now);
+  }
+  format::OutgoingBatch b{format::kMetaTopicId, 0, builder.finish(base)};
+  return write_frame_locked({&b, 1});
+}
+
+// Retention runs inline, as SQLite does its upkeep: the first write of this
+// handle after each second moves the earliest offsets that retention.ms and
+// retention.bytes allow, in a frame before the caller's.
+Status DbImpl::apply_retention_locked() {
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_retention_) return Status::OK();
+  next_retention_ = now + std::chrono::seconds(1);
+  std::vector<format::MetaChange> changes;
+  {
+    std::shared_lock state(state_mu_);
+    changes = db::retention_changes(catalog_, now_ms(), kMaxRetentionChanges);
+  }
+  if (changes.empty()) return Status::OK();
+  if (changes.size() == kMaxRetentionChanges) next_retention_ = now;  // more to do: again next write
+  Status st = write_meta_locked(changes);
+  if (!st.ok()) return {st.code(), "while applying retention: " + st.message(), st.position()};
+  return Status::OK();
+}
+
+Status DbImpl::alter_topic(std::string_view name, const TopicConfig& config) {
+  RIVULET_TRY(commit_meta([&](format::MetaChange* change) {
+    if (meta::Catalog::is_internal(name)) {
+      return Status(Code::invalid_argument, fmt::format("topic '{}' is internal: Rivulet configures it", name));
+    }
+    const meta::TopicState* t = catalog_.find(name);
+    if (!t) return Status(Code::not_found, fmt::format("unknown topic '{}'", name));
+    RIVULET_TRY(meta::check_topic_config(name, config));
+    if (config.partitions != t->config.partitions) {
+      return Status(Code::invalid_argument, fmt::format("topic '{}' has {} partitions; altering cannot change that",
+                                                        name, t->config.partitions));
+    }
+    change->kind = format::MetaChange::Kind::topic_config;
+    change->topic_id = t->id;
+    change->name = std::string(name);
+    change->config = config;
+    return Status::OK();
+  }));
+  // A shorter retention applies now, not at this handle's next write.
+  return with_path(path_, write_locked([&] {
+                     next_retention_ = {};
+                     return apply_retention_locked();
+                   }));
+}
+
+Status DbImpl::delete_records(std::string_view topic, int32_t partition, int64_t before_offset) {
+  return commit_meta([&](format::MetaChange* change) {
+    const meta::TopicState* t = meta::Catalog::is_internal(topic) ? nullptr : catalog_.find(topic);
+    if (!t) return Status(Code::not_found, fmt::format("unknown topic '{}'", topic));
+    if (partition < 0 || static_cast<size_t>(partition) >= t->partitions.size()) {
+      return Status(Code::out_of_range,
+                    fmt::format("topic '{}' has no partition {} (it has {})", topic, partition, t->partitions.size()));
+    }
+    const meta::PartitionState& p = t->partitions[static_cast<size_t>(partition)];
+    if (before_offset < 0 || before_offset > p.visible_end) {
+      return Status(Code::out_of_range, fmt::format("offset {} is outside '{}' partition {} ({} to {})",
+                                                    before_offset, topic, partition, p.first_offset, p.visible_end));
+    }
+    // Already gone: nothing to write (the earliest offset never moves back).
+    if (before_offset <= p.first_offset) return Status::OK();
+    change->kind = format::MetaChange::Kind::partition_start;
+    change->topic_id = t->id;
+    change->partition = partition;
+    change->start_offset = before_offset;
+    return Status::OK();
+  });
 }
 
 Status DbImpl::create_topic(std::string_view name, const TopicConfig& config) {
@@ -761,7 +852,7 @@ TopicInfo DbImpl::describe(const meta::TopicState& t) const {
   for (size_t i = 0; i < t.partitions.size(); ++i) {
     const meta::PartitionState& p = t.partitions[i];
     info.partitions.push_back({static_cast<int32_t>(i), p.first_offset, p.visible_end,
-                               p.visible_end - p.first_offset, p.bytes});
+                               p.visible_end - p.first_offset, p.bytes, p.dead_bytes});
   }
   return info;
 }

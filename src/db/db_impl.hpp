@@ -31,6 +31,8 @@ class DbImpl {
 
   Status create_topic(std::string_view name, const TopicConfig& config);
   Status delete_topic(std::string_view name);
+  Status alter_topic(std::string_view name, const TopicConfig& config);
+  Status delete_records(std::string_view topic, int32_t partition, int64_t before_offset);
   Result<std::vector<TopicInfo>> list_topics();
   Result<TopicInfo> describe_topic(std::string_view name);
   Status commit(WriteBatch::Rep& batch);
@@ -96,6 +98,8 @@ class DbImpl {
   Status sync_locked();
   Status update_superblock_locked(uint64_t durable_seq);
   Status commit_meta(const std::function<Status(format::MetaChange*)>& prepare);
+  Status write_meta_locked(std::span<const format::MetaChange> changes);
+  Status apply_retention_locked();
   TopicInfo describe(const meta::TopicState& t) const;
   Result<std::vector<GroupInfo>> groups_now();
   GroupInfo describe(const std::string& name, const meta::GroupOffsets::Group& group) const;
@@ -126,6 +130,9 @@ class DbImpl {
   uint64_t allocated_end_ = 0;  // the file is allocated up to here (writer)
   log::TailInfo tail_;          // what recovery found after the log
   Status failure_;              // sticky: after it, no more commits
+  // Retention is looked at by the first write after this time (writer).
+  std::chrono::steady_clock::time_point next_retention_{};
+  static constexpr size_t kMaxRetentionChanges = 1000;  // per frame
   std::atomic<bool> closed_{false};
 
   // Frames applied but not yet visible (written under sync full, waiting

@@ -22,7 +22,7 @@ namespace rivulet::format {
 inline constexpr uint32_t kBlockSize = 4096;
 inline constexpr uint64_t kSuperblockPos[2] = {4096, 8192};
 inline constexpr uint64_t kFirstSegmentPos = 16384;
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kFormatVersion = 2;
 inline constexpr uint32_t kMinSegmentSize = 64 * 1024;
 inline constexpr uint32_t kMaxSegmentSize = 1u << 30;
 

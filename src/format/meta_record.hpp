@@ -1,5 +1,6 @@
-// Metadata is data: topic creation and deletion are records in the internal
-// topic __rivulet_meta (topic id 0, one partition), replayed on open. The key
+// Metadata is data: topic creation, config changes, deletion and moves of a
+// partition's earliest offset are records in the internal topic
+// __rivulet_meta (topic id 0, one partition), replayed on open. The key
 // names the change; the value is a JSON object (docs/FORMAT.md lists fields).
 #pragma once
 
@@ -15,14 +16,18 @@ namespace rivulet::format {
 
 inline constexpr std::string_view kMetaTopicName = "__rivulet_meta";
 inline constexpr std::string_view kMetaTopicCreate = "topic.create";
+inline constexpr std::string_view kMetaTopicConfig = "topic.config";
 inline constexpr std::string_view kMetaTopicDelete = "topic.delete";
+inline constexpr std::string_view kMetaPartitionStart = "partition.start";
 
 struct MetaChange {
-  enum class Kind { topic_create, topic_delete };
+  enum class Kind { topic_create, topic_config, topic_delete, partition_start };
   Kind kind = Kind::topic_create;
   uint32_t topic_id = 0;
-  std::string name;
-  TopicConfig config;  // topic_create only
+  std::string name;     // every kind but partition_start
+  TopicConfig config;   // topic_create, topic_config (the whole new config)
+  int32_t partition = 0;      // partition_start
+  int64_t start_offset = 0;   // partition_start: the new earliest offset
 };
 
 struct EncodedMeta {

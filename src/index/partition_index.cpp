@@ -5,9 +5,22 @@
 
 namespace rivulet::index {
 
-void PartitionIndex::add(int64_t base_offset, int64_t max_timestamp, uint64_t position) {
+void PartitionIndex::add(int64_t base_offset, int64_t max_timestamp, uint64_t position, uint32_t bytes) {
   int64_t so_far = entries_.empty() ? max_timestamp : std::max(entries_.back().max_timestamp_so_far, max_timestamp);
-  entries_.push_back({base_offset, so_far, position});
+  entries_.push_back({base_offset, so_far, position, bytes});
+}
+
+uint64_t PartitionIndex::drop_before(int64_t offset, int64_t next_offset) {
+  size_t n = 0;
+  uint64_t bytes = 0;
+  while (n < entries_.size()) {
+    int64_t end = n + 1 < entries_.size() ? entries_[n + 1].base_offset : next_offset;
+    if (end > offset) break;  // batch n still holds offset `offset` or later
+    bytes += entries_[n].bytes;
+    ++n;
+  }
+  entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(n));
+  return bytes;
 }
 
 std::optional<size_t> PartitionIndex::find_offset(int64_t offset) const {

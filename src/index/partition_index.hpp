@@ -16,11 +16,16 @@ struct BatchEntry {
   // so "first record with timestamp >= T" is a binary search.
   int64_t max_timestamp_so_far = 0;
   uint64_t position = 0;  // of the batch in the file
+  uint32_t bytes = 0;     // the batch's size
 };
 
 class PartitionIndex {
  public:
-  void add(int64_t base_offset, int64_t max_timestamp, uint64_t position);
+  void add(int64_t base_offset, int64_t max_timestamp, uint64_t position, uint32_t bytes);
+  // Forgets the leading batches whose every offset is below `offset` (the
+  // partition's new earliest offset; `next_offset` ends the last batch) and
+  // returns their bytes.
+  uint64_t drop_before(int64_t offset, int64_t next_offset);
   size_t size() const { return entries_.size(); }
   const BatchEntry& at(size_t i) const { return entries_[i]; }
 

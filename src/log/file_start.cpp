@@ -64,7 +64,7 @@ Result<FileStart> read_file_start(io::File& file) {
   }
   if (s.checkpoint_pos != 0) {
     return Status(Code::corruption,
-                  fmt::format("superblock at position {} holds checkpoint position {}, but format 1 has none", at,
+                  fmt::format("superblock at position {} holds checkpoint position {}, but this format has none", at,
                               s.checkpoint_pos),
                   at);
   }

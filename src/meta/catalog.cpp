@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "format/frame.hpp"
+#include "meta/topic_config.hpp"
 
 namespace rivulet::meta {
 
@@ -41,15 +42,7 @@ static std::string collision_key(std::string_view name) {
 
 Status Catalog::check_create(std::string_view name, const TopicConfig& config) const {
   RIVULET_TRY(validate_name(name));
-  if (config.partitions < 1) {
-    return {Code::invalid_argument, fmt::format("topic '{}': partition count must be at least 1", name)};
-  }
-  if (config.partitions > 100000) {
-    return {Code::invalid_argument, fmt::format("topic '{}': at most 100000 partitions", name)};
-  }
-  if (config.max_message_bytes < 64) {
-    return {Code::invalid_argument, fmt::format("topic '{}': max_message_bytes must be at least 64", name)};
-  }
+  RIVULET_TRY(check_topic_config(name, config));
   if (find(name)) return {Code::already_exists, fmt::format("topic '{}' already exists", name)};
   std::string key = collision_key(name);
   for (const auto& [existing, id] : live_) {
@@ -112,12 +105,41 @@ Status Catalog::apply_meta(const format::MetaChange& change, uint64_t position) 
     return Status::OK();
   }
   TopicState* t = by_id(change.topic_id);
+  if (change.kind == format::MetaChange::Kind::partition_start) return apply_partition_start(t, change, position);
   if (!t || t->deleted || t->id == format::kMetaTopicId) {
-    return corrupt(position, fmt::format("deletion of unknown topic id {}", change.topic_id));
+    return corrupt(position, fmt::format("change of unknown topic id {}", change.topic_id));
+  }
+  if (change.kind == format::MetaChange::Kind::topic_config) {
+    if (change.config.partitions != t->config.partitions) {
+      return corrupt(position, fmt::format("config change of topic '{}' changes its partition count", t->name));
+    }
+    t->config = change.config;
+    return Status::OK();
   }
   if (t->id == offsets_topic_id_) return corrupt(position, "deletion of the offsets topic");
   t->deleted = true;
   live_.erase(t->name);
+  return Status::OK();
+}
+
+// The earliest offset only moves forward, by the writer's own rule; an
+// offset past the end is a record no writer could have made.
+Status Catalog::apply_partition_start(TopicState* t, const format::MetaChange& change, uint64_t position) {
+  if (!t || t->deleted || t->id == format::kMetaTopicId || change.partition < 0 ||
+      static_cast<size_t>(change.partition) >= t->partitions.size()) {
+    return corrupt(position, fmt::format("earliest offset for unknown topic id {} partition {}", change.topic_id,
+                                         change.partition));
+  }
+  PartitionState& p = t->partitions[static_cast<size_t>(change.partition)];
+  if (change.start_offset > p.next_offset) {
+    return corrupt(position, fmt::format("earliest offset {} of '{}' partition {} is past its end {}",
+                                         change.start_offset, t->name, change.partition, p.next_offset));
+  }
+  if (change.start_offset <= p.first_offset) return Status::OK();
+  p.first_offset = change.start_offset;
+  uint64_t dropped = p.index.drop_before(p.first_offset, p.next_offset);
+  p.bytes -= dropped;
+  p.dead_bytes += dropped;
   return Status::OK();
 }
 
@@ -143,7 +165,7 @@ Status Catalog::apply_batch(uint32_t topic_id, uint32_t partition, const format:
     return corrupt(position, fmt::format("record batch of '{}' partition {} has recordsCount {} but lastOffsetDelta {}",
                                          t->name, partition, batch.records_count, batch.last_offset_delta));
   }
-  p.index.add(batch.base_offset, batch.max_timestamp, position);
+  p.index.add(batch.base_offset, batch.max_timestamp, position, batch.total_size());
   p.next_offset = batch.last_offset() + 1;
   p.bytes += batch.total_size();
   return Status::OK();

@@ -27,7 +27,8 @@ struct PartitionState {
   // Readers see offsets below this: records are written before they are
   // committed (under sync full, committed means durable).
   int64_t visible_end = 0;
-  uint64_t bytes = 0;
+  uint64_t bytes = 0;       // of batches holding offsets from first_offset on
+  uint64_t dead_bytes = 0;  // of batches wholly below first_offset, until cleaned
   index::PartitionIndex index;
 };
 
@@ -74,6 +75,8 @@ class Catalog {
   Status apply_batch(uint32_t topic_id, uint32_t partition, const format::BatchHeader& batch, uint64_t position);
 
  private:
+  Status apply_partition_start(TopicState* t, const format::MetaChange& change, uint64_t position);
+
   std::map<uint32_t, std::unique_ptr<TopicState>> topics_;  // by id, deleted ones too
   std::unordered_map<std::string, uint32_t> live_;          // name -> id
   uint32_t next_id_ = 1;

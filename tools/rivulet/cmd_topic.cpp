@@ -1,9 +1,11 @@
-// `rivulet FILE topic create|list|describe|delete`: the catalog of topics.
-// create and delete write (create makes the file if needed, delete does not);
+// `rivulet FILE topic create|alter|list|describe|delete`: the catalog of
+// topics. create, alter and delete write (create makes the file if needed);
 // list and describe open the file read-only. Like the rest of the tool, success is quiet for
 // writes: the exit code says it worked, and scripts need not filter output.
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -19,8 +21,19 @@ struct TopicOptions {
   std::string partitions = "1";
   std::string timestamp_type = "create_time";
   std::string max_message_bytes;
+  std::vector<std::string> configs;  // --config K=V, in order
   bool json = false;
 };
+
+// Applies each --config K=V (Kafka's config names) to `config`, in order.
+void apply_configs(const std::vector<std::string>& configs, TopicConfig* config) {
+  for (const std::string& kv : configs) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos) usage_error(fmt::format("--config: expected KEY=VALUE, got '{}'", kv));
+    Status st = set_topic_config(config, kv.substr(0, eq), kv.substr(eq + 1));
+    if (!st.ok()) usage_error("--config: " + st.message());
+  }
+}
 
 int run_create(const std::string& file, const TopicOptions& o) {
   TopicConfig config;
@@ -38,8 +51,20 @@ int run_create(const std::string& file, const TopicOptions& o) {
     config.max_message_bytes = static_cast<uint32_t>(
         parse_int(o.max_message_bytes, "--max-message-bytes", 1, UINT32_MAX));
   }
+  apply_configs(o.configs, &config);
   auto db = open_for_write(file);
   check(db->create_topic(o.name, config));
+  close_db(*db);
+  return kExitOk;
+}
+
+int run_alter(const std::string& file, const TopicOptions& o) {
+  OpenOptions options;
+  options.create_if_missing = false;
+  auto db = open_for_write(file, options);
+  TopicConfig config = take(db->describe_topic(o.name)).config;
+  apply_configs(o.configs, &config);
+  check(db->alter_topic(o.name, config));
   close_db(*db);
   return kExitOk;
 }
@@ -75,13 +100,14 @@ int run_describe(const std::string& file, const TopicOptions& o) {
     print_json(topic_json(topic));
     return kExitOk;
   }
-  out().append(render_fields({
+  std::vector<std::pair<std::string, std::string>> fields = {
       {"topic", topic.name},
       {"id", std::to_string(topic.id)},
       {"partitions", std::to_string(topic.config.partitions)},
-      {"timestamp type", timestamp_type_name(topic.config.timestamp_type)},
-      {"max message bytes", std::to_string(topic.config.max_message_bytes)},
-  }));
+  };
+  // Then every config under its Kafka name, as `topic alter --config` takes it.
+  for (auto& entry : topic_config_entries(topic.config)) fields.push_back(std::move(entry));
+  out().append(render_fields(fields));
   out().append("\n");
   out().append(partition_table(topic).render());
   return kExitOk;
@@ -90,7 +116,7 @@ int run_describe(const std::string& file, const TopicOptions& o) {
 }  // namespace
 
 void add_topic_commands(CLI::App& app, const std::string& file, Registry& registry) {
-  CLI::App* topic = app.add_subcommand("topic", "create, list, describe and delete topics");
+  CLI::App* topic = app.add_subcommand("topic", "create, alter, list, describe and delete topics");
   topic->require_subcommand(1);
   auto o = std::make_shared<TopicOptions>();
 
@@ -106,11 +132,31 @@ void add_topic_commands(CLI::App& app, const std::string& file, Registry& regist
   create->add_option("--max-message-bytes", o->max_message_bytes,
                      "largest record accepted (default 1048588, as Kafka)")
       ->type_name("N");
+  create->add_option("--config", o->configs,
+                     "KEY=VALUE with Kafka's names, repeatable, applied after the options above: "
+                     "retention.ms, retention.bytes (per partition; -1 = no limit, the default), "
+                     "cleanup.policy (delete, compact, compact,delete), delete.retention.ms, "
+                     "max.message.bytes, message.timestamp.type (CreateTime, LogAppendTime)")
+      ->type_name("KEY=VALUE");
   create->footer(
       "Examples:\n"
       "  rivulet app.rvl topic create orders\n"
-      "  rivulet app.rvl topic create orders --partitions 3");
+      "  rivulet app.rvl topic create orders --partitions 3\n"
+      "  rivulet app.rvl topic create clicks --config retention.ms=86400000");
   registry[create] = [file, o] { return run_create(file, *o); };
+
+  CLI::App* alter = topic->add_subcommand("alter", "change a topic's config (not its partition count)");
+  alter->add_option("NAME", o->name, "topic name")->required()->type_name("");
+  alter->add_option("--config", o->configs,
+                    "KEY=VALUE, repeatable; the keys of `topic create --config`. Shorter retention takes "
+                    "effect at the next commit to the file")
+      ->required()
+      ->type_name("KEY=VALUE");
+  alter->footer(
+      "Examples:\n"
+      "  rivulet app.rvl topic alter clicks --config retention.ms=3600000\n"
+      "  rivulet app.rvl topic alter clicks --config retention.bytes=1073741824 --config retention.ms=-1");
+  registry[alter] = [file, o] { return run_alter(file, *o); };
 
   CLI::App* list = topic->add_subcommand("list", "list the topics, one name per line");
   list->add_flag("--json", o->json, "a JSON array of topics with partitions and config");

@@ -152,6 +152,13 @@ const char* timestamp_type_name(TimestampType type) {
   return "unknown";
 }
 
+std::string config_value(const TopicConfig& config, std::string_view key) {
+  for (auto& [k, v] : topic_config_entries(config)) {
+    if (k == key) return v;
+  }
+  return "";
+}
+
 Json topic_json(const TopicInfo& topic) {
   Json partitions = Json::array();
   for (const PartitionInfo& p : topic.partitions) {
@@ -159,23 +166,28 @@ Json topic_json(const TopicInfo& topic) {
                               {"first_offset", p.first_offset},
                               {"next_offset", p.next_offset},
                               {"record_count", p.record_count},
-                              {"bytes", p.bytes}});
+                              {"bytes", p.bytes},
+                              {"dead_bytes", p.dead_bytes}});
   }
   return Json{{"name", topic.name},
               {"id", topic.id},
               {"config",
                {{"partitions", topic.config.partitions},
                 {"timestamp_type", timestamp_type_name(topic.config.timestamp_type)},
-                {"max_message_bytes", topic.config.max_message_bytes}}},
+                {"max_message_bytes", topic.config.max_message_bytes},
+                {"cleanup_policy", config_value(topic.config, "cleanup.policy")},
+                {"retention_ms", topic.config.retention_ms},
+                {"retention_bytes", topic.config.retention_bytes},
+                {"delete_retention_ms", topic.config.delete_retention_ms}}},
               {"partitions", std::move(partitions)}};
 }
 
 Table partition_table(const TopicInfo& topic) {
-  Table table({"PARTITION", "FIRST", "NEXT", "RECORDS", "BYTES"}, {true, true, true, true, true});
+  Table table({"PARTITION", "FIRST", "NEXT", "RECORDS", "BYTES", "DEAD BYTES"}, {true, true, true, true, true, true});
   for (const PartitionInfo& p : topic.partitions) {
     table.add({std::to_string(p.partition), std::to_string(p.first_offset),
                std::to_string(p.next_offset), std::to_string(p.record_count),
-               std::to_string(p.bytes)});
+               std::to_string(p.bytes), std::to_string(p.dead_bytes)});
   }
   return table;
 }

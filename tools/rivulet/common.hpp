@@ -125,6 +125,8 @@ const char* timestamp_type_name(TimestampType type);
 
 // JSON output keeps the field order we document, hence ordered_json.
 using Json = nlohmann::ordered_json;
+// A topic config's text form by its Kafka name ("" if there is none).
+std::string config_value(const TopicConfig& config, std::string_view key);
 // A topic as `topic describe --json`, `topic list --json` and `stat --json`
 // show it: name, id, config, and partitions with offsets and counts.
 Json topic_json(const TopicInfo& topic);
