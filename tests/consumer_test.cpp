@@ -316,7 +316,8 @@ TEST(ConsumerGroups, NoPartitionIsEverReadByTwoMembers) {
       };
       auto c = Consumer::create(**db, options);
       ASSERT_TRUE(c.ok());
-      ASSERT_TRUE((*c)->subscribe({"t"}).ok());
+      Status sub = (*c)->subscribe({"t"});
+      ASSERT_TRUE(sub.ok()) << sub.to_string();
       auto until = Clock::now() + std::chrono::milliseconds(20 + rng() % 150);
       while (Clock::now() < until) {
         auto r = (*c)->poll(5ms);

@@ -183,6 +183,9 @@ void GroupMembership::leave() {
   // entry goes under the table lock so nobody reads it half cleared.
   if (lock_table().ok()) {
     clear_locked(index_);
+    // Free the entry's lock with the entry: the next joiner may take this
+    // slot as soon as the table is unlocked, before our description closes.
+    file_->unlock(io::kMemberLockBase + index_).ignore();
     unlock_table();
   }
   index_ = UINT32_MAX;
