@@ -414,6 +414,8 @@ TEST(Recovery, ABatchWhoseLastOffsetDeltaDoesNotMatchItsRecordsIsCorruption) {
       EXPECT_EQ(db.status().code(), Code::corruption);
       EXPECT_EQ(db.status().position(), at);
       EXPECT_NE(db.status().message().find("lastOffsetDelta"), std::string::npos) << db.status().message();
+      // An open that failed returned no handle: nothing to "reopen".
+      EXPECT_EQ(db.status().message().find("handle"), std::string::npos) << db.status().message();
     }
     EXPECT_EQ(read_all(path), bad) << "a failed open writes nothing";
     auto report = check_file(path);

@@ -37,11 +37,13 @@ struct CheckReport {
   uint64_t frames = 0;
   uint64_t batches = 0;
   uint64_t records = 0;
+  // 0 (and tail empty) when the header or superblocks were refused, so
+  // the log was never walked.
   uint64_t log_end = 0;
   // What ends the log: "clean end", or the torn tail that the next writer
   // will discard (with its position).
   std::string tail;
-  // Each problem names what and where; empty when ok.
+  // Each problem names the file, what and where; empty when ok.
   std::vector<std::string> problems;
   // Damage that loses no data (a superblock slot or segment header torn by a
   // crash while being rewritten, or decayed); worth knowing, not failing for.

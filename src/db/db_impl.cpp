@@ -33,7 +33,7 @@ uint64_t random_u64() {
 }
 
 Status with_path(const std::string& path, const Status& st) {
-  if (st.ok()) return st;
+  if (st.ok() || st.message().starts_with(path + ": ")) return st;  // named once is enough
   return {st.code(), fmt::format("{}: {}", path, st.message()), st.position()};
 }
 
@@ -63,6 +63,7 @@ Result<std::unique_ptr<DbImpl>> DbImpl::open(const std::string& path, const Open
     db->closed_ = true;  // nothing to flush
     return with_path(path, st);
   }
+  db->opened_ = true;
   return db;
 }
 
@@ -76,6 +77,9 @@ Status DbImpl::open_file() {
   }
   if (!f.ok()) return f.status();
   file_ = std::move(f).value();
+  std::error_code ec;
+  absolute_path_ = std::filesystem::absolute(path_, ec).string();
+  if (ec) absolute_path_ = path_;
   // Under full every commit is followed by an fdatasync, which would make
   // the next mapped write fault (io::File::set_mapped_writes).
   file_->set_mapped_writes(options_.sync != Sync::full);
@@ -320,11 +324,30 @@ uint32_t DbImpl::commit_epoch() const {
 }
 
 Status DbImpl::fail(Status st) {
+  // An open that fails hands out no handle, so there is none to stop.
+  if (!opened_) return st;
   if (failure_.ok()) {
     failure_ = Status(st.code(), st.message() + " (this handle can no longer be used; reopen the file)",
                       st.position());
   }
   return failure_;
+}
+
+// A file deleted or replaced (renamed over) while open stays readable and
+// writable through this handle, but what is committed to it is lost once
+// the last handle closes: nobody can open it again. Checked where it costs
+// nothing next to the work around it (a segment change, close), so a
+// writer hears of it instead of losing its commits silently.
+Status DbImpl::check_still_named() {
+  Result<io::FileId> mine = file_->id();
+  Result<io::FileId> named = env_->file_id(absolute_path_);
+  bool deleted = !named.ok() && named.status().code() == Code::not_found;
+  bool replaced = named.ok() && mine.ok() && !(*named == *mine);
+  if (!deleted && !replaced) return Status::OK();  // other errors tell nothing either way
+  return {Code::io_error,
+          fmt::format("{}: the file was {} while open: commits made through this handle are not in the file "
+                      "at this path",
+                      path_, deleted ? "deleted" : "replaced")};
 }
 
 Status DbImpl::check_writable() {
@@ -423,6 +446,7 @@ Status DbImpl::written_locked(const format::ParsedFrame& frame) {
 // the superblock records it as durable, which bounds what a power cut can
 // take and lets recovery call any earlier damage corruption.
 Status DbImpl::roll_segment_locked() {
+  if (Status st = check_still_named(); !st.ok()) return fail(st);
   format::FrameHeader h;
   h.seq = head_.next_seq;
   h.synced_seq = shared_->durable_seq();
@@ -449,8 +473,8 @@ Status DbImpl::write_frame_locked(std::span<const format::OutgoingBatch> batches
   h.frame_length = static_cast<uint32_t>(std::min<uint64_t>(format::frame_length(batches), UINT32_MAX));
   uint64_t max_frame = header_.segment_size - format::kSegmentHeaderSize - format::kFrameHeaderSize;
   if (h.frame_length > max_frame) {
-    return {Code::too_large, fmt::format("commit of {} bytes does not fit in a segment ({} bytes at most)",
-                                         h.frame_length, max_frame)};
+    return {Code::too_large, fmt::format("{}: commit of {} bytes does not fit in a segment ({} bytes at most)",
+                                         path_, h.frame_length, max_frame)};
   }
   // A frame must leave room after it for a segment-end frame.
   if (head_.pos + format::align8(h.frame_length) + format::kFrameHeaderSize > scanner_->segment_end(head_.pos)) {
@@ -713,6 +737,8 @@ Status DbImpl::resolve_topic(std::string_view name, WriteBatch::Rep::CachedTopic
   if (lookup()) return Status::OK();
   RIVULET_TRY(refresh());  // another process may have created it since we last looked
   if (lookup()) return Status::OK();
+  // A name no topic can have: say why, rather than how to create it.
+  if (Status valid = meta::Catalog::validate_name(name); !valid.ok()) return with_path(path_, valid);
   if (!create || !options_.auto_create_topics || options_.read_only) {
     return {Code::not_found, fmt::format("{}: unknown topic '{}' (create it with: rivulet {} topic create {})",
                                          path_, name, path_, name)};
@@ -935,6 +961,7 @@ Status DbImpl::close() {
         shared_->unlock_writer();
       }
     }
+    if (st.ok() && !options_.read_only && failure_.ok()) st = check_still_named();
     closed_ = true;
   }
   marks_.attach(nullptr);

@@ -86,6 +86,8 @@ class DbImpl {
   uint64_t last_seq() const { return head_.next_seq - 1; }
   Status check_writable();
   Status fail(Status st);
+  // Fails if the path no longer names the file this handle has open.
+  Status check_still_named();
   // Takes the cross-process writer lock and catches up; `locked` runs
   // under it (and follow_mu_) and may write frames. Under sync full, waits
   // afterwards (without the lock) until the last frame it wrote is durable.
@@ -105,6 +107,7 @@ class DbImpl {
   GroupInfo describe(const std::string& name, const meta::GroupOffsets::Group& group) const;
 
   std::string path_;
+  std::string absolute_path_;  // path_ as of open, for check_still_named after a chdir
   OpenOptions options_;
   io::Env* env_;
   std::unique_ptr<io::File> file_;
@@ -133,6 +136,7 @@ class DbImpl {
   // Retention is looked at by the first write after this time (writer).
   std::chrono::steady_clock::time_point next_retention_{};
   static constexpr size_t kMaxRetentionChanges = 1000;  // per frame
+  bool opened_ = false;         // open() succeeded: failures stop a handle in use
   std::atomic<bool> closed_{false};
 
   // Frames applied but not yet visible (written under sync full, waiting

@@ -101,16 +101,18 @@ Result<CheckReport> check_file(const std::string& path, const OpenOptions& optio
       },
       &why);
   report.log_end = w.pos.pos;
+  // Every problem names the file, as a refused file start does.
   if (!walked.ok()) {
     if (walked.code() != Code::corruption && walked.code() != Code::unsupported) return walked;
-    report.problems.push_back(walked.message());
+    report.tail = "not reached (the walk stopped at the problem)";
+    report.problems.push_back(fmt::format("{}: {}", path, walked.message()));
   } else {
     Result<log::TailInfo> tail = log::classify_tail(w.map.get(), w.start.header.segment_size, w.pos,
                                                     w.start.superblock.durable_seq, why);
     if (!tail.ok()) return tail.status();
     if (tail->kind == log::TailInfo::Kind::corrupt) {
       report.tail = "damaged frame at position " + std::to_string(tail->position);
-      report.problems.push_back(tail->detail);
+      report.problems.push_back(fmt::format("{}: {}", path, tail->detail));
     } else {
       report.tail = tail->detail;
     }

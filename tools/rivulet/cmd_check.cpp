@@ -35,6 +35,8 @@ struct InspectOptions {
 
 int run_check(const std::string& file, const InspectOptions& o) {
   CheckReport r = take(check_file(file, read_only_options()));
+  // A refused file start (header, superblocks) leaves no log to describe.
+  bool walked = r.log_end != 0;
   if (o.json) {
     Json problems = Json::array();
     for (const std::string& p : r.problems) problems.push_back(p);
@@ -45,8 +47,8 @@ int run_check(const std::string& file, const InspectOptions& o) {
                     {"frames", r.frames},
                     {"batches", r.batches},
                     {"records", r.records},
-                    {"log_end", r.log_end},
-                    {"tail", r.tail},
+                    {"log_end", walked ? Json(r.log_end) : Json(nullptr)},
+                    {"tail", walked ? Json(r.tail) : Json(nullptr)},
                     {"problems", std::move(problems)},
                     {"warnings", std::move(warnings)}});
   } else {
@@ -55,8 +57,8 @@ int run_check(const std::string& file, const InspectOptions& o) {
         {"frames", std::to_string(r.frames)},
         {"batches", std::to_string(r.batches)},
         {"records", std::to_string(r.records)},
-        {"log end", std::to_string(r.log_end)},
-        {"tail", r.tail},
+        {"log end", walked ? std::to_string(r.log_end) : "unknown (the file's start was refused)"},
+        {"tail", walked ? r.tail : "unknown"},
         {"problems", r.problems.empty() ? "none" : std::to_string(r.problems.size())},
     }));
     for (const std::string& p : r.problems) out().append("  " + p + "\n");
@@ -67,8 +69,9 @@ int run_check(const std::string& file, const InspectOptions& o) {
   // The report is on stdout; stderr gets the one-line verdict that every
   // failing command gives, with the first problem so it is useful alone.
   if (r.problems.empty()) fail(fmt::format("{}: check failed", file));
-  fail(fmt::format("{}: {} problem{} found, the first: {}", file, r.problems.size(),
-                   r.problems.size() == 1 ? "" : "s", r.problems.front()));
+  // The problem names the file.
+  fail(fmt::format("{} problem{} found, the first: {}", r.problems.size(), r.problems.size() == 1 ? "" : "s",
+                   r.problems.front()));
 }
 
 // Reads the records of batches for `dump --records`, reusing one Reader per
