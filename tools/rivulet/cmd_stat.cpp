@@ -47,17 +47,8 @@ int run_stat(const std::string& file, const StatOptions& o) {
   }));
   if (s.topics.empty()) return kExitOk;
   // One table for all topics, so columns line up across them.
-  Table table({"TOPIC", "PARTITION", "FIRST", "NEXT", "RECORDS", "BYTES"},
-              {false, true, true, true, true, true});
-  for (const TopicInfo& t : s.topics) {
-    for (const PartitionInfo& p : t.partitions) {
-      table.add({t.name, std::to_string(p.partition), std::to_string(p.first_offset),
-                 std::to_string(p.next_offset), std::to_string(p.record_count),
-                 std::to_string(p.bytes)});
-    }
-  }
   out().append("\n");
-  out().append(table.render());
+  out().append(partition_table(s.topics, true).render());
   return kExitOk;
 }
 

@@ -109,7 +109,7 @@ int run_describe(const std::string& file, const TopicOptions& o) {
   for (auto& entry : topic_config_entries(topic.config)) fields.push_back(std::move(entry));
   out().append(render_fields(fields));
   out().append("\n");
-  out().append(partition_table(topic).render());
+  out().append(partition_table({&topic, 1}, false).render());
   return kExitOk;
 }
 

@@ -182,12 +182,22 @@ Json topic_json(const TopicInfo& topic) {
               {"partitions", std::move(partitions)}};
 }
 
-Table partition_table(const TopicInfo& topic) {
-  Table table({"PARTITION", "FIRST", "NEXT", "RECORDS", "BYTES", "DEAD BYTES"}, {true, true, true, true, true, true});
-  for (const PartitionInfo& p : topic.partitions) {
-    table.add({std::to_string(p.partition), std::to_string(p.first_offset),
-               std::to_string(p.next_offset), std::to_string(p.record_count),
-               std::to_string(p.bytes), std::to_string(p.dead_bytes)});
+Table partition_table(std::span<const TopicInfo> topics, bool topic_column) {
+  std::vector<std::string> header = {"PARTITION", "FIRST", "NEXT", "RECORDS", "BYTES", "DEAD BYTES"};
+  std::vector<bool> right(header.size(), true);
+  if (topic_column) {
+    header.insert(header.begin(), "TOPIC");
+    right.insert(right.begin(), false);
+  }
+  Table table(header, right);
+  for (const TopicInfo& t : topics) {
+    for (const PartitionInfo& p : t.partitions) {
+      std::vector<std::string> row = {std::to_string(p.partition),   std::to_string(p.first_offset),
+                                      std::to_string(p.next_offset), std::to_string(p.record_count),
+                                      std::to_string(p.bytes),       std::to_string(p.dead_bytes)};
+      if (topic_column) row.insert(row.begin(), t.name);
+      table.add(std::move(row));
+    }
   }
   return table;
 }

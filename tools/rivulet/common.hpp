@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -131,7 +132,9 @@ std::string config_value(const TopicConfig& config, std::string_view key);
 // show it: name, id, config, and partitions with offsets and counts.
 Json topic_json(const TopicInfo& topic);
 // The human form of a topic's partitions (stat, topic describe).
-Table partition_table(const TopicInfo& topic);
+// BYTES are the live bytes of the batches still readable; DEAD BYTES those
+// below the first offset (retention), in the file until cleaning.
+Table partition_table(std::span<const TopicInfo> topics, bool topic_column);
 // Prints `j` on one line. Invalid UTF-8 (say, in a path) becomes U+FFFD
 // instead of an exception: these documents are reports, not data to copy.
 void print_json(const Json& j);
