@@ -63,8 +63,11 @@ struct ConsumerRecord : RecordView {
 
 class Consumer {
  public:
-  // A consumer of `db` (which must outlive it). Fails for an empty group
-  // or a read-only handle (a member has to write the shared area).
+  // A consumer of `db` (which must outlive it). Fails for a bad group name
+  // (ConsumerOptions::group) or a handle without the shared area (a member
+  // has to write it). A read-only handle that has the shared area can be
+  // a member and read, but its commits (and auto-commits) fail with
+  // read_only.
   static Result<std::unique_ptr<Consumer>> create(Db& db, ConsumerOptions options);
   ~Consumer();  // close(), errors lost
 
