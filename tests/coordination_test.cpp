@@ -19,6 +19,7 @@
 
 #include "coord/shared_state.hpp"
 #include "fault_env.hpp"
+#include "forwarding_file.hpp"
 #include "rivulet/rivulet.hpp"
 #include "test_util.hpp"
 
@@ -370,14 +371,9 @@ class GatedSyncEnv final : public io::Env {
   int waiting() const { return waiting_.load(); }
 
  private:
-  class GatedFile final : public io::File {
+  class GatedFile final : public testing::ForwardingFile {
    public:
-    GatedFile(GatedSyncEnv* env, std::unique_ptr<io::File> f) : env_(env), f_(std::move(f)) {}
-    const std::string& path() const override { return f_->path(); }
-    Status read_at(uint64_t pos, void* buf, size_t n) override { return f_->read_at(pos, buf, n); }
-    Status write_at(uint64_t pos, std::span<const std::string_view> parts) override {
-      return f_->write_at(pos, parts);
-    }
+    GatedFile(GatedSyncEnv* env, std::unique_ptr<io::File> f) : ForwardingFile(std::move(f)), env_(env) {}
     Status sync() override {
       env_->syncs_.fetch_add(1);
       {
@@ -386,20 +382,11 @@ class GatedSyncEnv final : public io::Env {
         env_->cv_.wait(lock, [&] { return env_->open_; });
         env_->waiting_.fetch_sub(1);
       }
-      return f_->sync();
+      return ForwardingFile::sync();
     }
-    Result<uint64_t> size() override { return f_->size(); }
-    Status allocate(uint64_t end) override { return f_->allocate(end); }
-    Status truncate(uint64_t size) override { return f_->truncate(size); }
-    Result<std::unique_ptr<io::Mapping>> map(uint64_t length) override { return f_->map(length); }
-    Result<io::FileId> id() override { return f_->id(); }
-    void set_mapped_writes(bool on) override { f_->set_mapped_writes(on); }
-    Status lock(uint64_t byte, io::LockType type, bool wait) override { return f_->lock(byte, type, wait); }
-    Status unlock(uint64_t byte) override { return f_->unlock(byte); }
 
    private:
     GatedSyncEnv* env_;
-    std::unique_ptr<io::File> f_;
   };
 
   io::Env* base_ = io::Env::posix();
