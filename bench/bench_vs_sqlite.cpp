@@ -369,13 +369,7 @@ class Bench {
     errors("3 rivulet", read_.riv);
     errors("3 sqlite", read_.sql);
 
-    std::printf("\nSUMMARY: %d of %d targets passed", passed, evaluated);
-    if (!missed.empty()) {
-      std::printf(" (missed:");
-      for (size_t i = 0; i < missed.size(); ++i) std::printf("%s %s", i ? ";" : "", missed[i].c_str());
-      std::printf(")");
-    }
-    std::printf("\n");
+    print_summary(passed, evaluated, missed);
   }
 
   const Config& cfg_;

@@ -59,4 +59,16 @@ inline std::string command_line(int argc, char** argv) {
   return command;
 }
 
+// "SUMMARY: n of m targets passed", naming those missed: the last line of
+// every benchmark, for scripts.
+inline void print_summary(int passed, int evaluated, const std::vector<std::string>& missed) {
+  std::printf("\nSUMMARY: %d of %d targets passed", passed, evaluated);
+  if (!missed.empty()) {
+    std::printf(" (missed:");
+    for (size_t i = 0; i < missed.size(); ++i) std::printf("%s %s", i ? ";" : "", missed[i].c_str());
+    std::printf(")");
+  }
+  std::printf("\n");
+}
+
 }  // namespace bench

@@ -61,13 +61,7 @@ inline void print_table(const std::vector<Row>& rows, const char* legend) {
   }
   std::printf("%s\n", std::string(104, '-').c_str());
   std::printf("%s\n", legend);
-  std::printf("\nSUMMARY: %d of %d targets passed", passed, evaluated);
-  if (!missed.empty()) {
-    std::printf(" (missed:");
-    for (size_t i = 0; i < missed.size(); ++i) std::printf("%s %s", i ? ";" : "", missed[i].c_str());
-    std::printf(")");
-  }
-  std::printf("\n");
+  print_summary(passed, evaluated, missed);
 }
 
 }  // namespace bench
