@@ -596,8 +596,10 @@ Status DbImpl::commit(WriteBatch::Rep& batch) {
 
 // Writes one metadata change in a frame of its own. `prepare` checks the
 // change against the catalog (caught up, under the writer lock) and fills
-// it in, or leaves topic_id 0 when there is nothing to change.
-Status DbImpl::commit_meta(const std::function<Status(format::MetaChange*)>& prepare) {
+// it in, or leaves topic_id 0 when there is nothing to change. `then`, if
+// given, runs after the frame, under the same writer lock.
+Status DbImpl::commit_meta(const std::function<Status(format::MetaChange*)>& prepare,
+                           const std::function<Status()>& then) {
   Status st = write_locked([&]() -> Status {
     format::MetaChange change;
     {
@@ -605,7 +607,8 @@ Status DbImpl::commit_meta(const std::function<Status(format::MetaChange*)>& pre
       RIVULET_TRY(prepare(&change));
     }
     if (change.topic_id == 0) return Status::OK();  // nothing to change
-    return write_meta_locked({&change, 1});
+    RIVULET_TRY(write_meta_locked({&change, 1}));
+    return then ? then() : Status::OK();
   });
   return with_path(path_, st);
 }
@@ -647,7 +650,12 @@ Status DbImpl::apply_retention_locked() {
 }
 
 Status DbImpl::alter_topic(std::string_view name, const TopicConfig& config) {
-  RIVULET_TRY(commit_meta([&](format::MetaChange* change) {
+  // A shorter retention applies now, not at this handle's next write.
+  auto retain_now = [&] {
+    next_retention_ = {};
+    return apply_retention_locked();
+  };
+  return commit_meta([&](format::MetaChange* change) {
     if (meta::Catalog::is_internal(name)) {
       return Status(Code::invalid_argument, fmt::format("topic '{}' is internal: Rivulet configures it", name));
     }
@@ -663,12 +671,7 @@ Status DbImpl::alter_topic(std::string_view name, const TopicConfig& config) {
     change->name = std::string(name);
     change->config = config;
     return Status::OK();
-  }));
-  // A shorter retention applies now, not at this handle's next write.
-  return with_path(path_, write_locked([&] {
-                     next_retention_ = {};
-                     return apply_retention_locked();
-                   }));
+  }, retain_now);
 }
 
 Status DbImpl::delete_records(std::string_view topic, int32_t partition, int64_t before_offset) {

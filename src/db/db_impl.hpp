@@ -99,7 +99,8 @@ class DbImpl {
   Status ensure_allocated(uint64_t end);
   Status sync_locked();
   Status update_superblock_locked(uint64_t durable_seq);
-  Status commit_meta(const std::function<Status(format::MetaChange*)>& prepare);
+  Status commit_meta(const std::function<Status(format::MetaChange*)>& prepare,
+                     const std::function<Status()>& then = {});
   Status write_meta_locked(std::span<const format::MetaChange> changes);
   Status apply_retention_locked();
   TopicInfo describe(const meta::TopicState& t) const;
