@@ -330,6 +330,12 @@ class FaultFile final : public io::File {
     return f->size();
   }
 
+  Result<uint64_t> disk_bytes() override {
+    std::shared_ptr<io::File> f = live();
+    if (!f) return dead("fstat");
+    return f->disk_bytes();
+  }
+
   Status allocate(uint64_t end) override {
     std::lock_guard<std::mutex> lock(st_->mu);
     RIVULET_TRY(begin_resize("fallocate"));
@@ -356,6 +362,30 @@ class FaultFile final : public io::File {
     RIVULET_TRY(h_.base->truncate(size));
     if (c.new_size != c.old_size) record(std::move(c));
     return Status::OK();
+  }
+
+  // A punched hole is, for a power cut, a write of zeros: kept, lost or torn
+  // like any other unsynced write.
+  Status punch_hole(uint64_t pos, uint64_t len) override {
+    std::lock_guard<std::mutex> lock(st_->mu);
+    if (!h_.base) return dead("fallocate");
+    switch (st_->next_op()) {
+      case State::Action::cut:
+        return dead("fallocate");
+      case State::Action::fail:
+        return injected("fallocate", st_->fault == Fault::eio ? Fault::eio : Fault::enospc);
+      case State::Action::proceed:
+        break;
+    }
+    uint64_t size = 0;
+    RIVULET_TRY(base_size(&size));
+    if (pos >= size) return Status::OK();
+    len = std::min(len, size - pos);
+    Change c;
+    RIVULET_TRY(save_overwritten(pos, len, &c));
+    Status s = h_.base->punch_hole(pos, len);
+    record(std::move(c));
+    return s;
   }
 
   Result<std::unique_ptr<io::Mapping>> map(uint64_t length) override {

@@ -18,8 +18,10 @@ class ForwardingFile : public io::File {
   Status write_at(uint64_t pos, std::span<const std::string_view> parts) override { return f_->write_at(pos, parts); }
   Status sync() override { return f_->sync(); }
   Result<uint64_t> size() override { return f_->size(); }
+  Result<uint64_t> disk_bytes() override { return f_->disk_bytes(); }
   Status allocate(uint64_t end) override { return f_->allocate(end); }
   Status truncate(uint64_t size) override { return f_->truncate(size); }
+  Status punch_hole(uint64_t pos, uint64_t len) override { return f_->punch_hole(pos, len); }
   Result<std::unique_ptr<io::Mapping>> map(uint64_t length) override { return f_->map(length); }
   Result<io::FileId> id() override { return f_->id(); }
   void set_mapped_writes(bool on) override { f_->set_mapped_writes(on); }

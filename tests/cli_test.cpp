@@ -730,7 +730,7 @@ TEST_F(CliTest, StatCheckDump) {
     EXPECT_NE(stat.find(word), std::string::npos) << word << "\n" << stat;
   }
   json s = json::parse(ok({"f.rvl", "stat", "--json"}));
-  EXPECT_EQ(s["format_version"], 2);
+  EXPECT_EQ(s["format_version"], 3);
   EXPECT_GT(s["file_size"].get<uint64_t>(), 0u);
   EXPECT_GT(s["log_end"].get<uint64_t>(), 0u);
   ASSERT_EQ(s["topics"].size(), 1u);

@@ -23,7 +23,8 @@
 // Replaying one failure: RIVULET_SEED=S RIVULET_POWERCUT_STEP=n (power cuts)
 // or RIVULET_IOFAULT_STEP=n (I/O errors; the seed plays no part there).
 // Long runs: RIVULET_POWERCUT_SEEDS=N sweeps N seeds (S, S+1, ...).
-// New kinds of steps (cleaning, checkpoints) go into Step::Kind,
+// Checkpoints (every 24 KiB of log) and the reuse of freed segments happen
+// inside the workload's commits. New kinds of steps go into Step::Kind,
 // Workload::run and ScriptBuilder, and into apply() if they change the state.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -54,6 +55,7 @@ using testing::FaultEnv;
 using testing::TempDir;
 
 constexpr uint32_t kSegmentSize = 64 * 1024;  // the smallest allowed: many segment rolls
+constexpr uint64_t kCheckpointBytes = 24 * 1024;
 constexpr int64_t kBaseTimeMs = 1'700'000'000'000;
 
 // Seeds a default run sweeps (RIVULET_POWERCUT_SEEDS overrides). Sanitizer
@@ -405,6 +407,9 @@ class Workload {
     o.env = env_;
     o.sync = sync;
     o.segment_size = kSegmentSize;
+    // Checkpoints every few commits: cuts land in them, and the segments
+    // of deleted topics before them are freed, punched and reused.
+    o.checkpoint_bytes = kCheckpointBytes;
     Result<std::unique_ptr<Db>> db = Db::open(path_, o);
     if (!db.ok()) return db.status();
     db_[h] = std::move(db).value();

@@ -193,12 +193,12 @@ TEST(Recovery, AFileFromANewerFormatIsRefusedAndLeftAlone) {
   TempDir dir;
   std::string path = dir.file("a.rvl");
   ASSERT_TRUE((*Db::open(path))->close().ok());
-  patch(path, 8, std::string("\x03\x00\x00\x00", 4));
+  patch(path, 8, std::string(1, static_cast<char>(format::kFormatVersion + 1)) + std::string(3, '\0'));
   std::string before = read_all(path);
   auto db = Db::open(path);
   ASSERT_FALSE(db.ok());
   EXPECT_EQ(db.status().code(), Code::version_too_new);
-  EXPECT_NE(db.status().message().find("version 3"), std::string::npos) << db.status().message();
+  EXPECT_NE(db.status().message().find("version " + std::to_string(format::kFormatVersion + 1)), std::string::npos) << db.status().message();
   EXPECT_EQ(read_all(path), before);
 }
 
@@ -324,7 +324,8 @@ TEST(Recovery, ASuperblockWithImpossibleValuesIsCorruptionAtTheSuperblock) {
                          [=](format::Superblock* s) { s->log_start = log_start; });
   }
   changes.emplace_back("first_seq 0", [](format::Superblock* s) { s->first_seq = 0; });
-  changes.emplace_back("checkpoint_pos", [=](format::Superblock* s) { s->checkpoint_pos = first; });
+  // A checkpoint is where the log starts, or there is none.
+  changes.emplace_back("checkpoint_pos", [=](format::Superblock* s) { s->checkpoint_pos = first + 8; });
   for (const auto& [what, change] : changes) {
     SCOPED_TRACE(what);
     write_all(path, good);

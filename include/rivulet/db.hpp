@@ -123,19 +123,34 @@ class Reader {
   std::unique_ptr<ReaderImpl> impl_;
 };
 
+// One segment of the file, as `stat` shows it.
+struct SegmentInfo {
+  enum class State { in_use, free };
+  uint32_t index = 0;  // position in the file: 16384 + index * segment_size
+  uint64_t seq = 0;    // order in the log (segment_seq)
+  State state = State::in_use;
+  uint64_t live_bytes = 0;  // record batches still readable
+  uint64_t dead_bytes = 0;  // record batches retention or deletion dropped, until the segment is free
+};
+
 struct DbStats {
   std::string path;
   uint32_t format_version = 0;
-  uint64_t file_size = 0;        // bytes the file takes, preallocation included
+  uint64_t file_size = 0;        // the file's length, preallocation included
+  uint64_t disk_bytes = 0;       // blocks it takes on disk (freed segments are holes)
   uint64_t log_end = 0;          // position just past the last committed frame
   uint32_t segment_size = 0;
-  uint64_t segments_used = 0;
-  uint64_t frames = 0;           // commits in the log (including metadata)
+  uint64_t segments_used = 0;    // segments in use (not free)
+  // Where the log starts: the newest durable checkpoint, 0 before the first.
+  uint64_t checkpoint_position = 0;
+  uint64_t frames = 0;           // frames this handle read since it opened, after that checkpoint
+  std::vector<SegmentInfo> segments;
   // Handles that have the file open now, in all processes (0: unknown, for
   // a read-only handle without the shared area).
   uint32_t open_handles = 0;
-  // The lowest file position a live reader (in any process) may still be
-  // reading, which space reclaiming must leave alone; UINT64_MAX if none.
+  // The lowest segment number (segment_seq, in log order) a live reader in
+  // any process may still be reading: space reclaiming leaves it and every
+  // later segment alone. UINT64_MAX if none.
   uint64_t lowest_read_mark = UINT64_MAX;
   std::vector<TopicInfo> topics;
 };

@@ -52,6 +52,11 @@ struct OpenOptions {
   // Size of a segment, for new files only (existing files keep theirs).
   // A commit must fit in one segment. Multiple of 4096, 64 KiB .. 1 GiB.
   uint32_t segment_size = 64u << 20;
+  // A writer records its state in a checkpoint after this many bytes of
+  // log (and at close, after 1 MiB or this, whichever is less), so that
+  // opening replays at most about this much, and space before it can be
+  // reused. Smaller: faster opens, space back sooner, more writing.
+  uint64_t checkpoint_bytes = 16u << 20;
   // A Reader::poll with nothing to return spins this long, watching for a
   // commit, before it sleeps: a few microseconds less latency for a busy
   // CPU. Zero (the default) sleeps at once.

@@ -19,7 +19,7 @@ namespace rivulet::coord {
 namespace {
 
 constexpr uint64_t kMagic = 0x01004D48534C5652;  // "RVLSHM\0\1"
-constexpr uint32_t kVersion = 2;  // 2: consumer group members
+constexpr uint32_t kVersion = 3;  // 2: consumer group members; 3: reclaim epoch, read marks by segment
 constexpr uint32_t kSlots = 1024;
 // Lock words hold the holder's token: slot + 1 in the low 16 bits, the
 // slot's generation (15 bits) above, and kContended when someone sleeps on
@@ -64,6 +64,7 @@ struct Layout {
   uint64_t log_salt;
   std::atomic<uint32_t> ready;      // 1 once the head is published
   std::atomic<uint32_t> slots_used;  // slots below this may be live
+  std::atomic<uint64_t> reclaim_epoch;  // bumped before each look at the read marks
 
   alignas(64) std::atomic<uint32_t> writer_lock;
   std::atomic<uint64_t> written_seq;
@@ -83,7 +84,8 @@ struct Layout {
 };
 
 // docs/FORMAT.md lists these offsets; another implementation relies on them.
-static_assert(offsetof(Layout, ready) == 40 && offsetof(Layout, slots_used) == 44);
+static_assert(offsetof(Layout, ready) == 40 && offsetof(Layout, slots_used) == 44 &&
+              offsetof(Layout, reclaim_epoch) == 48);
 static_assert(offsetof(Layout, writer_lock) == 64 && offsetof(Layout, written_seq) == 72);
 static_assert(offsetof(Layout, committed_seq) == 128 && offsetof(Layout, commit_epoch) == 136 &&
               offsetof(Layout, commit_waiters) == 140);
@@ -378,15 +380,19 @@ void SharedState::end_write() {
   shared_->writers.fetch_sub(1);
 }
 
-void SharedState::set_read_mark(uint64_t position) {
-  shared_->slots[slot_].read_mark.store(position, std::memory_order_release);
-}
+// Sequentially consistent, as are the epoch's bump and load: the reader's
+// store-then-load and the reclaimer's bump-then-load pair up (Dekker).
+void SharedState::set_read_mark(uint64_t segment_seq) { shared_->slots[slot_].read_mark.store(segment_seq); }
+
+void SharedState::bump_reclaim_epoch() { shared_->reclaim_epoch.fetch_add(1); }
+
+uint64_t SharedState::reclaim_epoch() const { return shared_->reclaim_epoch.load(); }
 
 Result<uint64_t> SharedState::lowest_read_mark() {
   uint64_t lowest = kNoReadMark;
   uint32_t used = shared_->slots_used.load();
   for (uint32_t i = 0; i < used; ++i) {
-    uint64_t mark = shared_->slots[i].read_mark.load(std::memory_order_acquire);
+    uint64_t mark = shared_->slots[i].read_mark.load();
     if (mark >= lowest) continue;
     if (i != slot_) {
       Result<bool> live = file_->locked_by_other(io::kSlotLockBase + i);

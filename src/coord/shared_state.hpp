@@ -96,11 +96,16 @@ class SharedState {
                        std::chrono::microseconds spin, const std::function<Status()>& fdatasync);
 
   // ---- read marks ----
-  // The lowest log position this handle's readers may still read, or
-  // kNoReadMark. Space reclaiming never reuses bytes at or after the lowest
-  // mark of a live handle.
+  // The lowest segment_seq this handle's readers may still read, or
+  // kNoReadMark. Space reclaiming never reuses or punches a segment whose
+  // segment_seq is at or above the lowest mark of a live handle.
   static constexpr uint64_t kNoReadMark = UINT64_MAX;
-  void set_read_mark(uint64_t position);
+  void set_read_mark(uint64_t segment_seq);
+  // A reclaimer bumps the epoch before it reads the marks; a reader that
+  // set its mark and then finds the epoch unchanged since before it chose
+  // what to read knows no segment it chose was reclaimed meanwhile.
+  void bump_reclaim_epoch();
+  uint64_t reclaim_epoch() const;
   // The lowest mark of all live handles (dead handles' marks are ignored).
   Result<uint64_t> lowest_read_mark();
 

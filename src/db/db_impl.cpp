@@ -26,6 +26,9 @@ namespace {
 
 constexpr uint64_t kMinAllocationStep = 64u << 10;
 constexpr uint64_t kMaxAllocationStep = 4u << 20;
+// Closing writes a checkpoint if more than this (or checkpoint_bytes)
+// came since the last.
+constexpr uint64_t kCheckpointAtClose = 1u << 20;
 
 uint64_t random_u64() {
   std::random_device rd;
@@ -56,6 +59,7 @@ Result<std::unique_ptr<DbImpl>> DbImpl::open(const std::string& path, const Open
   if (!options.read_only && options.auto_create_partitions < 1) {
     return Status(Code::invalid_argument, "auto_create_partitions must be at least 1");
   }
+  if (options.checkpoint_bytes < 1) return Status(Code::invalid_argument, "checkpoint_bytes must be at least 1");
   std::unique_ptr<DbImpl> db(new DbImpl(path, options));
   Status st = db->open_file();
   if (st.ok()) st = db->load();
@@ -174,7 +178,8 @@ Status DbImpl::load() {
                         "a new file as docs/FORMAT.md (\"Older format versions\") shows",
                         header_.format_version, format::kFormatVersion)};
   }
-  scanner_ = std::make_unique<log::LogScanner>(map_.get(), header_.segment_size);
+  scanner_ = std::make_unique<log::LogScanner>(map_.get(), header_.segment_size, header_.format_version);
+  catalog_.segments().set_segment_size(header_.segment_size);
   RIVULET_TRY(attach_shared());
   return recover();
 }
@@ -200,14 +205,19 @@ Status DbImpl::attach_shared() {
 // is written, since frames past it may be half-written right now.
 Status DbImpl::recover() {
   std::unique_lock follow(follow_mu_);
-  head_ = {superblock_.log_start, superblock_.first_seq, superblock_.first_prev_crc,
-           format::segment_index(superblock_.log_start, header_.segment_size)};
+  head_ = log::chain_start({0, header_, superblock_});
+  replay_ = std::make_unique<db::Replay>(&catalog_, superblock_.checkpoint_pos != 0);
+  // Without a checkpoint the chain starts in a segment nothing entered yet.
+  if (superblock_.checkpoint_pos == 0) {
+    catalog_.enter_segment(catalog_.segments().index_of(head_.pos), head_.segment_seq);
+  }
   synced_seq_ = superblock_.durable_seq;
   auto apply = [&](const format::ParsedFrame& f) { return apply_locked(f); };
   if (shared_ && !shared_->fresh()) {
     uint64_t written = shared_->written_seq();
     visible_target_ = shared_->committed_seq();
     RIVULET_TRY(scanner_->walk(head_, apply, nullptr, false, written));
+    RIVULET_TRY(replay_->finish());
     if (last_seq() < written) {
       return {Code::corruption,
               fmt::format("the log ends after frame {} but other handles have written through frame {}",
@@ -220,6 +230,7 @@ Status DbImpl::recover() {
   std::string why;
   visible_target_ = UINT64_MAX;
   RIVULET_TRY(scanner_->walk(head_, apply, &why));
+  RIVULET_TRY(replay_->finish());
   Result<log::TailInfo> tail =
       log::classify_tail(map_.get(), header_.segment_size, head_, superblock_.durable_seq, why);
   if (!tail.ok()) return tail.status();
@@ -233,11 +244,12 @@ Status DbImpl::recover() {
 Status DbImpl::apply_locked(const format::ParsedFrame& frame) {
   {
     std::unique_lock state(state_mu_);
-    Status st = db::apply_frame(catalog_, frame);
+    log::ChainPos next = scanner_->advance(head_, frame);
+    Status st = replay_->apply(frame, head_, next);
     if (!st.ok()) return fail(st);  // the catalog may be half-updated
-    head_ = scanner_->advance(head_, frame);
+    head_ = next;
     ++frames_;
-    for (const format::BatchRef& b : frame.batches) {
+    for (const format::BatchRef& b : frame.checkpoint() ? std::span<const format::BatchRef>() : frame.batches) {
       meta::PartitionState* p = &catalog_.by_id(b.topic_id)->partitions[b.partition];
       if (frame.header.seq <= visible_target_) {
         p->visible_end = p->next_offset;
@@ -405,29 +417,40 @@ Status DbImpl::sync_locked() {
 // Records that every frame up to `durable_seq` is durable. The log is synced
 // first: a superblock must never vouch for frames a power cut could still
 // take.
-Status DbImpl::update_superblock_locked(uint64_t durable_seq) {
+Status DbImpl::update_superblock_locked(uint64_t durable_seq, const log::ChainPos* checkpoint) {
   RIVULET_TRY(sync_locked());
-  // Another process may have written a newer superblock: start from the
-  // newest on disk.
-  char raw[2][format::kSuperblockSize];
+  RIVULET_TRY(reread_superblock_locked());
   format::Superblock sb = superblock_;
-  for (int i = 0; i < 2; ++i) {
-    format::Superblock s;
-    RIVULET_TRY(file_->read_at(format::kSuperblockPos[i], raw[i], format::kSuperblockSize));
-    if (format::decode_superblock({raw[i], format::kSuperblockSize}, &s) && s.generation > sb.generation) sb = s;
-  }
-  if (sb.durable_seq >= durable_seq) {
-    superblock_ = sb;
-    return Status::OK();
-  }
+  // A checkpoint another writer made later than this one wins.
+  bool move_start = checkpoint && checkpoint->next_seq > sb.first_seq;
+  if (sb.durable_seq >= durable_seq && !move_start) return Status::OK();
   sb.generation += 1;
-  sb.durable_seq = durable_seq;
+  sb.durable_seq = std::max(sb.durable_seq, durable_seq);
+  if (move_start) {
+    sb.log_start = checkpoint->pos;
+    sb.first_seq = checkpoint->next_seq;
+    sb.first_prev_crc = checkpoint->prev_crc;
+    sb.log_start_segment_seq = checkpoint->segment_seq;
+    sb.checkpoint_pos = checkpoint->pos;
+  }
   char out[format::kSuperblockSize];
   format::encode_superblock(sb, out);
   std::string_view part(out, sizeof out);
   RIVULET_TRY(file_->write_at(format::kSuperblockPos[sb.generation % 2], {&part, 1}));
   RIVULET_TRY(sync_locked());
   superblock_ = sb;
+  return Status::OK();
+}
+
+// Another process may have written a newer superblock: take the newest on
+// disk.
+Status DbImpl::reread_superblock_locked() {
+  char raw[format::kSuperblockSize];
+  for (uint64_t pos : format::kSuperblockPos) {
+    format::Superblock s;
+    RIVULET_TRY(file_->read_at(pos, raw, sizeof raw));
+    if (format::decode_superblock({raw, sizeof raw}, &s) && s.generation > superblock_.generation) superblock_ = s;
+  }
   return Status::OK();
 }
 
@@ -441,18 +464,36 @@ Status DbImpl::written_locked(const format::ParsedFrame& frame) {
   return Status::OK();
 }
 
-// Ends the current segment with a segment-end frame; the chain goes on at
-// the start of the next segment. Under normal and full the log is synced and
-// the superblock records it as durable, which bounds what a power cut can
-// take and lets recovery call any earlier damage corruption.
+// Ends the current segment with a segment-end frame naming where the chain
+// goes on: the lowest free segment no reader may still be reading, else a
+// new one at the end of the file. Under normal and full the log is synced
+// and the superblock records it as durable, which bounds what a power cut
+// can take and lets recovery call any earlier damage corruption.
 Status DbImpl::roll_segment_locked() {
   if (Status st = check_still_named(); !st.ok()) return fail(st);
+  RIVULET_TRY(reread_superblock_locked());
+  Result<uint64_t> readable = reclaimable_below_locked();
+  if (!readable.ok()) return readable.status();
+  uint32_t next = 0;
+  {
+    std::shared_lock state(state_mu_);
+    const meta::SegmentTable& table = catalog_.segments();
+    next = static_cast<uint32_t>(table.size());
+    for (uint32_t i = 0; i < table.size(); ++i) {
+      const meta::SegmentState& seg = table.at(i);
+      if (seg.use == meta::SegmentState::Use::free && seg.seq < *readable) {
+        next = i;
+        break;
+      }
+    }
+  }
   format::FrameHeader h;
   h.seq = head_.next_seq;
   h.synced_seq = shared_->durable_seq();
   h.writer_id = writer_id_;
   h.prev_crc = head_.prev_crc;
   h.flags = format::kFrameSegmentEnd;
+  h.next_segment = next;
   std::string bytes;
   format::encode_frame_head(&h, {}, &bytes);
   RIVULET_TRY(ensure_allocated(head_.pos + bytes.size()));
@@ -467,8 +508,91 @@ Status DbImpl::roll_segment_locked() {
   return Status::OK();
 }
 
-Status DbImpl::write_frame_locked(std::span<const format::OutgoingBatch> batches) {
+// Segments whose segment_seq is below the returned value may be reused or
+// punched now: they lie wholly before the checkpoint the superblock names
+// (so recovery never reads them) and before every live read mark. Bumping
+// the reclaim epoch before reading the marks pairs with readers, which
+// publish their mark before checking the epoch (ReaderImpl::pin): either
+// this sees the mark, or the reader sees the bump and looks again.
+Result<uint64_t> DbImpl::reclaimable_below_locked() {
+  shared_->bump_reclaim_epoch();
+  Result<uint64_t> mark = shared_->lowest_read_mark();
+  if (!mark.ok()) return mark.status();
+  return std::min(*mark, superblock_.log_start_segment_seq);
+}
+
+// Gives the blocks of free segments back to the file system, so the file's
+// size on disk follows its live data. The file never shrinks: other
+// processes map it.
+Status DbImpl::punch_free_locked() {
+  Result<uint64_t> below = reclaimable_below_locked();
+  if (!below.ok()) return below.status();
+  std::vector<uint32_t> todo;
+  {
+    std::shared_lock state(state_mu_);
+    const meta::SegmentTable& table = catalog_.segments();
+    if (punched_.size() < table.size()) punched_.resize(table.size(), UINT64_MAX);
+    for (uint32_t i = 0; i < table.size(); ++i) {
+      const meta::SegmentState& seg = table.at(i);
+      if (seg.use == meta::SegmentState::Use::free && seg.seq < *below && punched_[i] != seg.seq) todo.push_back(i);
+    }
+  }
+  for (uint32_t i : todo) {
+    RIVULET_TRY(file_->punch_hole(format::segment_start(i, header_.segment_size), header_.segment_size));
+    std::shared_lock state(state_mu_);
+    punched_[i] = catalog_.segments().at(i).seq;
+  }
+  return Status::OK();
+}
+
+// Writes the catalog's state as a checkpoint (a run of frames), makes it
+// durable and points the superblock at it; then segments before it that
+// hold nothing live are free.
+Status DbImpl::write_checkpoint_locked() {
+  std::string state;
+  {
+    std::shared_lock lock(state_mu_);
+    state = catalog_.encode_checkpoint();
+  }
+  // Frames small enough for any segment, records small enough for a frame.
+  const size_t chunk = std::min<size_t>(256u << 10, header_.segment_size / 8);
+  const size_t per_frame = 4;
+  std::vector<format::BatchBuilder> builders(per_frame);
+  std::optional<log::ChainPos> start;
+  for (size_t at = 0; at < state.size() || !start;) {
+    std::vector<format::OutgoingBatch> out;
+    for (size_t k = 0; k < per_frame && (at < state.size() || out.empty()); ++k) {
+      std::string_view piece = std::string_view(state).substr(at, chunk);
+      builders[k].reset();
+      builders[k].add(std::nullopt, piece, {}, now_ms());
+      out.push_back({format::kMetaTopicId, format::kCheckpointPartition, builders[k].finish(0)});
+      at += piece.size();
+    }
+    bool last = at >= state.size();
+    uint16_t flags = format::kFrameCheckpoint | (last ? format::kFrameCheckpointEnd : 0);
+    RIVULET_TRY(write_frame_locked(out, flags, start ? nullptr : &start.emplace()));
+    if (last) break;
+  }
+  RIVULET_TRY(update_superblock_locked(last_seq(), &*start));
+  return punch_free_locked();
+}
+
+Status DbImpl::maybe_checkpoint_locked(uint64_t threshold) {
+  uint64_t since;
+  {
+    std::shared_lock state(state_mu_);
+    since = replay_->bytes_since_checkpoint();
+  }
+  if (since < threshold || since == 0) return Status::OK();
+  Status st = write_checkpoint_locked();
+  if (!st.ok()) return {st.code(), "while writing a checkpoint: " + st.message(), st.position()};
+  return Status::OK();
+}
+
+Status DbImpl::write_frame_locked(std::span<const format::OutgoingBatch> batches, uint16_t flags,
+                                  log::ChainPos* written_at) {
   format::FrameHeader h;
+  h.flags = flags;
   h.writer_id = writer_id_;
   h.frame_length = static_cast<uint32_t>(std::min<uint64_t>(format::frame_length(batches), UINT32_MAX));
   uint64_t max_frame = header_.segment_size - format::kSegmentHeaderSize - format::kFrameHeaderSize;
@@ -480,6 +604,8 @@ Status DbImpl::write_frame_locked(std::span<const format::OutgoingBatch> batches
   if (head_.pos + format::align8(h.frame_length) + format::kFrameHeaderSize > scanner_->segment_end(head_.pos)) {
     RIVULET_TRY(roll_segment_locked());
   }
+  if (written_at) *written_at = head_;
+  written_since_retention_ += h.frame_length;
   h.seq = head_.next_seq;
   h.synced_seq = shared_->durable_seq();
   h.prev_crc = head_.prev_crc;
@@ -543,7 +669,10 @@ Status DbImpl::write_locked(const std::function<Status()>& locked) {
     {
       std::unique_lock follow(follow_mu_);
       st = catch_up_locked();
+      // Upkeep comes before the caller's frame: if it fails, the commit
+      // fails whole, never after its frame is in the log.
       if (st.ok()) st = apply_retention_locked();
+      if (st.ok()) st = maybe_checkpoint_locked(options_.checkpoint_bytes);
       if (st.ok()) st = locked();
       last_written = last_seq();
     }
@@ -635,8 +764,11 @@ Status DbImpl::write_meta_locked(std::span<const format::MetaChange> changes) {
 // retention.bytes allow, in a frame before the caller's.
 Status DbImpl::apply_retention_locked() {
   auto now = std::chrono::steady_clock::now();
-  if (now < next_retention_) return Status::OK();
+  if (now < next_retention_ && written_since_retention_ < std::min(kRetentionEveryBytes, options_.checkpoint_bytes)) {
+    return Status::OK();
+  }
   next_retention_ = now + std::chrono::seconds(1);
+  written_since_retention_ = 0;
   std::vector<format::MetaChange> changes;
   {
     std::shared_lock state(state_mu_);
@@ -906,15 +1038,28 @@ Result<DbStats> DbImpl::stat() {
   RIVULET_TRY(refresh());
   Result<uint64_t> size = map_->refresh_size();
   if (!size.ok()) return size.status();
+  Result<uint64_t> disk = file_->disk_bytes();
+  if (!disk.ok()) return disk.status();
+  Result<log::FileStart> start = log::read_file_start(*file_);  // the superblock now
+  if (!start.ok()) return start.status();
   std::shared_lock state(state_mu_);
   DbStats s;
+  s.disk_bytes = *disk;
   s.path = path_;
   s.format_version = header_.format_version;
   s.file_size = *size;
   s.log_end = head_.pos;
   s.segment_size = header_.segment_size;
-  s.segments_used = format::segment_index(head_.pos, header_.segment_size) + 1;
+  s.checkpoint_position = start->superblock.checkpoint_pos;
   s.frames = frames_;
+  const meta::SegmentTable& table = catalog_.segments();
+  for (uint32_t i = 0; i < table.size(); ++i) {
+    const meta::SegmentState& seg = table.at(i);
+    if (seg.use == meta::SegmentState::Use::unused) continue;
+    bool free = seg.use == meta::SegmentState::Use::free;
+    s.segments.push_back({i, seg.seq, free ? SegmentInfo::State::free : SegmentInfo::State::in_use, seg.live, seg.dead});
+    if (!free) ++s.segments_used;
+  }
   if (shared_) {
     Result<uint32_t> handles = shared_->live_handles();
     if (!handles.ok()) return handles.status();
@@ -950,16 +1095,20 @@ Status DbImpl::close() {
   Status st;
   {
     std::lock_guard write(write_mu_);
-    if (!options_.read_only && failure_.ok() && options_.sync != Sync::off && shared_) {
-      // Record how far the log is durable, so that later damage before this
-      // point is reported as corruption rather than cut off as a torn tail.
+    if (!options_.read_only && failure_.ok() && shared_ && header_.format_version == format::kFormatVersion) {
+      // A checkpoint keeps the next open short. Otherwise, record how far
+      // the log is durable, so that later damage before this point is
+      // reported as corruption rather than cut off as a torn tail.
       bool took_over = false;
       st = shared_->lock_writer(&took_over);
       if (st.ok()) {
         {
           std::unique_lock follow(follow_mu_);
           st = catch_up_locked();
-          if (st.ok() && last_seq() > superblock_.durable_seq) st = update_superblock_locked(last_seq());
+          if (st.ok()) st = maybe_checkpoint_locked(std::min(kCheckpointAtClose, options_.checkpoint_bytes));
+          if (st.ok() && options_.sync != Sync::off && last_seq() > superblock_.durable_seq) {
+            st = update_superblock_locked(last_seq());
+          }
         }
         shared_->unlock_writer();
       }

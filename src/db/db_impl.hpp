@@ -13,6 +13,7 @@
 #include <string>
 
 #include "coord/shared_state.hpp"
+#include "db/frame_apply.hpp"
 #include "db/read_marks.hpp"
 #include "db/write_batch_rep.hpp"
 #include "format/file_layout.hpp"
@@ -66,6 +67,9 @@ class DbImpl {
   ReadMarks& read_marks() { return marks_; }
   // Changes whenever more of the log becomes visible to readers.
   uint32_t commit_epoch() const;
+  // Changes whenever a writer is about to reuse or punch segments (0
+  // without a shared area, where no other process writes).
+  uint64_t reclaim_epoch() const { return shared_ ? shared_->reclaim_epoch() : 0; }
   // Sleeps until commit_epoch() != seen or `until` passes.
   void wait_for_commit(uint32_t seen, std::chrono::steady_clock::time_point until);
 
@@ -92,13 +96,24 @@ class DbImpl {
   // under it (and follow_mu_) and may write frames. Under sync full, waits
   // afterwards (without the lock) until the last frame it wrote is durable.
   Status write_locked(const std::function<Status()>& locked);
-  Status write_frame_locked(std::span<const format::OutgoingBatch> batches);
+  // `flags` are frame flags (checkpoints); `at`, if given, receives the
+  // chain position the frame was written at.
+  Status write_frame_locked(std::span<const format::OutgoingBatch> batches, uint16_t flags = 0,
+                            log::ChainPos* at = nullptr);
   // A frame is whole in the file: apply it and tell the other handles.
   Status written_locked(const format::ParsedFrame& frame);
   Status roll_segment_locked();
   Status ensure_allocated(uint64_t end);
   Status sync_locked();
-  Status update_superblock_locked(uint64_t durable_seq);
+  // Records frames through `durable_seq` as durable and, with
+  // `checkpoint`, that the log now starts at that checkpoint.
+  Status update_superblock_locked(uint64_t durable_seq, const log::ChainPos* checkpoint = nullptr);
+  Status reread_superblock_locked();
+  Result<uint64_t> reclaimable_below_locked();
+  Status punch_free_locked();
+  Status write_checkpoint_locked();
+  // Writes a checkpoint if at least `threshold` bytes of log came since the last.
+  Status maybe_checkpoint_locked(uint64_t threshold);
   Status commit_meta(const std::function<Status(format::MetaChange*)>& prepare,
                      const std::function<Status()>& then = {});
   Status write_meta_locked(std::span<const format::MetaChange> changes);
@@ -128,15 +143,22 @@ class DbImpl {
   std::mutex follow_mu_;              // one thread at a time moves head_
   mutable std::shared_mutex state_mu_;  // catalog_, head_, frames_ (readers share)
   meta::Catalog catalog_;
+  std::unique_ptr<db::Replay> replay_;  // follows the chain into catalog_
   log::ChainPos head_;
   uint64_t frames_ = 0;
   uint64_t synced_seq_ = 0;     // highest seq recovery found durable
   uint64_t allocated_end_ = 0;  // the file is allocated up to here (writer)
+  // Per segment, the segment_seq whose blocks this handle last punched.
+  std::vector<uint64_t> punched_;
   log::TailInfo tail_;          // what recovery found after the log
   Status failure_;              // sticky: after it, no more commits
   // Retention is looked at by the first write after this time (writer).
   std::chrono::steady_clock::time_point next_retention_{};
   static constexpr size_t kMaxRetentionChanges = 1000;  // per frame
+  // ... or after this many bytes written (or checkpoint_bytes, if less), so
+  // a fast writer cannot outrun retention.bytes by a second's worth of log.
+  static constexpr uint64_t kRetentionEveryBytes = 4u << 20;
+  uint64_t written_since_retention_ = 0;
   bool opened_ = false;         // open() succeeded: failures stop a handle in use
   std::atomic<bool> closed_{false};
 

@@ -1,6 +1,8 @@
 // Replaying a frame into the catalog.
 #include "db/frame_apply.hpp"
 
+#include <fmt/format.h>
+
 namespace rivulet::db {
 
 Status for_each_record(const format::BatchRef& b, const std::function<Status(const format::DecodedRecord&)>& take) {
@@ -33,6 +35,7 @@ static Status apply_meta_batch(meta::Catalog& catalog, const format::BatchRef& b
 }
 
 Status apply_frame(meta::Catalog& catalog, const format::ParsedFrame& frame) {
+  if (frame.checkpoint()) return Status::OK();
   for (const format::BatchRef& b : frame.batches) {
     if (b.topic_id == format::kMetaTopicId) {
       if (b.partition != 0) {
@@ -45,6 +48,56 @@ Status apply_frame(meta::Catalog& catalog, const format::ParsedFrame& frame) {
     RIVULET_TRY(catalog.apply_batch(b.topic_id, b.partition, b.header, b.position));
   }
   return Status::OK();
+}
+
+Status Replay::apply(const format::ParsedFrame& frame, const log::ChainPos& at, const log::ChainPos& next) {
+  if (frame.segment_end()) {
+    catalog_->enter_segment(catalog_->segments().index_of(next.pos), next.segment_seq);
+    return Status::OK();  // a checkpoint run may span segments
+  }
+  if (!frame.checkpoint()) {
+    if (loading_) {
+      return {Code::corruption,
+              fmt::format("the checkpoint at position {} ends before its last frame", run_position_), at.pos};
+    }
+    in_checkpoint_ = false;  // a run its writer did not finish: ignored
+    since_checkpoint_ += format::align8(frame.header.frame_length);
+    return apply_frame(*catalog_, frame);
+  }
+  if (!in_checkpoint_) {
+    in_checkpoint_ = true;
+    run_start_seq_ = at.segment_seq;
+    run_position_ = frame.position;
+  }
+  if (loading_) {
+    for (const format::BatchRef& b : frame.batches) {
+      if (b.topic_id != format::kMetaTopicId || b.partition != format::kCheckpointPartition) {
+        return {Code::corruption, "checkpoint frame holding a batch of another partition", b.position};
+      }
+      RIVULET_TRY(for_each_record(b, [&](const format::DecodedRecord& r) {
+        if (r.value) state_.append(r.value->data(), r.value->size());
+        return Status::OK();
+      }));
+    }
+  }
+  if (!frame.checkpoint_end()) return Status::OK();
+  if (loading_) {
+    RIVULET_TRY(catalog_->decode_checkpoint(state_, run_position_));
+    state_ = std::string();
+    loading_ = false;
+  }
+  catalog_->apply_checkpoint_end(run_start_seq_);
+  in_checkpoint_ = false;
+  since_checkpoint_ = 0;
+  ++checkpoints_;
+  return Status::OK();
+}
+
+Status Replay::finish() const {
+  if (!loading_) return Status::OK();
+  return {Code::corruption,
+          fmt::format("the log should start with a checkpoint at position {}, but it is incomplete", run_position_),
+          run_position_};
 }
 
 }  // namespace rivulet::db

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "format/frame.hpp"
+#include "log/log_scanner.hpp"
 #include "meta/catalog.hpp"
 
 namespace rivulet::db {
@@ -16,6 +17,35 @@ Status for_each_record(const format::BatchRef& b, const std::function<Status(con
 
 // A frame whose checksums hold but whose contents contradict the catalog
 // (offsets that skip, an unknown topic) is corruption at its position.
+// Checkpoint frames change nothing here (Replay handles them).
 Status apply_frame(meta::Catalog& catalog, const format::ParsedFrame& frame);
+
+// Follows the chain into a catalog: apply_frame for each frame, plus what
+// the chain itself says: which segment it enters (segment-end frames) and
+// where checkpoints end. A chain that starts at a checkpoint (the
+// superblock says so) loads its state first. Recovery, the writer, readers
+// catching up and `check` all replay through this.
+class Replay {
+ public:
+  Replay(meta::Catalog* catalog, bool from_checkpoint) : catalog_(catalog), loading_(from_checkpoint) {}
+  // Applies `frame`, found at `at`; `next` is where the chain goes on.
+  Status apply(const format::ParsedFrame& frame, const log::ChainPos& at, const log::ChainPos& next);
+  // After the walk: fails if the chain ended inside the checkpoint it was
+  // to start from.
+  Status finish() const;
+  // Log bytes since the last complete checkpoint (or the start).
+  uint64_t bytes_since_checkpoint() const { return since_checkpoint_; }
+  uint64_t checkpoints() const { return checkpoints_; }
+
+ private:
+  meta::Catalog* catalog_;
+  bool loading_;                // the first checkpoint replaces the catalog
+  bool in_checkpoint_ = false;  // inside a run of checkpoint frames
+  uint64_t run_start_seq_ = 0;  // segment_seq of the run's first frame
+  uint64_t run_position_ = 0;
+  std::string state_;           // the run's bytes, when loading
+  uint64_t since_checkpoint_ = 0;
+  uint64_t checkpoints_ = 0;
+};
 
 }  // namespace rivulet::db

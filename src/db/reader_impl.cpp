@@ -8,25 +8,24 @@
 
 namespace rivulet {
 
-namespace {
-
-struct Span {
+struct ReaderSpan {
   uint64_t position;
   int64_t base_offset;
 };
 
 // The committed state of a partition a reader needs, copied under the lock.
-struct Snapshot {
+struct ReaderSnapshot {
   int64_t first_offset = 0;
   int64_t next_offset = 0;
-  std::vector<Span> batches;  // from the batch holding the wanted offset on
+  std::vector<ReaderSpan> batches;  // from the batch holding the wanted offset on
+  uint64_t lowest_segment_seq = UINT64_MAX;  // of the segments holding them
 };
 
-}  // namespace
+namespace {
 
 // Batches of the partition from the one holding `offset`, at most `limit`.
-static Status snapshot(DbImpl* db, uint32_t topic_id, int32_t partition, const std::string& topic,
-                       std::optional<int64_t> offset, std::optional<int64_t> time, size_t limit, Snapshot* out) {
+Status snapshot(DbImpl* db, uint32_t topic_id, int32_t partition, const std::string& topic,
+                std::optional<int64_t> offset, std::optional<int64_t> time, size_t limit, ReaderSnapshot* out) {
   std::shared_lock state(db->state_mutex());
   const meta::TopicState* t = db->catalog().by_id(topic_id);
   if (!t || t->deleted) return {Code::not_found, fmt::format("{}: topic '{}' was deleted", db->path(), topic)};
@@ -34,13 +33,18 @@ static Status snapshot(DbImpl* db, uint32_t topic_id, int32_t partition, const s
   out->first_offset = p.first_offset;
   out->next_offset = p.visible_end;
   out->batches.clear();
+  out->lowest_segment_seq = UINT64_MAX;
   std::optional<size_t> i = offset ? p.index.find_offset(*offset) : p.index.find_time(*time);
   if (!i) return Status::OK();
   for (size_t k = *i; k < p.index.size() && out->batches.size() < limit; ++k) {
     out->batches.push_back({p.index.at(k).position, p.index.at(k).base_offset});
+    out->lowest_segment_seq =
+        std::min(out->lowest_segment_seq, db->catalog().segments().seq_of(p.index.at(k).position));
   }
   return Status::OK();
 }
+
+}  // namespace
 
 // Decodes the batch at `position`, calling `take` for each record until it
 // returns false.
@@ -61,17 +65,38 @@ static Status decode_batch(DbImpl* db, uint64_t position, Take take) {
   }
 }
 
+// Looks the batches up and pins their segments with the read mark, so that
+// no writer reuses or punches them while their records are handed out. A
+// writer bumps the reclaim epoch before it reads the marks; if the epoch is
+// the same after the mark is set as before the refresh, any writer
+// reclaiming since will see the mark, and any that reclaimed before had
+// already committed what made those segments free, which the refresh
+// applied (so the lookup did not choose them). Otherwise look again.
+Status ReaderImpl::pinned_snapshot(std::optional<int64_t> offset, std::optional<int64_t> time, size_t limit,
+                                   ReaderSnapshot* snap) {
+  for (;;) {
+    uint64_t epoch = db_->reclaim_epoch();
+    RIVULET_TRY(db_->refresh());
+    RIVULET_TRY(snapshot(db_, topic_id_, partition_, topic_, offset, time, limit, snap));
+    if (snap->batches.empty()) {
+      db_->read_marks().clear(&mark_, &has_mark_);
+      return Status::OK();
+    }
+    db_->read_marks().set(&mark_, &has_mark_, snap->lowest_segment_seq);
+    if (db_->reclaim_epoch() == epoch) return Status::OK();
+  }
+}
+
 Status ReaderImpl::fill(size_t max_records) {
-  Snapshot snap;
+  ReaderSnapshot snap;
   // Enough batches for a full poll in the common case; the loop asks again.
-  RIVULET_TRY(snapshot(db_, topic_id_, partition_, topic_, next_offset_, std::nullopt, 64, &snap));
+  RIVULET_TRY(pinned_snapshot(next_offset_, std::nullopt, 64, &snap));
   if (next_offset_ < snap.first_offset) {
     return {Code::out_of_range, fmt::format("{}: offset {} of '{}' partition {} is no longer in the file",
                                             db_->path(), next_offset_, topic_, partition_)};
   }
-  for (const Span& b : snap.batches) {
+  for (const ReaderSpan& b : snap.batches) {
     if (out_.size() >= max_records || next_offset_ >= snap.next_offset) break;
-    if (out_.empty()) first_position_ = b.position;
     RIVULET_TRY(decode_batch(db_, b.position, [&](const format::DecodedRecord& r, const format::BatchHeader& h) {
       if (r.offset < next_offset_) return true;
       if (r.offset >= snap.next_offset) return false;
@@ -109,12 +134,8 @@ Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds t
     // Read the epoch first: a commit after this point changes it, so the
     // wait below cannot miss one that refresh() did not see.
     uint32_t seen = db_->commit_epoch();
-    RIVULET_TRY(db_->refresh());
     RIVULET_TRY(fill(max_records));
-    if (!out_.empty()) {
-      db_->read_marks().set(&mark_, &has_mark_, first_position_);
-      return std::span<const RecordView>(out_);
-    }
+    if (!out_.empty()) return std::span<const RecordView>(out_);
     db_->read_marks().clear(&mark_, &has_mark_);
     if (std::chrono::steady_clock::now() >= until) return std::span<const RecordView>();
     db_->wait_for_commit(seen, until);
@@ -122,8 +143,8 @@ Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds t
 }
 
 Result<int64_t> ReaderImpl::offset_for_time(int64_t ms) {
-  Snapshot snap;
-  RIVULET_TRY(snapshot(db_, topic_id_, partition_, topic_, std::nullopt, ms, 1, &snap));
+  ReaderSnapshot snap;
+  RIVULET_TRY(pinned_snapshot(std::nullopt, ms, 1, &snap));
   if (snap.batches.empty()) return snap.next_offset;
   int64_t found = snap.next_offset;
   RIVULET_TRY(decode_batch(db_, snap.batches[0].position, [&](const format::DecodedRecord& r, auto&) {
@@ -131,13 +152,14 @@ Result<int64_t> ReaderImpl::offset_for_time(int64_t ms) {
     found = r.offset;
     return false;
   }));
+  db_->read_marks().clear(&mark_, &has_mark_);
   return std::min(found, snap.next_offset);  // the batch may not be visible yet
 }
 
 Status ReaderImpl::seek(StartAt start) {
   out_.clear();
   db_->read_marks().clear(&mark_, &has_mark_);
-  Snapshot snap;
+  ReaderSnapshot snap;
   RIVULET_TRY(snapshot(db_, topic_id_, partition_, topic_, 0, std::nullopt, 0, &snap));
   switch (start.kind) {
     case StartAt::Kind::earliest:

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 namespace rivulet {
 
 class DbImpl;
+struct ReaderSnapshot;
 
 class ReaderImpl {
  public:
@@ -34,6 +36,10 @@ class ReaderImpl {
  private:
   // Appends committed records from next_offset_ to out_, up to max.
   Status fill(size_t max_records);
+  // Refreshes, finds up to `limit` batches from `offset` or `time` and
+  // holds the read mark on them.
+  Status pinned_snapshot(std::optional<int64_t> offset, std::optional<int64_t> time, size_t limit,
+                         ReaderSnapshot* snap);
   // The first offset at or after `ms`, or the end of the partition.
   Result<int64_t> offset_for_time(int64_t ms);
 
@@ -46,7 +52,6 @@ class ReaderImpl {
   // Where the records handed out by the last poll lie (see ReadMarks).
   ReadMarks::Mark mark_;
   bool has_mark_ = false;
-  uint64_t first_position_ = 0;  // of the first batch fill() decoded
 };
 
 }  // namespace rivulet

@@ -22,7 +22,7 @@ namespace rivulet::format {
 inline constexpr uint32_t kBlockSize = 4096;
 inline constexpr uint64_t kSuperblockPos[2] = {4096, 8192};
 inline constexpr uint64_t kFirstSegmentPos = 16384;
-inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kFormatVersion = 3;
 inline constexpr uint32_t kMinSegmentSize = 64 * 1024;
 inline constexpr uint32_t kMaxSegmentSize = 1u << 30;
 
@@ -60,7 +60,12 @@ struct Superblock {
   uint64_t log_start = kFirstSegmentPos;
   uint64_t first_seq = 1;
   uint32_t first_prev_crc = 0;
-  uint64_t checkpoint_pos = 0;  // 0: none (checkpoints come with format 2)
+  // Format 3: when the log starts at a checkpoint, its position (equal to
+  // log_start); 0 before the first checkpoint.
+  uint64_t checkpoint_pos = 0;
+  // segment_seq of the segment holding log_start (0 in formats 1 and 2,
+  // whose log always starts in segment 0).
+  uint64_t log_start_segment_seq = 0;
   // Every frame up to this seq was durable when the superblock was written
   // (at segment changes and clean closes): a chain that ends earlier is
   // corrupt, not torn.

@@ -18,6 +18,7 @@ FrameHeader peek_frame_header(const char* p) {
   h.prev_crc = load_le<uint32_t>(p + 36);
   h.batch_count = load_le<uint16_t>(p + 40);
   h.flags = load_le<uint16_t>(p + 42);
+  h.next_segment = load_le<uint32_t>(p + 44);
   return h;
 }
 
@@ -37,9 +38,10 @@ bool parse_frame(std::string_view avail, uint64_t position, const ChainLink* lin
   if (link && (h.seq != link->seq || h.prev_crc != link->prev_crc)) {
     return fail(why, "frame does not continue the chain (sequence or previous checksum differ)");
   }
-  if (load_le<uint32_t>(p + 44) != 0 || (h.flags & ~kFrameSegmentEnd) != 0) {
-    return fail(why, "unknown frame flags");
-  }
+  if ((h.flags & ~kKnownFrameFlags) != 0) return fail(why, "unknown frame flags");
+  if (h.next_segment != 0 && !(h.flags & kFrameSegmentEnd)) return fail(why, "next segment set in a frame that does not end its segment");
+  if ((h.flags & kFrameCheckpointEnd) && !(h.flags & kFrameCheckpoint)) return fail(why, "checkpoint end outside a checkpoint");
+  if ((h.flags & kFrameSegmentEnd) && (h.flags & kFrameCheckpoint)) return fail(why, "segment-end frame flagged checkpoint");
   uint64_t head_len = kFrameHeaderSize + uint64_t{h.batch_count} * kSummaryEntrySize;
   if (h.frame_length < head_len || h.frame_length > avail.size()) return fail(why, "frame length out of bounds");
   if ((h.flags & kFrameSegmentEnd) && h.batch_count != 0) return fail(why, "segment-end frame with batches");
@@ -98,6 +100,7 @@ void encode_frame_head(FrameHeader* h, std::span<const OutgoingBatch> batches, s
   store_le<uint32_t>(p + 36, h->prev_crc);
   store_le<uint16_t>(p + 40, h->batch_count);
   store_le<uint16_t>(p + 42, h->flags);
+  store_le<uint32_t>(p + 44, h->next_segment);
   uint32_t crc = crc32c::value(p + 8, head_len - 8);
   for (const OutgoingBatch& b : batches) crc = crc32c::extend(crc, b.bytes.data(), kBatchCrcFrom);
   h->meta_crc = crc;

@@ -7,7 +7,8 @@
 //   0  u32 magic "RVFR"      24 u64 writer_id        40 u16 batch_count
 //   4  u32 meta_crc          32 u32 frame_length     42 u16 flags
 //   8  u64 seq               36 u32 prev_crc         44 u32 reserved (0)
-//   16 u64 synced_seq
+//   16 u64 synced_seq                                     (44: next_segment in
+//                                                          segment-end frames)
 //   48 summary: batch_count x { u32 topic_id, u32 partition }
 //   ...batches, back to back; then zero padding to a multiple of 8
 //
@@ -29,7 +30,15 @@ namespace rivulet::format {
 inline constexpr uint32_t kFrameMagic = 0x52465652;  // "RVFR"
 inline constexpr size_t kFrameHeaderSize = 48;
 inline constexpr size_t kSummaryEntrySize = 8;
-inline constexpr uint16_t kFrameSegmentEnd = 0x0001;  // the chain goes on in the next segment
+inline constexpr uint16_t kFrameSegmentEnd = 0x0001;  // the chain goes on in segment next_segment
+// A checkpoint (format 3) is a run of frames flagged kFrameCheckpoint, the
+// last also kFrameCheckpointEnd, whose batches (topic 0, partition
+// kCheckpointPartition) carry the writer's state as of the frame before
+// the run (meta/checkpoint.hpp).
+inline constexpr uint16_t kFrameCheckpoint = 0x0002;
+inline constexpr uint16_t kFrameCheckpointEnd = 0x0004;
+inline constexpr uint16_t kKnownFrameFlags = kFrameSegmentEnd | kFrameCheckpoint | kFrameCheckpointEnd;
+inline constexpr uint32_t kCheckpointPartition = 1;
 inline constexpr uint32_t kMetaTopicId = 0;           // topic of metadata records
 
 inline uint64_t align8(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
@@ -45,6 +54,10 @@ struct FrameHeader {
   uint32_t prev_crc = 0;
   uint16_t batch_count = 0;
   uint16_t flags = 0;
+  // Segment-end frames of format 3: the index of the segment where the
+  // chain goes on (segments are reused, so it is not always the next one).
+  // Format 1 and 2 files hold 0 here and go on in the next segment.
+  uint32_t next_segment = 0;
 };
 
 struct BatchRef {
@@ -62,6 +75,8 @@ struct ParsedFrame {
   std::string_view bytes;  // the whole frame, padding excluded (empty when just written)
 
   bool segment_end() const { return (header.flags & kFrameSegmentEnd) != 0; }
+  bool checkpoint() const { return (header.flags & kFrameCheckpoint) != 0; }
+  bool checkpoint_end() const { return (header.flags & kFrameCheckpointEnd) != 0; }
 };
 
 // Reads the header fields at `p` (kFrameHeaderSize bytes) without checking.

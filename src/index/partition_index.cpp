@@ -10,13 +10,15 @@ void PartitionIndex::add(int64_t base_offset, int64_t max_timestamp, uint64_t po
   entries_.push_back({base_offset, so_far, position, bytes});
 }
 
-uint64_t PartitionIndex::drop_before(int64_t offset, int64_t next_offset) {
+uint64_t PartitionIndex::drop_before(int64_t offset, int64_t next_offset,
+                                     const std::function<void(const BatchEntry&)>& dropped) {
   size_t n = 0;
   uint64_t bytes = 0;
   while (n < entries_.size()) {
     int64_t end = n + 1 < entries_.size() ? entries_[n + 1].base_offset : next_offset;
     if (end > offset) break;  // batch n still holds offset `offset` or later
     bytes += entries_[n].bytes;
+    if (dropped) dropped(entries_[n]);
     ++n;
   }
   entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(n));

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -25,7 +26,11 @@ class PartitionIndex {
   // Forgets the leading batches whose every offset is below `offset` (the
   // partition's new earliest offset; `next_offset` ends the last batch) and
   // returns their bytes.
-  uint64_t drop_before(int64_t offset, int64_t next_offset);
+  // `dropped`, if given, sees each forgotten entry.
+  uint64_t drop_before(int64_t offset, int64_t next_offset,
+                       const std::function<void(const BatchEntry&)>& dropped = {});
+  // Replaces every entry (decoding a checkpoint).
+  void restore(std::vector<BatchEntry> entries) { entries_ = std::move(entries); }
   size_t size() const { return entries_.size(); }
   const BatchEntry& at(size_t i) const { return entries_[i]; }
 

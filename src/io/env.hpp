@@ -54,6 +54,8 @@ class File {
   // holds is unknown (Linux may drop the dirty pages).
   virtual Status sync() = 0;
   virtual Result<uint64_t> size() = 0;
+  // Bytes of disk the file's blocks take (holes excluded).
+  virtual Result<uint64_t> disk_bytes() = 0;
   // Makes sure [0, end) is allocated on disk (growing the file if needed),
   // so later writes there cannot fail for lack of space, where the file
   // system supports fallocate; elsewhere the file is only extended.
@@ -62,6 +64,12 @@ class File {
   // ranges with pwritev.
   virtual Status allocate(uint64_t end) = 0;
   virtual Status truncate(uint64_t size) = 0;
+  // Gives the blocks of [pos, pos + len) back to the file system (they read
+  // as zeros after) without changing the file's size, so space comes back
+  // without ever shrinking a file other processes have mapped. A file
+  // system that cannot punch holes keeps the bytes: not an error, the
+  // space is then only reused, not returned.
+  virtual Status punch_hole(uint64_t pos, uint64_t len) = 0;
   virtual Result<std::unique_ptr<Mapping>> map(uint64_t length) = 0;
 
   virtual Result<FileId> id() = 0;

@@ -153,7 +153,8 @@ class PosixFile final : public File {
   Status write_at(uint64_t pos, std::span<const std::string_view> parts) override {
     uint64_t total = 0;
     for (std::string_view p : parts) total += p.size();
-    if (mapped_writes_ && total <= kMaxMappedWrite && pos + total <= safe_end_ && map_for_writes(pos + total)) {
+    if (mapped_writes_ && total <= kMaxMappedWrite && pos + total <= safe_end_ &&
+        pos + total <= punched_from_ && map_for_writes(pos + total)) {
       if (pos + total > prefaulted_end_) prefault(pos, std::min(safe_end_, pos + kPrefault));
       char* at = wmap_ + pos;
       for (std::string_view p : parts) {
@@ -200,6 +201,12 @@ class PosixFile final : public File {
     return static_cast<uint64_t>(st.st_size);
   }
 
+  Result<uint64_t> disk_bytes() override {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return errno_status(errno, "fstat", path_);
+    return static_cast<uint64_t>(st.st_blocks) * 512;
+  }
+
   // Allocates from where this File's known-allocated range ends (so a
   // copied file whose preallocated tail became a hole is filled in too).
   Status allocate(uint64_t end) override {
@@ -233,6 +240,20 @@ class PosixFile final : public File {
       rc = ::ftruncate(fd_, static_cast<off_t>(size));
     } while (rc != 0 && errno == EINTR);
     return rc == 0 ? Status::OK() : errno_status(errno, "ftruncate", path_);
+  }
+
+  Status punch_hole(uint64_t pos, uint64_t len) override {
+    // A write through the mapping into a hole would need a block, and
+    // SIGBUS if the disk is full: from here on such writes use pwritev,
+    // which reports ENOSPC.
+    punched_from_ = std::min(punched_from_, pos);
+    int rc;
+    do {
+      rc = ::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(pos),
+                       static_cast<off_t>(len));
+    } while (rc != 0 && errno == EINTR);
+    if (rc == 0 || errno == EOPNOTSUPP || errno == ENOSYS) return Status::OK();
+    return errno_status(errno, "fallocate (punch hole)", path_);
   }
 
   Result<std::unique_ptr<Mapping>> map(uint64_t length) override {
@@ -284,6 +305,7 @@ class PosixFile final : public File {
   bool mapped_writes_ = false;
   uint64_t safe_end_ = 0;  // [0, safe_end_) is allocated on disk: see allocate()
   uint64_t prefaulted_end_ = 0;
+  uint64_t punched_from_ = UINT64_MAX;  // lowest hole punched: see punch_hole()
   char* wmap_ = nullptr;
   uint64_t wmap_len_ = 0;
 };

@@ -62,13 +62,18 @@ Result<FileStart> read_file_start(io::File& file) {
   if (s.first_seq == 0) {
     return Status(Code::corruption, fmt::format("superblock at position {} holds first sequence number 0", at), at);
   }
-  if (s.checkpoint_pos != 0) {
+  if (s.checkpoint_pos != 0 && (fs.header.format_version < 3 || s.checkpoint_pos != s.log_start)) {
     return Status(Code::corruption,
-                  fmt::format("superblock at position {} holds checkpoint position {}, but this format has none", at,
-                              s.checkpoint_pos),
+                  fmt::format("superblock at position {} holds checkpoint position {}, which is not its log start",
+                              at, s.checkpoint_pos),
                   at);
   }
   return fs;
+}
+
+ChainPos chain_start(const FileStart& fs) {
+  const format::Superblock& s = fs.superblock;
+  return {s.log_start, s.first_seq, s.first_prev_crc, s.log_start_segment_seq};
 }
 
 }  // namespace rivulet::log

@@ -4,6 +4,7 @@
 
 #include "format/file_layout.hpp"
 #include "io/env.hpp"
+#include "log/log_scanner.hpp"
 
 namespace rivulet::log {
 
@@ -16,5 +17,9 @@ struct FileStart {
 };
 
 Result<FileStart> read_file_start(io::File& file);
+
+// Where the chain begins: the superblock's log start (a checkpoint, once
+// there is one).
+ChainPos chain_start(const FileStart& fs);
 
 }  // namespace rivulet::log

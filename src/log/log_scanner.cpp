@@ -58,7 +58,10 @@ ChainPos LogScanner::advance(const ChainPos& at, const format::ParsedFrame& fram
   next.next_seq = frame.header.seq + 1;
   next.prev_crc = frame.header.meta_crc;
   if (frame.segment_end()) {
-    next.pos = segment_end(at.pos) + format::kSegmentHeaderSize;
+    // Format 3 reuses segments, so the frame names where the chain goes on.
+    uint64_t index = format_version_ >= 3 ? frame.header.next_segment
+                                          : format::segment_index(at.pos, segment_size_) + 1;
+    next.pos = format::segment_start(index, segment_size_) + format::kSegmentHeaderSize;
     next.segment_seq = at.segment_seq + 1;
   } else {
     next.pos = at.pos + format::align8(frame.header.frame_length);

@@ -24,7 +24,9 @@ struct ChainPos {
 
 class LogScanner {
  public:
-  LogScanner(FileMap* map, uint32_t segment_size) : map_(map), segment_size_(segment_size) {}
+  // `format_version` says how a segment-end frame names the next segment.
+  LogScanner(FileMap* map, uint32_t segment_size, uint32_t format_version)
+      : map_(map), segment_size_(segment_size), format_version_(format_version) {}
 
   // Reads the frame at `at` if a valid one continues the chain there.
   // Returns false (with `why`) when it does not; errors only for I/O. With
@@ -51,6 +53,7 @@ class LogScanner {
  private:
   FileMap* map_;
   uint32_t segment_size_;
+  uint32_t format_version_;
   // The page of the last peek: looking at it again through the mapping
   // costs nothing once the first look faulted it in.
   uint64_t peeked_page_ = UINT64_MAX;

@@ -119,6 +119,7 @@ Status Catalog::apply_meta(const format::MetaChange& change, uint64_t position) 
   if (t->id == offsets_topic_id_) return corrupt(position, "deletion of the offsets topic");
   t->deleted = true;
   live_.erase(t->name);
+  for (uint32_t i = 0; i < t->partitions.size(); ++i) drop_batches(t, i, INT64_MAX);
   return Status::OK();
 }
 
@@ -137,10 +138,34 @@ Status Catalog::apply_partition_start(TopicState* t, const format::MetaChange& c
   }
   if (change.start_offset <= p.first_offset) return Status::OK();
   p.first_offset = change.start_offset;
-  uint64_t dropped = p.index.drop_before(p.first_offset, p.next_offset);
-  p.bytes -= dropped;
-  p.dead_bytes += dropped;
+  drop_batches(t, static_cast<uint32_t>(change.partition), p.first_offset);
   return Status::OK();
+}
+
+void Catalog::drop_batches(TopicState* t, uint32_t partition, int64_t offset) {
+  PartitionState& p = t->partitions[partition];
+  bool internal = is_internal_id(t->id);
+  uint64_t dropped = p.index.drop_before(offset, p.next_offset, [&](const index::BatchEntry& e) {
+    if (!internal) segments_.kill(e.position, e.bytes, t->id, partition);
+  });
+  p.bytes -= dropped;
+  if (!internal) p.dead_bytes += dropped;
+}
+
+void Catalog::apply_checkpoint_end(uint64_t start_seq) {
+  for (TopicState* t : {by_id(format::kMetaTopicId), offsets_topic_id_ ? by_id(offsets_topic_id_) : nullptr}) {
+    if (!t) continue;
+    for (uint32_t i = 0; i < t->partitions.size(); ++i) {
+      t->partitions[i].first_offset = t->partitions[i].next_offset;
+      drop_batches(t, i, INT64_MAX);
+    }
+  }
+  for (const SegmentState::DeadShare& d : segments_.free_dead_before(start_seq)) {
+    TopicState* t = by_id(d.topic_id);
+    if (!t || d.partition >= t->partitions.size()) continue;
+    PartitionState& p = t->partitions[d.partition];
+    p.dead_bytes -= std::min(p.dead_bytes, d.bytes);
+  }
 }
 
 Status Catalog::apply_batch(uint32_t topic_id, uint32_t partition, const format::BatchHeader& batch,
@@ -168,6 +193,7 @@ Status Catalog::apply_batch(uint32_t topic_id, uint32_t partition, const format:
   p.index.add(batch.base_offset, batch.max_timestamp, position, batch.total_size());
   p.next_offset = batch.last_offset() + 1;
   p.bytes += batch.total_size();
+  if (!is_internal_id(topic_id)) segments_.add_live(position, batch.total_size());
   return Status::OK();
 }
 

@@ -12,10 +12,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "format/frame.hpp"
 #include "format/meta_record.hpp"
 #include "format/record_batch.hpp"
 #include "index/partition_index.hpp"
 #include "meta/group_offsets.hpp"
+#include "meta/segment_table.hpp"
 #include "rivulet/options.hpp"
 #include "rivulet/status.hpp"
 
@@ -73,15 +75,34 @@ class Catalog {
   // Replaying the log. `position` locates the record or batch for errors.
   Status apply_meta(const format::MetaChange& change, uint64_t position);
   Status apply_batch(uint32_t topic_id, uint32_t partition, const format::BatchHeader& batch, uint64_t position);
+  // The chain entered segment `index` as its `seq`-th.
+  void enter_segment(uint32_t index, uint64_t seq) { segments_.enter(index, seq); }
+  // A checkpoint whose first frame is in the segment numbered `start_seq`
+  // is complete: what it restates (metadata and committed offsets) no
+  // longer needs the batches before it, so the internal topics start at
+  // their next offset, and segments before it with nothing live are free.
+  void apply_checkpoint_end(uint64_t start_seq);
+  SegmentTable& segments() { return segments_; }
+  const SegmentTable& segments() const { return segments_; }
+  bool is_internal_id(uint32_t id) const { return id == format::kMetaTopicId || id == offsets_topic_id_; }
+
+  // The whole state in a checkpoint's encoding (meta/catalog_checkpoint.cpp),
+  // and back: decode replaces this catalog's state; `position` (of the
+  // checkpoint) is named in errors.
+  std::string encode_checkpoint() const;
+  Status decode_checkpoint(std::string_view bytes, uint64_t position);
 
  private:
   Status apply_partition_start(TopicState* t, const format::MetaChange& change, uint64_t position);
+  // Takes every batch of `p` before `offset` out of the live bytes.
+  void drop_batches(TopicState* t, uint32_t partition, int64_t offset);
 
   std::map<uint32_t, std::unique_ptr<TopicState>> topics_;  // by id, deleted ones too
   std::unordered_map<std::string, uint32_t> live_;          // name -> id
   uint32_t next_id_ = 1;
   uint32_t offsets_topic_id_ = 0;
   GroupOffsets offsets_;
+  SegmentTable segments_;
 };
 
 }  // namespace rivulet::meta

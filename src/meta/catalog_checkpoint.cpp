@@ -1,0 +1,234 @@
+// The catalog's state as a checkpoint holds it (docs/FORMAT.md,
+// "Checkpoints"): topics with their configs, every partition's offsets,
+// byte counts and index, the committed offsets of every group, and the
+// segment table. Numbers are zigzag varints (as in Kafka records); topic
+// definitions and committed offsets reuse their record encodings, so there
+// is one way to write each.
+#include <fmt/format.h>
+
+#include "format/offset_record.hpp"
+#include "meta/catalog.hpp"
+#include "util/varint.hpp"
+
+namespace rivulet::meta {
+
+namespace {
+
+constexpr uint32_t kCheckpointMagic = 0x4b435652;  // "RVCK"
+constexpr int64_t kCheckpointVersion = 1;
+
+class Out {
+ public:
+  void num(int64_t v) {
+    char buf[varint::kMax64];
+    s_.append(buf, static_cast<size_t>(varint::put64(buf, v) - buf));
+  }
+  void bytes(std::string_view b) {
+    num(static_cast<int64_t>(b.size()));
+    s_.append(b);
+  }
+  std::string take() { return std::move(s_); }
+
+ private:
+  std::string s_;
+};
+
+class In {
+ public:
+  In(std::string_view b, uint64_t position) : p_(b.data()), end_(b.data() + b.size()), position_(position) {}
+  Status num(int64_t* v) {
+    const char* next = varint::get64(p_, end_, v);
+    if (!next) return bad("a number runs past its end");
+    p_ = next;
+    return Status::OK();
+  }
+  template <typename T>
+  Status num(T* v, int64_t lo, int64_t hi) {
+    int64_t x;
+    RIVULET_TRY(num(&x));
+    if (x < lo || x > hi) return bad(fmt::format("value {} outside {}..{}", x, lo, hi));
+    *v = static_cast<T>(x);
+    return Status::OK();
+  }
+  Status bytes(std::string_view* b) {
+    size_t n;
+    RIVULET_TRY(num(&n, 0, end_ - p_));
+    *b = std::string_view(p_, n);
+    p_ += n;
+    return Status::OK();
+  }
+  bool done() const { return p_ == end_; }
+  size_t left() const { return static_cast<size_t>(end_ - p_); }
+  Status bad(const std::string& what) const {
+    return {Code::corruption, fmt::format("checkpoint at position {} is damaged: {}", position_, what), position_};
+  }
+
+ private:
+  const char* p_;
+  const char* end_;
+  uint64_t position_;
+};
+
+}  // namespace
+
+std::string Catalog::encode_checkpoint() const {
+  Out out;
+  out.num(kCheckpointMagic);
+  out.num(kCheckpointVersion);
+  out.num(next_id_);
+  out.num(static_cast<int64_t>(topics_.size()));
+  for (const auto& [id, t] : topics_) {
+    if (id == format::kMetaTopicId) {
+      out.bytes({});  // the metadata topic exists in every catalog
+    } else {
+      format::EncodedMeta m = format::encode_meta({format::MetaChange::Kind::topic_create, id, t->name, t->config});
+      out.bytes(m.key);
+      out.bytes(m.value);
+    }
+    out.num(t->deleted ? 1 : 0);
+    for (const PartitionState& p : t->partitions) {
+      out.num(p.first_offset);
+      out.num(p.next_offset);
+      out.num(static_cast<int64_t>(p.bytes));
+      out.num(static_cast<int64_t>(p.dead_bytes));
+      out.num(static_cast<int64_t>(p.index.size()));
+      index::BatchEntry prev;
+      for (size_t i = 0; i < p.index.size(); ++i) {
+        const index::BatchEntry& e = p.index.at(i);
+        out.num(e.base_offset - prev.base_offset);
+        out.num(e.max_timestamp_so_far - prev.max_timestamp_so_far);
+        out.num(static_cast<int64_t>(e.position - prev.position));
+        out.num(e.bytes);
+        prev = e;
+      }
+    }
+  }
+  size_t committed = 0;
+  for (const auto& [group, offsets] : offsets_.groups()) committed += offsets.size();
+  out.num(static_cast<int64_t>(committed));
+  for (const auto& [group, offsets] : offsets_.groups()) {
+    for (const auto& [tp, c] : offsets) {
+      out.bytes(format::encode_offset_key({group, tp.first, tp.second}));
+      out.bytes(format::encode_offset_value({c.offset, c.metadata}));
+      out.num(c.commit_ms);
+    }
+  }
+  out.num(static_cast<int64_t>(segments_.size()));
+  for (size_t i = 0; i < segments_.size(); ++i) {
+    const SegmentState& s = segments_.at(i);
+    out.num(static_cast<int64_t>(s.use));
+    out.num(static_cast<int64_t>(s.seq));
+    out.num(static_cast<int64_t>(s.live));
+    out.num(static_cast<int64_t>(s.dead));
+    out.num(static_cast<int64_t>(s.dead_shares.size()));
+    for (const SegmentState::DeadShare& d : s.dead_shares) {
+      out.num(d.topic_id);
+      out.num(d.partition);
+      out.num(static_cast<int64_t>(d.bytes));
+    }
+  }
+  return out.take();
+}
+
+Status Catalog::decode_checkpoint(std::string_view bytes, uint64_t position) {
+  In in(bytes, position);
+  int64_t magic, version;
+  RIVULET_TRY(in.num(&magic));
+  RIVULET_TRY(in.num(&version));
+  if (magic != kCheckpointMagic) return in.bad("no checkpoint magic");
+  if (version != kCheckpointVersion) return in.bad(fmt::format("unknown checkpoint version {}", version));
+  Catalog c;
+  c.segments_.set_segment_size(segments_.segment_size());
+  uint32_t next_id;
+  size_t topic_count;
+  RIVULET_TRY(in.num(&next_id, 1, UINT32_MAX));
+  RIVULET_TRY(in.num(&topic_count, 1, in.left()));
+  for (size_t k = 0; k < topic_count; ++k) {
+    std::string_view key, value;
+    RIVULET_TRY(in.bytes(&key));
+    TopicState* t = c.by_id(format::kMetaTopicId);
+    if (!key.empty()) {
+      RIVULET_TRY(in.bytes(&value));
+      format::MetaChange change;
+      RIVULET_TRY(format::decode_meta(Bytes(key), Bytes(value), position, &change));
+      if (change.kind != format::MetaChange::Kind::topic_create || change.topic_id == format::kMetaTopicId) {
+        return in.bad("a topic entry that does not define a topic");
+      }
+      RIVULET_TRY(c.apply_meta(change, position));
+      t = c.by_id(change.topic_id);
+    }
+    int deleted = 0;
+    RIVULET_TRY(in.num(&deleted, 0, 1));
+    if (deleted) {
+      t->deleted = true;
+      c.live_.erase(t->name);
+    }
+    for (PartitionState& p : t->partitions) {
+      size_t entries = 0;
+      RIVULET_TRY(in.num(&p.first_offset, 0, INT64_MAX));
+      RIVULET_TRY(in.num(&p.next_offset, p.first_offset, INT64_MAX));
+      RIVULET_TRY(in.num(&p.bytes, 0, INT64_MAX));
+      RIVULET_TRY(in.num(&p.dead_bytes, 0, INT64_MAX));
+      RIVULET_TRY(in.num(&entries, 0, in.left() / 4));
+      std::vector<index::BatchEntry> list(entries);
+      index::BatchEntry prev;
+      for (index::BatchEntry& e : list) {
+        int64_t d_offset, d_time, d_pos;
+        RIVULET_TRY(in.num(&d_offset, 0, INT64_MAX));
+        RIVULET_TRY(in.num(&d_time));
+        RIVULET_TRY(in.num(&d_pos));
+        RIVULET_TRY(in.num(&e.bytes, 0, UINT32_MAX));
+        e.base_offset = prev.base_offset + d_offset;
+        e.max_timestamp_so_far = prev.max_timestamp_so_far + d_time;
+        e.position = prev.position + static_cast<uint64_t>(d_pos);
+        if (e.base_offset >= p.next_offset) return in.bad("an index entry past its partition's end");
+        prev = e;
+      }
+      p.index.restore(std::move(list));
+      p.visible_end = p.next_offset;  // a checkpoint holds only what was committed before it
+    }
+  }
+  c.next_id_ = std::max(c.next_id_, next_id);
+  size_t committed;
+  RIVULET_TRY(in.num(&committed, 0, in.left()));
+  for (size_t k = 0; k < committed; ++k) {
+    std::string_view key, value;
+    int64_t commit_ms;
+    RIVULET_TRY(in.bytes(&key));
+    RIVULET_TRY(in.bytes(&value));
+    RIVULET_TRY(in.num(&commit_ms));
+    format::OffsetKey ok;
+    std::optional<format::OffsetValue> ov;
+    RIVULET_TRY(format::decode_offset_record(Bytes(key), Bytes(value), position, &ok, &ov));
+    if (!ov) return in.bad("a committed offset without a value");
+    c.offsets_.apply(ok, ov, commit_ms);
+  }
+  size_t segment_count;
+  RIVULET_TRY(in.num(&segment_count, 0, in.left()));
+  std::vector<SegmentState> segments(segment_count);
+  for (SegmentState& s : segments) {
+    size_t shares = 0;
+    RIVULET_TRY(in.num(&s.use, 0, 2));
+    RIVULET_TRY(in.num(&s.seq, 0, INT64_MAX));
+    RIVULET_TRY(in.num(&s.live, 0, INT64_MAX));
+    RIVULET_TRY(in.num(&s.dead, 0, INT64_MAX));
+    RIVULET_TRY(in.num(&shares, 0, in.left() / 3));
+    s.dead_shares.resize(shares);
+    for (SegmentState::DeadShare& d : s.dead_shares) {
+      RIVULET_TRY(in.num(&d.topic_id, 0, UINT32_MAX));
+      RIVULET_TRY(in.num(&d.partition, 0, UINT32_MAX));
+      RIVULET_TRY(in.num(&d.bytes, 0, INT64_MAX));
+    }
+  }
+  c.segments_.restore(std::move(segments));
+  if (!in.done()) return in.bad("bytes after its end");
+  topics_ = std::move(c.topics_);
+  live_ = std::move(c.live_);
+  next_id_ = c.next_id_;
+  offsets_topic_id_ = c.offsets_topic_id_;
+  offsets_ = std::move(c.offsets_);
+  segments_ = std::move(c.segments_);
+  return Status::OK();
+}
+
+}  // namespace rivulet::meta

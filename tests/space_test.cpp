@@ -1,0 +1,255 @@
+// Checkpoints and the reuse of freed segments (issue 5): a reopened file
+// equals what was written, the log starts at the newest checkpoint, space
+// of deleted topics and of records retention dropped comes back, the size
+// on disk stays bounded under retention.bytes, and a reader in another
+// process holding old records reads the right bytes while segments are
+// reused.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "log/file_start.hpp"
+#include "rivulet/rivulet.hpp"
+#include "test_util.hpp"
+
+namespace rivulet {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::TempDir;
+
+constexpr uint32_t kSegment = 64 * 1024;
+
+OpenOptions small(uint64_t checkpoint_bytes = 32 * 1024) {
+  OpenOptions o;
+  o.segment_size = kSegment;
+  o.checkpoint_bytes = checkpoint_bytes;
+  o.sync = Sync::off;
+  return o;
+}
+
+std::unique_ptr<Db> open_db(const std::string& path, const OpenOptions& o = small()) {
+  auto db = Db::open(path, o);
+  EXPECT_TRUE(db.ok()) << db.status().to_string();
+  return db.ok() ? std::move(db).value() : nullptr;
+}
+
+std::string value_of(int i) { return "value " + std::to_string(i) + std::string(200, '.'); }
+
+// Every record of every partition of `topic`: offset -> value.
+std::map<std::pair<int32_t, int64_t>, std::string> contents(Db& db, const std::string& topic) {
+  std::map<std::pair<int32_t, int64_t>, std::string> out;
+  auto info = db.describe_topic(topic);
+  EXPECT_TRUE(info.ok()) << info.status().to_string();
+  if (!info.ok()) return out;
+  for (const PartitionInfo& p : info->partitions) {
+    auto r = db.reader(topic, p.partition, StartAt::earliest());
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    for (;;) {
+      auto got = (*r)->poll(0ms);
+      EXPECT_TRUE(got.ok()) << got.status().to_string();
+      if (!got.ok() || got->empty()) break;
+      for (const RecordView& v : *got) out[{p.partition, v.offset}] = std::string(*v.value);
+    }
+  }
+  return out;
+}
+
+void produce_many(Db& db, const std::string& topic, int from, int count) {
+  for (int i = from; i < from + count; i += 50) {
+    WriteBatch b(db);
+    for (int k = i; k < std::min(from + count, i + 50); ++k) {
+      ASSERT_TRUE(b.add({.topic = topic, .key = "k" + std::to_string(k % 7), .value = value_of(k)}).ok());
+    }
+    ASSERT_TRUE(db.commit(b).ok());
+  }
+}
+
+log::FileStart file_start(const std::string& path) {
+  auto f = io::Env::posix()->open(path, io::OpenMode::read_only);
+  EXPECT_TRUE(f.ok());
+  auto s = log::read_file_start(**f);
+  EXPECT_TRUE(s.ok()) << s.status().to_string();
+  return s.ok() ? *s : log::FileStart{};
+}
+
+TEST(Checkpoint, AReopenedFileHoldsExactlyWhatWasWrittenAndStartsAtTheCheckpoint) {
+  TempDir dir;
+  std::string path = dir.file("c.rvl");
+  std::map<std::pair<int32_t, int64_t>, std::string> a, b;
+  {
+    auto db = open_db(path);
+    TopicConfig three;
+    three.partitions = 3;
+    three.retention_ms = 7'200'000;
+    ASSERT_TRUE(db->create_topic("a", three).ok());
+    ASSERT_TRUE(db->create_topic("gone").ok());
+    ASSERT_TRUE(db->create_topic("b").ok());
+    produce_many(*db, "a", 0, 600);
+    produce_many(*db, "gone", 0, 300);
+    ASSERT_TRUE(db->delete_topic("gone").ok());
+    produce_many(*db, "b", 0, 400);
+    ASSERT_TRUE(db->delete_records("b", 0, 100).ok());
+    OffsetCommit c{"a", 1, 42, "meta"};
+    ASSERT_TRUE(db->commit_offsets("g", {&c, 1}).ok());
+    a = contents(*db, "a");
+    b = contents(*db, "b");
+    ASSERT_TRUE(db->close().ok());
+  }
+  log::FileStart fs = file_start(path);
+  ASSERT_NE(fs.superblock.checkpoint_pos, 0u) << "no checkpoint after this much log";
+  EXPECT_EQ(fs.superblock.checkpoint_pos, fs.superblock.log_start);
+
+  auto db = open_db(path);
+  auto stat = db->stat();
+  ASSERT_TRUE(stat.ok());
+  EXPECT_EQ(stat->checkpoint_position, fs.superblock.checkpoint_pos);
+  EXPECT_LT(stat->frames, 10u) << "open replayed the log instead of starting at the checkpoint";
+  EXPECT_EQ(contents(*db, "a"), a);
+  EXPECT_EQ(contents(*db, "b"), b);
+  auto info = db->describe_topic("b");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->partitions[0].first_offset, 100);
+  EXPECT_EQ(info->partitions[0].next_offset, 400);
+  EXPECT_EQ(db->describe_topic("gone").status().code(), Code::not_found);
+  auto config = db->describe_topic("a");
+  EXPECT_EQ(config->config.retention_ms, 7'200'000);
+  auto committed = db->committed("g", "a", 1);
+  ASSERT_TRUE(committed.ok() && *committed);
+  EXPECT_EQ((*committed)->offset, 42);
+  EXPECT_EQ((*committed)->metadata, "meta");
+  // The topic ids go on after the checkpoint: a new topic is new.
+  ASSERT_TRUE(db->create_topic("gone").ok());
+  EXPECT_TRUE(contents(*db, "gone").empty());
+  produce_many(*db, "a", 600, 10);
+  EXPECT_EQ(contents(*db, "a").size(), a.size() + 10);
+  auto report = check_file(path);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok) << (report->problems.empty() ? "" : report->problems[0]);
+}
+
+TEST(Checkpoint, DeletedTopicsGiveTheirSegmentsBack) {
+  TempDir dir;
+  std::string path = dir.file("d.rvl");
+  auto db = open_db(path);
+  ASSERT_TRUE(db->create_topic("big").ok());
+  produce_many(*db, "big", 0, 3000);  // ~700 KiB: a dozen segments
+  ASSERT_TRUE(db->create_topic("small").ok());
+  ASSERT_TRUE(db->delete_topic("big").ok());
+  uint64_t size_before = db->stat()->file_size;
+  // More commits bring checkpoints, which free the dead segments; later
+  // segments reuse them.
+  produce_many(*db, "small", 0, 2000);
+  auto s = db->stat();
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->file_size, size_before) << "the file grew though freed segments could be reused";
+  bool reused = false;
+  for (const SegmentInfo& g : s->segments) reused |= g.seq != g.index;
+  EXPECT_TRUE(reused);
+  EXPECT_EQ(contents(*db, "small").size(), 2000u);
+  ASSERT_TRUE(db->close().ok());
+  auto report = check_file(path);
+  EXPECT_TRUE(report.ok() && report->ok);
+  auto again = open_db(path);
+  EXPECT_EQ(contents(*again, "small").size(), 2000u);
+}
+
+// Issue 5's steady state, at a smaller scale than the benchmark: with
+// retention.bytes = R per partition, 64 KiB segments and a checkpoint (and
+// a retention check) every 32 KiB, the file's size on disk stays under R
+// plus a few segments, while offsets keep growing.
+TEST(Checkpoint, RetentionKeepsTheSizeOnDiskBoundedWhileOffsetsGrow) {
+  TempDir dir;
+  std::string path = dir.file("s.rvl");
+  auto db = open_db(path);
+  TopicConfig config;
+  config.retention_bytes = 1 << 20;
+  ASSERT_TRUE(db->create_topic("t", config).ok());
+  const uint64_t bound = (1u << 20) + 8 * kSegment;
+  uint64_t largest = 0;
+  int written = 0;
+  for (int round = 0; round < 40; ++round) {
+    produce_many(*db, "t", written, 2000);  // ~460 KiB
+    written += 2000;
+    auto s = db->stat();
+    ASSERT_TRUE(s.ok());
+    largest = std::max(largest, s->disk_bytes);
+  }
+  std::cout << "[ steady state ] largest size on disk " << largest << " bytes, bound " << bound << "\n";
+  auto info = db->describe_topic("t");
+  EXPECT_EQ(info->partitions[0].next_offset, written);
+  EXPECT_GT(info->partitions[0].first_offset, written / 2);
+  EXPECT_LT(largest, bound) << "after " << written << " records (" << written * 230 / 1024 << " KiB)";
+  // What is left reads back whole, from the earliest offset on.
+  auto left = contents(*db, "t");
+  ASSERT_FALSE(left.empty());
+  int64_t first = left.begin()->first.second;
+  EXPECT_EQ(first, info->partitions[0].first_offset);
+  for (const auto& [at, value] : left) EXPECT_EQ(value, value_of(static_cast<int>(at.second)));
+  ASSERT_TRUE(db->close().ok());
+  EXPECT_TRUE(check_file(path)->ok);
+}
+
+// A reader in another process holds records of a segment that becomes
+// dead; the writer must not reuse or punch it until the reader lets go.
+TEST(Checkpoint, AReaderInAnotherProcessKeepsItsSegmentFromReuse) {
+  TempDir dir;
+  std::string path = dir.file("m.rvl");
+  {
+    auto db = open_db(path);
+    ASSERT_TRUE(db->create_topic("old").ok());
+    ASSERT_TRUE(db->create_topic("new").ok());
+    produce_many(*db, "old", 0, 400);
+    ASSERT_TRUE(db->close().ok());
+  }
+  int to_child[2], to_parent[2];
+  ASSERT_EQ(pipe(to_child), 0);
+  ASSERT_EQ(pipe(to_parent), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // The child: poll the first records of "old", hold the views while the
+    // parent deletes the topic and writes megabytes, then compare.
+    auto db = Db::open(path, small());
+    if (!db.ok()) _exit(2);
+    auto r = (*db)->reader("old", 0, StartAt::earliest());
+    if (!r.ok()) _exit(3);
+    auto got = (*r)->poll(0ms, 100);
+    if (!got.ok() || got->size() != 100) _exit(4);
+    char go = 'r';
+    if (write(to_parent[1], &go, 1) != 1 || read(to_child[0], &go, 1) != 1) _exit(5);
+    for (const RecordView& v : *got) {
+      if (!v.value || *v.value != value_of(static_cast<int>(v.offset))) _exit(6);
+    }
+    _exit(0);
+  }
+  char c;
+  ASSERT_EQ(read(to_parent[0], &c, 1), 1);
+  auto db = open_db(path);
+  ASSERT_TRUE(db->delete_topic("old").ok());
+  produce_many(*db, "new", 0, 6000);  // checkpoints and rolls galore
+  auto s = db->stat();
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->lowest_read_mark, 0u);
+  EXPECT_EQ(s->segments.at(0).seq, 0u) << "segment 0 was reused under a reader";
+  ASSERT_EQ(write(to_child[1], &c, 1), 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+  // Released: the next checkpoint may take segment 0.
+  produce_many(*db, "new", 6000, 3000);
+  auto after = db->stat();
+  ASSERT_TRUE(after.ok());
+  bool reused0 = false;
+  for (const SegmentInfo& g : after->segments) reused0 |= g.index == 0 && g.seq != 0;
+  EXPECT_TRUE(reused0);
+  EXPECT_EQ(contents(*db, "new").size(), 9000u);
+}
+
+}  // namespace
+}  // namespace rivulet
