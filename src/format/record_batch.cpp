@@ -255,6 +255,13 @@ bool batch_crc_ok(std::string_view batch, const BatchHeader& header) {
   return crc32c::value(batch.data() + kBatchCrcFrom, total - kBatchCrcFrom) == header.crc;
 }
 
+void reseal_batch(std::string* batch, int32_t records_count) {
+  char* h = batch->data();
+  store_be<int32_t>(h + kOffBatchLength, static_cast<int32_t>(batch->size() - kBatchLogOverhead));
+  store_be<int32_t>(h + kOffRecordsCount, records_count);
+  store_be<uint32_t>(h + kBatchCrcOffset, crc32c::value(h + kBatchCrcFrom, batch->size() - kBatchCrcFrom));
+}
+
 // --- RecordDecoder --------------------------------------------------------
 
 RecordDecoder::RecordDecoder(std::string_view batch, const BatchHeader& header, uint64_t position)

@@ -93,6 +93,12 @@ Status parse_batch_header(std::string_view bytes, uint64_t position, BatchHeader
 // (`batch` is exactly header.total_size() bytes).
 bool batch_crc_ok(std::string_view batch, const BatchHeader& header);
 
+// For a batch whose records were replaced by a subset of them (compaction):
+// sets batchLength to match batch->size() and recordsCount to
+// `records_count`, then the CRC. Every other header field stays as it is.
+// `batch` holds at least the 61-byte header.
+void reseal_batch(std::string* batch, int32_t records_count);
+
 struct DecodedRecord {
   int64_t offset = 0;
   int64_t timestamp_ms = 0;
@@ -104,12 +110,18 @@ struct DecodedRecord {
 
 // Walks the records of one uncompressed batch. Every length and varint is
 // bounds-checked: malformed bytes give a corruption Status naming the
-// position, never a crash. Compressed batches give `unsupported`.
+// position, never a crash. Compressed batches give `unsupported`. Offset
+// deltas must strictly increase and stay within lastOffsetDelta, but may
+// skip values: a compacted batch has gaps (recordsCount < lastOffsetDelta + 1).
 class RecordDecoder {
  public:
   RecordDecoder(std::string_view batch, const BatchHeader& header, uint64_t position);
   // Sets *out and returns true; returns false at the end of the batch.
   Result<bool> next(DecodedRecord* out);
+  // Where the next record starts, in bytes from the start of the batch: after
+  // next() returned true, the end of the record it decoded (compaction copies
+  // a surviving record's bytes as they are).
+  size_t cursor() const { return pos_; }
 
  private:
   std::string_view batch_;
