@@ -336,13 +336,14 @@ class FaultFile final : public io::File {
     return f->disk_bytes();
   }
 
-  Status allocate(uint64_t end) override {
+  using io::File::allocate;
+  Status allocate(uint64_t from, uint64_t end) override {
     std::lock_guard<std::mutex> lock(st_->mu);
     RIVULET_TRY(begin_resize("fallocate"));
     Change c;
     c.kind = Change::Kind::allocate;
     RIVULET_TRY(base_size(&c.old_size));
-    RIVULET_TRY(h_.base->allocate(end));
+    RIVULET_TRY(h_.base->allocate(from, end));
     RIVULET_TRY(base_size(&c.new_size));
     if (c.new_size != c.old_size) record(std::move(c));
     return Status::OK();

@@ -147,7 +147,9 @@ TEST(Checkpoint, DeletedTopicsGiveTheirSegmentsBack) {
   produce_many(*db, "small", 0, 2000);
   auto s = db->stat();
   ASSERT_TRUE(s.ok());
-  EXPECT_EQ(s->file_size, size_before) << "the file grew though freed segments could be reused";
+  // ~460 KiB more (seven segments) fit in the freed ones: at most the
+  // segment begun before the first checkpoint after the deletion is new.
+  EXPECT_LE(s->file_size, size_before + kSegment) << "the file grew though freed segments could be reused";
   bool reused = false;
   for (const SegmentInfo& g : s->segments) reused |= g.seq != g.index;
   EXPECT_TRUE(reused);

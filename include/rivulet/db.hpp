@@ -11,6 +11,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -133,6 +134,13 @@ struct SegmentInfo {
   uint64_t dead_bytes = 0;  // record batches retention or deletion dropped, until the segment is free
 };
 
+// What Db::vacuum did.
+struct VacuumReport {
+  uint64_t bytes_read = 0;  // of batches looked at, copied or compacted
+  uint64_t disk_bytes_before = 0;
+  uint64_t disk_bytes_after = 0;
+};
+
 struct DbStats {
   std::string path;
   uint32_t format_version = 0;
@@ -148,9 +156,10 @@ struct DbStats {
   // Handles that have the file open now, in all processes (0: unknown, for
   // a read-only handle without the shared area).
   uint32_t open_handles = 0;
-  // The lowest segment number (segment_seq, in log order) a live reader in
-  // any process may still be reading: space reclaiming leaves it and every
-  // later segment alone. UINT64_MAX if none.
+  // The lowest segment number (segment_seq, in log order) a live handle in
+  // any process may still read: records its readers hold, or where it goes
+  // on following the log. Space reclaiming leaves it and every later
+  // segment alone. UINT64_MAX if none.
   uint64_t lowest_read_mark = UINT64_MAX;
   std::vector<TopicInfo> topics;
 };
@@ -213,8 +222,16 @@ class Db {
   // Picks up commits made by other processes. Readers do this by themselves.
   Status refresh();
   Result<DbStats> stat();
-  // Syncs (unless sync is off), records how far the log is durable, and
-  // releases the file. Readers of this Db must be destroyed before.
+  // Cleans the whole file now rather than in small steps with commits:
+  // copies the live records of segments that are not nearly full of them
+  // to the end of the log, compacts every compact topic, writes a
+  // checkpoint, and gives freed segments' blocks back to the file system.
+  // Offsets and records do not change. `progress`, if given, is called
+  // now and then with the bytes done and the total. Other handles may
+  // read and write meanwhile.
+  Result<VacuumReport> vacuum(const std::function<void(uint64_t done, uint64_t total)>& progress = {});
+  // Syncs (unless sync is off), writes a checkpoint if much came since the
+  // last, records how far the log is durable, and releases the file. Readers of this Db must be destroyed before.
   Status close();
 
  private:

@@ -67,6 +67,9 @@ Status Db::delete_group(std::string_view group) { return impl_->delete_group(gro
 
 Status Db::refresh() { return impl_->refresh(); }
 Result<DbStats> Db::stat() { return impl_->stat(); }
+Result<VacuumReport> Db::vacuum(const std::function<void(uint64_t, uint64_t)>& progress) {
+  return impl_->vacuum(progress);
+}
 Status Db::close() { return impl_->close(); }
 
 Reader::Reader(std::unique_ptr<ReaderImpl> impl) : impl_(std::move(impl)) {}

@@ -205,7 +205,20 @@ Status DbImpl::attach_shared() {
 // is written, since frames past it may be half-written right now.
 Status DbImpl::recover() {
   std::unique_lock follow(follow_mu_);
+  if (shared_ && !shared_->fresh()) {
+    // Pin the segment the walk starts in before walking, as a reader pins
+    // (ReaderImpl::pinned_snapshot): a writer may be freeing segments before
+    // a newer checkpoint right now. If the epoch moved, the superblock may
+    // have too: read it again.
+    for (;;) {
+      uint64_t epoch = shared_->reclaim_epoch();
+      RIVULET_TRY(reread_superblock_locked());
+      marks_.set_floor(superblock_.log_start_segment_seq);
+      if (shared_->reclaim_epoch() == epoch) break;
+    }
+  }
   head_ = log::chain_start({0, header_, superblock_});
+  marks_.set_floor(head_.segment_seq);
   replay_ = std::make_unique<db::Replay>(&catalog_, superblock_.checkpoint_pos != 0);
   // Without a checkpoint the chain starts in a segment nothing entered yet.
   if (superblock_.checkpoint_pos == 0) {
@@ -247,9 +260,11 @@ Status DbImpl::apply_locked(const format::ParsedFrame& frame) {
     log::ChainPos next = scanner_->advance(head_, frame);
     Status st = replay_->apply(frame, head_, next);
     if (!st.ok()) return fail(st);  // the catalog may be half-updated
+    if (next.segment_seq != head_.segment_seq) marks_.set_floor(next.segment_seq);
     head_ = next;
     ++frames_;
-    for (const format::BatchRef& b : frame.checkpoint() ? std::span<const format::BatchRef>() : frame.batches) {
+    bool appends = !frame.checkpoint() && !frame.relocated();
+    for (const format::BatchRef& b : appends ? frame.batches : std::span<const format::BatchRef>()) {
       meta::PartitionState* p = &catalog_.by_id(b.topic_id)->partitions[b.partition];
       if (frame.header.seq <= visible_target_) {
         p->visible_end = p->next_offset;
@@ -382,21 +397,27 @@ void DbImpl::wait_for_commit(uint32_t seen, std::chrono::steady_clock::time_poin
 
 // ---- the write path ----
 
-// Makes sure [0, end) is allocated on disk, through this handle's File:
-// also for ranges another process allocated, so the File knows it may
-// write them through its mapping (io::File::allocate).
+// Makes sure the head segment is allocated on disk up to `end`, through
+// this handle's File: also where another process allocated it, so the File
+// knows it may write there through its mapping (io::File::allocate). Only
+// the segment being written: a segment begun past a gap (the previous one
+// was left early) never allocates the space between, and a reused segment
+// below allocated_end_ is written with pwritev (io::File::punch_hole).
 Status DbImpl::ensure_allocated(uint64_t end) {
   if (end <= allocated_end_) return Status::OK();
+  const uint64_t segment =
+      format::segment_start(format::segment_index(end - 1, header_.segment_size), header_.segment_size);
+  const uint64_t segment_end = segment + header_.segment_size;
   Result<uint64_t> size = map_->refresh_size();
   if (!size.ok()) return size.status();
-  uint64_t target = *size;
-  if (end > target) {
-    // Grow by a quarter of the file, between 64 KiB and 4 MiB: small files
-    // stay small, big ones make few fallocate calls.
-    uint64_t step = std::clamp<uint64_t>(end / 4, kMinAllocationStep, kMaxAllocationStep);
-    target = (end + step + kMinAllocationStep - 1) / kMinAllocationStep * kMinAllocationStep;
-  }
-  RIVULET_TRY(file_->allocate(target));
+  // Grow by a quarter of what the segment holds, between 64 KiB and 4 MiB:
+  // small files stay small, big ones make few fallocate calls.
+  uint64_t step = std::clamp<uint64_t>((end - segment) / 4, kMinAllocationStep, kMaxAllocationStep);
+  uint64_t target = std::min((end + step + kMinAllocationStep - 1) / kMinAllocationStep * kMinAllocationStep,
+                             segment_end);
+  if (*size > target && *size <= segment_end) target = *size;
+  target = std::max(target, end);
+  RIVULET_TRY(file_->allocate(std::max(allocated_end_, segment), target));
   allocated_end_ = target;
   map_->note_size(target);
   return Status::OK();
@@ -569,7 +590,8 @@ Status DbImpl::write_checkpoint_locked() {
       at += piece.size();
     }
     bool last = at >= state.size();
-    uint16_t flags = format::kFrameCheckpoint | (last ? format::kFrameCheckpointEnd : 0);
+    uint16_t flags = format::kFrameCheckpoint | (last ? format::kFrameCheckpointEnd : 0) |
+                     (start ? 0 : format::kFrameCheckpointStart);
     RIVULET_TRY(write_frame_locked(out, flags, start ? nullptr : &start.emplace()));
     if (last) break;
   }
@@ -587,6 +609,93 @@ Status DbImpl::maybe_checkpoint_locked(uint64_t threshold) {
   Status st = write_checkpoint_locked();
   if (!st.ok()) return {st.code(), "while writing a checkpoint: " + st.message(), st.position()};
   return Status::OK();
+}
+
+Status DbImpl::clean_step_locked(const db::CleanerLimits& limits, uint64_t budget, uint64_t* read) {
+  std::vector<db::Relocation> moves;
+  uint64_t looked = 0;
+  {
+    std::shared_lock state(state_mu_);
+    RIVULET_TRY(cleaner_.plan(catalog_, *map_, head_.pos, limits, budget, now_ms(), &moves, &looked));
+  }
+  if (read) *read += looked;
+  const uint64_t max_frame = header_.segment_size - format::kSegmentHeaderSize - format::kFrameHeaderSize;
+  std::vector<format::OutgoingBatch> out;
+  for (const db::Relocation& m : moves) {
+    format::OutgoingBatch b{m.topic_id, m.partition, m.bytes};
+    out.push_back(b);
+    if (out.size() > 1 && (out.size() > 65535 || format::frame_length(out) > max_frame)) {
+      out.pop_back();
+      RIVULET_TRY(write_frame_locked(out, format::kFrameRelocated));
+      out.assign(1, b);
+    }
+  }
+  if (!out.empty()) RIVULET_TRY(write_frame_locked(out, format::kFrameRelocated));
+  return Status::OK();
+}
+
+// Cleaning owes as many bytes as the log grew by since the last relocated
+// frame (written by any handle), in steps of at least kMinCleanStep. A
+// step that found nothing to clean is not tried again for as long.
+Status DbImpl::maybe_clean_locked() {
+  uint64_t owed, appended;
+  {
+    std::shared_lock state(state_mu_);
+    owed = catalog_.appended_since_cleaning();
+    appended = catalog_.appended();
+  }
+  if (owed < kMinCleanStep || appended < idle_cleaner_until_) return Status::OK();
+  uint64_t read = 0;
+  Status st = clean_step_locked(db::CleanerLimits{}, std::min(owed, kMaxCleanStep), &read);
+  if (st.ok() && read == 0) idle_cleaner_until_ = appended + kMinCleanStep;
+  if (!st.ok()) return {st.code(), "while cleaning: " + st.message(), st.position()};
+  return Status::OK();
+}
+
+// A full pass: every segment that existed when it began and is not nearly
+// full of live batches is emptied, every compact partition compacted; then a
+// checkpoint frees what that left dead and the blocks are punched. Steps
+// take the writer lock one at a time, so other writers go on meanwhile.
+Result<VacuumReport> DbImpl::vacuum(const std::function<void(uint64_t done, uint64_t total)>& progress) {
+  VacuumReport report;
+  Result<uint64_t> before = file_->disk_bytes();
+  if (!before.ok()) return before.status();
+  report.disk_bytes_before = *before;
+  db::CleanerLimits limits;
+  limits.max_live_fraction = 0.98;
+  limits.min_dirty_fraction = 0;
+  limits.min_dirty_bytes = 1;
+  uint64_t total = 0;
+  RIVULET_TRY(with_path(path_, write_locked([&] {
+    // The segment being written is never cleaned: if it holds dead bytes,
+    // end it first (a small file may have only this one).
+    bool roll = false;
+    {
+      std::shared_lock state(state_mu_);
+      roll = catalog_.segments().at(catalog_.segments().index_of(head_.pos)).dead > 0;
+    }
+    if (roll) RIVULET_TRY(roll_segment_locked());
+    std::shared_lock state(state_mu_);
+    limits.below_seq = head_.segment_seq;
+    total = cleaner_.pending_bytes(catalog_, head_.pos, limits);
+    return Status::OK();
+  })));
+  // Other writers may add to the work; this bounds it.
+  const uint64_t limit = 2 * total + (64u << 20);
+  for (uint64_t done = 0;;) {
+    if (progress) progress(std::min(done, total), total);
+    uint64_t read = 0;
+    RIVULET_TRY(with_path(path_, write_locked([&] { return clean_step_locked(limits, kMaxCleanStep, &read); })));
+    done += read;
+    report.bytes_read += read;
+    if (read == 0 || done > limit) break;
+  }
+  if (progress) progress(total, total);
+  RIVULET_TRY(with_path(path_, write_locked([&] { return write_checkpoint_locked(); })));
+  Result<uint64_t> after = file_->disk_bytes();
+  if (!after.ok()) return after.status();
+  report.disk_bytes_after = *after;
+  return report;
 }
 
 Status DbImpl::write_frame_locked(std::span<const format::OutgoingBatch> batches, uint16_t flags,
@@ -672,6 +781,7 @@ Status DbImpl::write_locked(const std::function<Status()>& locked) {
       // Upkeep comes before the caller's frame: if it fails, the commit
       // fails whole, never after its frame is in the log.
       if (st.ok()) st = apply_retention_locked();
+      if (st.ok()) st = maybe_clean_locked();
       if (st.ok()) st = maybe_checkpoint_locked(options_.checkpoint_bytes);
       if (st.ok()) st = locked();
       last_written = last_seq();

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "coord/shared_state.hpp"
+#include "db/cleaner.hpp"
 #include "db/frame_apply.hpp"
 #include "db/read_marks.hpp"
 #include "db/write_batch_rep.hpp"
@@ -42,6 +43,7 @@ class DbImpl {
   Result<int> wait_any(std::span<ReaderImpl* const> readers, std::chrono::milliseconds timeout);
   Result<DbStats> stat();
   Status close();
+  Result<VacuumReport> vacuum(const std::function<void(uint64_t done, uint64_t total)>& progress);
 
   // For WriteBatch::add: the topic's id, partition count and config. With
   // `create`, an unknown topic is created if the options say so.
@@ -114,6 +116,11 @@ class DbImpl {
   Status write_checkpoint_locked();
   // Writes a checkpoint if at least `threshold` bytes of log came since the last.
   Status maybe_checkpoint_locked(uint64_t threshold);
+  // One cleaning step: relocated frames for batches worth `budget` bytes of
+  // reading; `*read` (if given) grows by what was read.
+  Status clean_step_locked(const db::CleanerLimits& limits, uint64_t budget, uint64_t* read = nullptr);
+  // The inline step (see the definition).
+  Status maybe_clean_locked();
   Status commit_meta(const std::function<Status(format::MetaChange*)>& prepare,
                      const std::function<Status()>& then = {});
   Status write_meta_locked(std::span<const format::MetaChange> changes);
@@ -148,6 +155,10 @@ class DbImpl {
   uint64_t frames_ = 0;
   uint64_t synced_seq_ = 0;     // highest seq recovery found durable
   uint64_t allocated_end_ = 0;  // the file is allocated up to here (writer)
+  db::Cleaner cleaner_;    // writer
+  uint64_t idle_cleaner_until_ = 0;  // appended() before which not to look again
+  static constexpr uint64_t kMinCleanStep = 64u << 10;
+  static constexpr uint64_t kMaxCleanStep = 4u << 20;
   // Per segment, the segment_seq whose blocks this handle last punched.
   std::vector<uint64_t> punched_;
   log::TailInfo tail_;          // what recovery found after the log

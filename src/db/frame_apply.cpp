@@ -36,6 +36,12 @@ static Status apply_meta_batch(meta::Catalog& catalog, const format::BatchRef& b
 
 Status apply_frame(meta::Catalog& catalog, const format::ParsedFrame& frame) {
   if (frame.checkpoint()) return Status::OK();
+  if (frame.relocated()) {
+    for (const format::BatchRef& b : frame.batches) {
+      RIVULET_TRY(catalog.apply_relocated(b.topic_id, b.partition, b.header, b.position));
+    }
+    return Status::OK();
+  }
   for (const format::BatchRef& b : frame.batches) {
     if (b.topic_id == format::kMetaTopicId) {
       if (b.partition != 0) {
@@ -52,22 +58,39 @@ Status apply_frame(meta::Catalog& catalog, const format::ParsedFrame& frame) {
 
 Status Replay::apply(const format::ParsedFrame& frame, const log::ChainPos& at, const log::ChainPos& next) {
   if (frame.segment_end()) {
-    catalog_->enter_segment(catalog_->segments().index_of(next.pos), next.segment_seq);
+    uint32_t index = catalog_->segments().index_of(next.pos);
+    catalog_->enter_segment(index, next.segment_seq);
+    if (in_checkpoint_) entered_.emplace_back(index, next.segment_seq);
     return Status::OK();  // a checkpoint run may span segments
   }
   if (!frame.checkpoint()) {
     if (loading_) {
       return {Code::corruption,
-              fmt::format("the checkpoint at position {} ends before its last frame", run_position_), at.pos};
+              fmt::format("the log should start with a checkpoint at position {}, but frame {} there is not one "
+                          "or the checkpoint ends before its last frame",
+                          in_checkpoint_ ? run_position_ : frame.position, frame.header.seq),
+              frame.position};
     }
     in_checkpoint_ = false;  // a run its writer did not finish: ignored
     since_checkpoint_ += format::align8(frame.header.frame_length);
+    if (frame.relocated()) {
+      catalog_->note_cleaned();
+    } else {
+      catalog_->note_appended(format::align8(frame.header.frame_length));
+    }
     return apply_frame(*catalog_, frame);
   }
-  if (!in_checkpoint_) {
+  if (frame.checkpoint_start()) {
+    // A run its writer did not finish may come just before: start over.
     in_checkpoint_ = true;
     run_start_seq_ = at.segment_seq;
     run_position_ = frame.position;
+    state_.clear();
+    entered_.assign(1, {catalog_->segments().index_of(frame.position), at.segment_seq});
+  } else if (!in_checkpoint_) {
+    // The rest of a run whose start is not on this walk (nor its state).
+    if (loading_) return {Code::corruption, "the log starts inside a checkpoint, not at its first frame", frame.position};
+    return Status::OK();
   }
   if (loading_) {
     for (const format::BatchRef& b : frame.batches) {
@@ -83,6 +106,10 @@ Status Replay::apply(const format::ParsedFrame& frame, const log::ChainPos& at, 
   if (!frame.checkpoint_end()) return Status::OK();
   if (loading_) {
     RIVULET_TRY(catalog_->decode_checkpoint(state_, run_position_));
+    for (auto [index, seq] : entered_) {
+      const meta::SegmentState* s = index < catalog_->segments().size() ? &catalog_->segments().at(index) : nullptr;
+      if (!s || s->use != meta::SegmentState::Use::in_use || s->seq != seq) catalog_->enter_segment(index, seq);
+    }
     state_ = std::string();
     loading_ = false;
   }

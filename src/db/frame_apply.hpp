@@ -44,6 +44,9 @@ class Replay {
   uint64_t run_start_seq_ = 0;  // segment_seq of the run's first frame
   uint64_t run_position_ = 0;
   std::string state_;           // the run's bytes, when loading
+  // Segments the chain entered during the run (and the one it began in):
+  // the state was taken before, so loading it must enter them again.
+  std::vector<std::pair<uint32_t, uint64_t>> entered_;
   uint64_t since_checkpoint_ = 0;
   uint64_t checkpoints_ = 0;
 };

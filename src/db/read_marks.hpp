@@ -1,6 +1,8 @@
-// The read marks of one handle: where each of its readers is reading. The
-// lowest is published in the handle's slot of the shared area, so that space
-// reclaiming never reuses bytes a live reader may still hand out.
+// The read marks of one handle: the segments (by segment_seq) each of its
+// readers is reading, and the floor: the segment where the handle's walk of
+// the chain goes on, which it must still be able to read to catch up. The
+// lowest is published in the handle's slot of the shared area, so that
+// space reclaiming never reuses a segment a live handle may still read.
 #pragma once
 
 #include <cstdint>
@@ -18,11 +20,13 @@ class ReadMarks {
   using Mark = std::multiset<uint64_t>::iterator;
 
   void attach(coord::SharedState* shared) { shared_ = shared; }
-  // Moves a reader's mark to `position` (a file position), or clears it
-  // (has says whether the reader holds one).
-  void set(Mark* mark, bool* has, uint64_t position);
+  // Moves a reader's mark to segment `seq`, or clears it (has says whether
+  // the reader holds one).
+  void set(Mark* mark, bool* has, uint64_t seq);
   void clear(Mark* mark, bool* has);
-  // The lowest mark of this handle, or UINT64_MAX.
+  // The segment where the handle's chain position is.
+  void set_floor(uint64_t seq);
+  // The lowest mark of this handle's readers, or UINT64_MAX.
   uint64_t lowest() const;
 
  private:
@@ -30,6 +34,7 @@ class ReadMarks {
 
   mutable std::mutex mu_;
   std::multiset<uint64_t> marks_;
+  uint64_t floor_ = UINT64_MAX;
   coord::SharedState* shared_ = nullptr;
 };
 

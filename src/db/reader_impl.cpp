@@ -35,6 +35,9 @@ Status snapshot(DbImpl* db, uint32_t topic_id, int32_t partition, const std::str
   out->batches.clear();
   out->lowest_segment_seq = UINT64_MAX;
   std::optional<size_t> i = offset ? p.index.find_offset(*offset) : p.index.find_time(*time);
+  // Compaction may have emptied (and dropped) the batches before the first
+  // one left: the offset lies in a gap before it.
+  if (!i && offset && p.index.size() > 0) i = 0;
   if (!i) return Status::OK();
   for (size_t k = *i; k < p.index.size() && out->batches.size() < limit; ++k) {
     out->batches.push_back({p.index.at(k).position, p.index.at(k).base_offset});
@@ -97,7 +100,10 @@ Status ReaderImpl::fill(size_t max_records) {
   }
   for (const ReaderSpan& b : snap.batches) {
     if (out_.size() >= max_records || next_offset_ >= snap.next_offset) break;
+    bool full = false;
+    int64_t batch_end = 0;
     RIVULET_TRY(decode_batch(db_, b.position, [&](const format::DecodedRecord& r, const format::BatchHeader& h) {
+      batch_end = h.last_offset() + 1;
       if (r.offset < next_offset_) return true;
       if (r.offset >= snap.next_offset) return false;
       RecordView& v = out_.emplace_back();
@@ -109,8 +115,12 @@ Status ReaderImpl::fill(size_t max_records) {
       v.value = r.value;
       v.headers = RecordHeaders(r.headers_raw, r.header_count);
       next_offset_ = r.offset + 1;
-      return out_.size() < max_records;
+      full = out_.size() >= max_records;
+      return !full;
     }));
+    // Compaction leaves gaps, up to the batch's last offset: skip them, so
+    // a compacted-away tail never looks like records still to come.
+    if (!full && batch_end > next_offset_) next_offset_ = std::min(batch_end, snap.next_offset);
   }
   return Status::OK();
 }
@@ -134,8 +144,10 @@ Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds t
     // Read the epoch first: a commit after this point changes it, so the
     // wait below cannot miss one that refresh() did not see.
     uint32_t seen = db_->commit_epoch();
+    int64_t from = next_offset_;
     RIVULET_TRY(fill(max_records));
     if (!out_.empty()) return std::span<const RecordView>(out_);
+    if (next_offset_ != from) continue;  // only skipped a gap: look further now
     db_->read_marks().clear(&mark_, &has_mark_);
     if (std::chrono::steady_clock::now() >= until) return std::span<const RecordView>();
     db_->wait_for_commit(seen, until);
@@ -143,15 +155,21 @@ Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds t
 }
 
 Result<int64_t> ReaderImpl::offset_for_time(int64_t ms) {
+  // The first batch whose running maximum reaches `ms` usually holds the
+  // record; after compaction (or with timestamps out of order) a later one.
   ReaderSnapshot snap;
-  RIVULET_TRY(pinned_snapshot(std::nullopt, ms, 1, &snap));
-  if (snap.batches.empty()) return snap.next_offset;
+  RIVULET_TRY(pinned_snapshot(std::nullopt, ms, 64, &snap));
   int64_t found = snap.next_offset;
-  RIVULET_TRY(decode_batch(db_, snap.batches[0].position, [&](const format::DecodedRecord& r, auto&) {
-    if (r.timestamp_ms < ms) return true;
-    found = r.offset;
-    return false;
-  }));
+  for (const ReaderSpan& b : snap.batches) {
+    bool hit = false;
+    RIVULET_TRY(decode_batch(db_, b.position, [&](const format::DecodedRecord& r, auto&) {
+      if (r.timestamp_ms < ms) return true;
+      found = r.offset;
+      hit = true;
+      return false;
+    }));
+    if (hit) break;
+  }
   db_->read_marks().clear(&mark_, &has_mark_);
   return std::min(found, snap.next_offset);  // the batch may not be visible yet
 }

@@ -40,8 +40,13 @@ bool parse_frame(std::string_view avail, uint64_t position, const ChainLink* lin
   }
   if ((h.flags & ~kKnownFrameFlags) != 0) return fail(why, "unknown frame flags");
   if (h.next_segment != 0 && !(h.flags & kFrameSegmentEnd)) return fail(why, "next segment set in a frame that does not end its segment");
-  if ((h.flags & kFrameCheckpointEnd) && !(h.flags & kFrameCheckpoint)) return fail(why, "checkpoint end outside a checkpoint");
+  if ((h.flags & (kFrameCheckpointEnd | kFrameCheckpointStart)) && !(h.flags & kFrameCheckpoint)) {
+    return fail(why, "checkpoint start or end outside a checkpoint");
+  }
   if ((h.flags & kFrameSegmentEnd) && (h.flags & kFrameCheckpoint)) return fail(why, "segment-end frame flagged checkpoint");
+  if ((h.flags & kFrameRelocated) && (h.flags & (kFrameSegmentEnd | kFrameCheckpoint))) {
+    return fail(why, "relocated frame flagged checkpoint or segment end");
+  }
   uint64_t head_len = kFrameHeaderSize + uint64_t{h.batch_count} * kSummaryEntrySize;
   if (h.frame_length < head_len || h.frame_length > avail.size()) return fail(why, "frame length out of bounds");
   if ((h.flags & kFrameSegmentEnd) && h.batch_count != 0) return fail(why, "segment-end frame with batches");

@@ -32,12 +32,18 @@ inline constexpr size_t kFrameHeaderSize = 48;
 inline constexpr size_t kSummaryEntrySize = 8;
 inline constexpr uint16_t kFrameSegmentEnd = 0x0001;  // the chain goes on in segment next_segment
 // A checkpoint (format 3) is a run of frames flagged kFrameCheckpoint, the
-// last also kFrameCheckpointEnd, whose batches (topic 0, partition
-// kCheckpointPartition) carry the writer's state as of the frame before
-// the run (meta/checkpoint.hpp).
+// first also kFrameCheckpointStart and the last kFrameCheckpointEnd, whose
+// batches (topic 0, partition kCheckpointPartition) carry the writer's state
+// as of the frame before the run (meta/catalog_checkpoint.cpp).
 inline constexpr uint16_t kFrameCheckpoint = 0x0002;
 inline constexpr uint16_t kFrameCheckpointEnd = 0x0004;
-inline constexpr uint16_t kKnownFrameFlags = kFrameSegmentEnd | kFrameCheckpoint | kFrameCheckpointEnd;
+inline constexpr uint16_t kFrameCheckpointStart = 0x0010;
+// Cleaning (format 3): the frame's batches are copies of live batches
+// written before, byte for byte or compacted, with their offsets; applying
+// it moves those batches, it does not append to their partitions.
+inline constexpr uint16_t kFrameRelocated = 0x0008;
+inline constexpr uint16_t kKnownFrameFlags =
+    kFrameSegmentEnd | kFrameCheckpoint | kFrameCheckpointEnd | kFrameCheckpointStart | kFrameRelocated;
 inline constexpr uint32_t kCheckpointPartition = 1;
 inline constexpr uint32_t kMetaTopicId = 0;           // topic of metadata records
 
@@ -77,6 +83,8 @@ struct ParsedFrame {
   bool segment_end() const { return (header.flags & kFrameSegmentEnd) != 0; }
   bool checkpoint() const { return (header.flags & kFrameCheckpoint) != 0; }
   bool checkpoint_end() const { return (header.flags & kFrameCheckpointEnd) != 0; }
+  bool checkpoint_start() const { return (header.flags & kFrameCheckpointStart) != 0; }
+  bool relocated() const { return (header.flags & kFrameRelocated) != 0; }
 };
 
 // Reads the header fields at `p` (kFrameHeaderSize bytes) without checking.

@@ -33,6 +33,11 @@ class PartitionIndex {
   void restore(std::vector<BatchEntry> entries) { entries_ = std::move(entries); }
   size_t size() const { return entries_.size(); }
   const BatchEntry& at(size_t i) const { return entries_[i]; }
+  BatchEntry& at(size_t i) { return entries_[i]; }
+  // Forgets entry i (a batch compaction emptied); the running maximum
+  // timestamps of later entries stay as they are, which is still right
+  // for finding times (they only ever overstate nothing new).
+  void erase(size_t i) { entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(i)); }
 
   // The batch that holds `offset`: the last entry with base_offset <= offset.
   std::optional<size_t> find_offset(int64_t offset) const;

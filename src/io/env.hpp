@@ -56,13 +56,16 @@ class File {
   virtual Result<uint64_t> size() = 0;
   // Bytes of disk the file's blocks take (holes excluded).
   virtual Result<uint64_t> disk_bytes() = 0;
-  // Makes sure [0, end) is allocated on disk (growing the file if needed),
+  // Makes sure [from, end) is allocated on disk (growing the file if needed),
   // so later writes there cannot fail for lack of space, where the file
   // system supports fallocate; elsewhere the file is only extended.
   // With mapped writes on, the POSIX File writes ranges it allocated itself
   // through a shared writable mapping (no system call per write); other
   // ranges with pwritev.
-  virtual Status allocate(uint64_t end) = 0;
+  // A range past a gap leaves the gap a hole (a segment reused or begun
+  // far from the last one must not allocate the space between).
+  virtual Status allocate(uint64_t from, uint64_t end) = 0;
+  Status allocate(uint64_t end) { return allocate(0, end); }
   virtual Status truncate(uint64_t size) = 0;
   // Gives the blocks of [pos, pos + len) back to the file system (they read
   // as zeros after) without changing the file's size, so space comes back

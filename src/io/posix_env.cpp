@@ -208,18 +208,20 @@ class PosixFile final : public File {
   }
 
   // Allocates from where this File's known-allocated range ends (so a
-  // copied file whose preallocated tail became a hole is filled in too).
-  Status allocate(uint64_t end) override {
+  // copied file whose preallocated tail became a hole is filled in too), or
+  // from `first` if that is later; only a range that continues the
+  // allocated prefix may be written through the mapping.
+  Status allocate(uint64_t first, uint64_t end) override {
     Result<uint64_t> cur = size();
     if (!cur.ok()) return cur.status();
-    uint64_t from = std::min(safe_end_, *cur);
+    uint64_t from = std::max(first, std::min(safe_end_, *cur));
     if (end <= from) return Status::OK();
     int rc;
     do {
       rc = ::fallocate(fd_, 0, static_cast<off_t>(from), static_cast<off_t>(end - from));
     } while (rc != 0 && errno == EINTR);
     if (rc == 0) {
-      safe_end_ = std::max(safe_end_, end);
+      if (from <= safe_end_) safe_end_ = std::max(safe_end_, end);
       return Status::OK();
     }
     int err = errno;

@@ -106,7 +106,7 @@ Result<TailInfo> classify_tail(FileMap* map, uint32_t segment_size, const ChainP
     return info;
   }
   // Hunt for later frames in this segment (frames are 8-byte aligned) and at
-  // the start of every later segment. Offsets are counted within `rest` and
+  // the start of every other segment. Offsets are counted within `rest` and
   // compared by subtraction from the size, so no sum can wrap around.
   for (uint64_t i = 8; i + format::kFrameHeaderSize <= last_nonzero; i += 8) {
     if (format::has_frame_magic(rest->data() + i) && proves_durable(map, end.pos + i, seg_end, end.next_seq)) {
@@ -114,8 +114,13 @@ Result<TailInfo> classify_tail(FileMap* map, uint32_t segment_size, const ChainP
       break;
     }
   }
-  for (uint64_t s = seg_end; info.evidence == 0 && s < *size && *size - s > format::kSegmentHeaderSize;
+  // Every other segment: with segments reused (format 3) the chain may go
+  // on at a lower index. Frames of a segment's earlier use never prove
+  // anything: their seq is below the missing one.
+  const uint64_t this_segment = seg_end - segment_size;
+  for (uint64_t s = format::kFirstSegmentPos; info.evidence == 0 && s < *size && *size - s > format::kSegmentHeaderSize;
        s += segment_size) {
+    if (s == this_segment) continue;
     uint64_t q = s + format::kSegmentHeaderSize;
     if (proves_durable(map, q, s + segment_size, end.next_seq)) info.evidence = q;
   }

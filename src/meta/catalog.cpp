@@ -152,6 +152,40 @@ void Catalog::drop_batches(TopicState* t, uint32_t partition, int64_t offset) {
   if (!internal) p.dead_bytes += dropped;
 }
 
+Status Catalog::apply_relocated(uint32_t topic_id, uint32_t partition, const format::BatchHeader& batch,
+                                uint64_t position) {
+  TopicState* t = by_id(topic_id);
+  if (!t || t->deleted || is_internal_id(topic_id) || partition >= t->partitions.size()) {
+    return corrupt(position, fmt::format("relocated batch for topic id {} partition {}, which has no live batches",
+                                         topic_id, partition));
+  }
+  PartitionState& p = t->partitions[partition];
+  std::optional<size_t> i = p.index.find_offset(batch.base_offset);
+  if (!i || p.index.at(*i).base_offset != batch.base_offset) {
+    return corrupt(position, fmt::format("relocated batch of '{}' partition {} at offset {} replaces no batch", t->name,
+                                         partition, batch.base_offset));
+  }
+  int64_t end = *i + 1 < p.index.size() ? p.index.at(*i + 1).base_offset : p.next_offset;
+  if (batch.last_offset() >= end || batch.records_count > int64_t{batch.last_offset_delta} + 1) {
+    return corrupt(position, fmt::format("relocated batch of '{}' partition {} at offset {} holds other offsets",
+                                         t->name, partition, batch.base_offset));
+  }
+  index::BatchEntry& e = p.index.at(*i);
+  segments_.move_out(e.position, e.bytes);
+  p.bytes -= e.bytes;
+  e.position = position;
+  e.bytes = batch.total_size();
+  if (batch.records_count == 0 && *i + 1 < p.index.size()) {
+    segments_.add_live(position, e.bytes);
+    segments_.move_out(position, e.bytes);
+    p.index.erase(*i);
+    return Status::OK();
+  }
+  p.bytes += e.bytes;
+  segments_.add_live(position, e.bytes);
+  return Status::OK();
+}
+
 void Catalog::apply_checkpoint_end(uint64_t start_seq) {
   for (TopicState* t : {by_id(format::kMetaTopicId), offsets_topic_id_ ? by_id(offsets_topic_id_) : nullptr}) {
     if (!t) continue;

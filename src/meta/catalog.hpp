@@ -75,6 +75,12 @@ class Catalog {
   // Replaying the log. `position` locates the record or batch for errors.
   Status apply_meta(const format::MetaChange& change, uint64_t position);
   Status apply_batch(uint32_t topic_id, uint32_t partition, const format::BatchHeader& batch, uint64_t position);
+  // A batch of a relocated frame (cleaning): it replaces the live batch
+  // with the same base offset, which must exist; its offsets may have gaps
+  // (compaction). One left with no records is dropped, unless it is the
+  // partition's last batch.
+  Status apply_relocated(uint32_t topic_id, uint32_t partition, const format::BatchHeader& batch,
+                         uint64_t position);
   // The chain entered segment `index` as its `seq`-th.
   void enter_segment(uint32_t index, uint64_t seq) { segments_.enter(index, seq); }
   // A checkpoint whose first frame is in the segment numbered `start_seq`
@@ -82,6 +88,13 @@ class Catalog {
   // longer needs the batches before it, so the internal topics start at
   // their next offset, and segments before it with nothing live are free.
   void apply_checkpoint_end(uint64_t start_seq);
+  // Log bytes appended (frames other than checkpoints and relocations) over
+  // the file's life, and that count at the last relocated frame: how much
+  // cleaning is owed, the same for every handle and process.
+  void note_appended(uint64_t bytes) { appended_ += bytes; }
+  void note_cleaned() { cleaned_at_ = appended_; }
+  uint64_t appended() const { return appended_; }
+  uint64_t appended_since_cleaning() const { return appended_ - cleaned_at_; }
   SegmentTable& segments() { return segments_; }
   const SegmentTable& segments() const { return segments_; }
   bool is_internal_id(uint32_t id) const { return id == format::kMetaTopicId || id == offsets_topic_id_; }
@@ -103,6 +116,8 @@ class Catalog {
   uint32_t offsets_topic_id_ = 0;
   GroupOffsets offsets_;
   SegmentTable segments_;
+  uint64_t appended_ = 0;
+  uint64_t cleaned_at_ = 0;
 };
 
 }  // namespace rivulet::meta

@@ -127,6 +127,8 @@ std::string Catalog::encode_checkpoint() const {
       out.num(static_cast<int64_t>(d.bytes));
     }
   }
+  out.num(static_cast<int64_t>(appended_));
+  out.num(static_cast<int64_t>(cleaned_at_));
   return out.take();
 }
 
@@ -221,6 +223,8 @@ Status Catalog::decode_checkpoint(std::string_view bytes, uint64_t position) {
     }
   }
   c.segments_.restore(std::move(segments));
+  RIVULET_TRY(in.num(&c.appended_, 0, INT64_MAX));
+  RIVULET_TRY(in.num(&c.cleaned_at_, 0, static_cast<int64_t>(c.appended_)));
   if (!in.done()) return in.bad("bytes after its end");
   topics_ = std::move(c.topics_);
   live_ = std::move(c.live_);
@@ -228,6 +232,8 @@ Status Catalog::decode_checkpoint(std::string_view bytes, uint64_t position) {
   offsets_topic_id_ = c.offsets_topic_id_;
   offsets_ = std::move(c.offsets_);
   segments_ = std::move(c.segments_);
+  appended_ = c.appended_;
+  cleaned_at_ = c.cleaned_at_;
   return Status::OK();
 }
 

@@ -47,6 +47,12 @@ void SegmentTable::kill(uint64_t position, uint64_t bytes, uint32_t topic_id, ui
   s.dead_shares.push_back({topic_id, partition, bytes});
 }
 
+void SegmentTable::move_out(uint64_t position, uint64_t bytes) {
+  SegmentState& s = grow_to(index_of(position));
+  s.live -= std::min(s.live, bytes);
+  s.dead += bytes;
+}
+
 std::vector<SegmentState::DeadShare> SegmentTable::free_dead_before(uint64_t before_seq) {
   std::vector<SegmentState::DeadShare> shares;
   for (SegmentState& s : segments_) {

@@ -38,6 +38,9 @@ class SegmentTable {
   void enter(uint32_t index, uint64_t seq);
   void add_live(uint64_t position, uint64_t bytes);
   void kill(uint64_t position, uint64_t bytes, uint32_t topic_id, uint32_t partition);
+  // The batch at `position` was copied elsewhere by cleaning: dead here, but
+  // no partition lost anything.
+  void move_out(uint64_t position, uint64_t bytes);
 
   // Marks free every segment in use with nothing live whose seq is below
   // `before_seq` (the segment holding the newest checkpoint), and returns

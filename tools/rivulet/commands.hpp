@@ -26,5 +26,6 @@ void add_consume_command(CLI::App& app, const std::string& file, Registry& regis
 void add_group_commands(CLI::App& app, const std::string& file, Registry& registry);    // cmd_group.cpp
 void add_stat_command(CLI::App& app, const std::string& file, Registry& registry);      // cmd_stat.cpp
 void add_check_commands(CLI::App& app, const std::string& file, Registry& registry);    // cmd_check.cpp
+void add_vacuum_command(CLI::App& app, const std::string& file, Registry& registry);     // cmd_vacuum.cpp
 
 }  // namespace rivulet::cli

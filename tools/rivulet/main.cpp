@@ -126,6 +126,7 @@ int run(int argc, char** argv) {
   add_group_commands(app, file, registry);
   add_stat_command(app, file, registry);
   add_check_commands(app, file, registry);
+  add_vacuum_command(app, file, registry);
 
   if (argc < 2) usage_error("missing FILE and COMMAND (see 'rivulet --help')");
   std::string_view first = argv[1];

@@ -1,0 +1,255 @@
+// Planning the steps of cleaning and compaction (see cleaner.hpp).
+#include "db/cleaner.hpp"
+
+#include <random>
+
+#include "clean/compact_batch.hpp"
+#include "clean/map_batches.hpp"
+#include "format/file_layout.hpp"
+#include "format/frame.hpp"
+#include "format/record_batch.hpp"
+
+namespace rivulet::db {
+
+namespace {
+
+// Memory for one compaction pass's offset map: about 700,000 keys. A
+// partition with more distinct keys is compacted over several passes, as
+// Kafka's cleaner does with its dedupe buffer.
+constexpr size_t kOffsetMapBytes = 16u << 20;
+// What walking past one frame counts against a step's budget.
+constexpr uint64_t kFrameLookCost = 64;
+
+const meta::PartitionState* live_partition(const meta::Catalog& catalog, uint32_t topic_id, uint32_t partition) {
+  const meta::TopicState* t = catalog.by_id(topic_id);
+  if (!t || t->deleted || catalog.is_internal_id(topic_id) || partition >= t->partitions.size()) return nullptr;
+  return &t->partitions[partition];
+}
+
+// Whether the batch at `position` is the one its partition's index points at.
+bool is_live(const meta::Catalog& catalog, const format::BatchRef& b) {
+  const meta::PartitionState* p = live_partition(catalog, b.topic_id, b.partition);
+  if (!p) return false;
+  std::optional<size_t> i = p->index.find_offset(b.header.base_offset);
+  return i && p->index.at(*i).base_offset == b.header.base_offset && p->index.at(*i).position == b.position;
+}
+
+bool is_compact(const TopicConfig& c) {
+  return c.cleanup_policy == CleanupPolicy::compact || c.cleanup_policy == CleanupPolicy::compact_delete;
+}
+
+Result<std::string_view> batch_bytes(log::FileMap& map, const index::BatchEntry& e) {
+  Result<std::string_view> v = map.view(e.position, e.position + e.bytes, e.bytes);
+  if (!v.ok()) return v.status();
+  if (v->size() != e.bytes) return Status(Code::corruption, "batch runs past the end of the file", e.position);
+  return v;
+}
+
+}  // namespace
+
+std::optional<Cleaner::SegmentJob> Cleaner::pick_segment(const meta::Catalog& catalog, uint64_t head_pos,
+                                                         const CleanerLimits& limits) const {
+  const meta::SegmentTable& table = catalog.segments();
+  const uint32_t head = table.index_of(head_pos);
+  const double room = static_cast<double>(table.segment_size() - format::kSegmentHeaderSize);
+  std::optional<SegmentJob> best;
+  for (uint32_t i = 0; i < table.size(); ++i) {
+    const meta::SegmentState& s = table.at(i);
+    if (i == head || s.use != meta::SegmentState::Use::in_use || s.live == 0 || s.seq >= limits.below_seq) continue;
+    if (static_cast<double>(s.live) >= limits.max_live_fraction * room || walked_.count({i, s.seq})) continue;
+    if (!best || s.live < table.at(best->index).live) {
+      best = SegmentJob{i, s.seq, format::segment_start(i, table.segment_size()) + format::kSegmentHeaderSize};
+    }
+  }
+  return best;
+}
+
+uint64_t Cleaner::dirty_bytes(const meta::Catalog& catalog, PartitionKey key) const {
+  const meta::PartitionState& p = catalog.by_id(key.first)->partitions[key.second];
+  auto it = clean_end_.find(key);
+  int64_t from = std::max(p.first_offset, it == clean_end_.end() ? p.first_offset : it->second);
+  std::optional<size_t> i = p.index.find_offset(from);
+  uint64_t dirty = 0;
+  for (size_t k = i.value_or(0); k < p.index.size(); ++k) dirty += p.index.at(k).bytes;
+  return dirty;
+}
+
+std::optional<Cleaner::PartitionKey> Cleaner::pick_partition(const meta::Catalog& catalog,
+                                                             const CleanerLimits& limits) const {
+  std::optional<PartitionKey> best;
+  uint64_t best_dirty = 0;
+  for (uint32_t id = 1; id < catalog.next_topic_id(); ++id) {
+    const meta::TopicState* t = catalog.by_id(id);
+    if (!t || t->deleted || catalog.is_internal_id(id) || !is_compact(t->config)) continue;
+    for (uint32_t i = 0; i < t->partitions.size(); ++i) {
+      uint64_t dirty = dirty_bytes(catalog, {id, i});
+      double share = static_cast<double>(dirty) / static_cast<double>(std::max<uint64_t>(1, t->partitions[i].bytes));
+      if (dirty < limits.min_dirty_bytes || share < limits.min_dirty_fraction || dirty <= best_dirty) continue;
+      best = PartitionKey{id, i};
+      best_dirty = dirty;
+    }
+  }
+  return best;
+}
+
+Status Cleaner::start_partition(const meta::Catalog& catalog, log::FileMap& map, PartitionKey key, int64_t now_ms) {
+  const meta::TopicState* t = catalog.by_id(key.first);
+  const meta::PartitionState& p = t->partitions[key.second];
+  auto it = clean_end_.find(key);
+  int64_t from = std::max(p.first_offset, it == clean_end_.end() ? p.first_offset : it->second);
+  std::vector<clean::BatchRef> batches;
+  uint64_t records = 0;
+  for (size_t k = p.index.find_offset(from).value_or(0); k < p.index.size(); ++k) {
+    Result<std::string_view> bytes = batch_bytes(map, p.index.at(k));
+    if (!bytes.ok()) return bytes.status();
+    format::BatchHeader h;
+    RIVULET_TRY(format::parse_batch_header(*bytes, p.index.at(k).position, &h));
+    records += static_cast<uint64_t>(std::max(0, h.records_count));
+    batches.push_back({*bytes, p.index.at(k).position});
+  }
+  // A map for this pass's records (twice the slots, for short probes), up
+  // to kOffsetMapBytes: clearing the largest map for a small pass would
+  // cost more than the pass.
+  size_t capacity = static_cast<size_t>(std::min<uint64_t>(kOffsetMapBytes, std::max<uint64_t>(4096, records * 2 * clean::OffsetMap::kSlotBytes)));
+  if (!map_ || map_->memory_bytes() != capacity) {
+    std::random_device rd;
+    map_ = std::make_unique<clean::OffsetMap>(capacity, SipKey{(uint64_t{rd()} << 32) | rd(),
+                                                              (uint64_t{rd()} << 32) | rd()});
+  } else {
+    map_->clear();
+  }
+  Result<int64_t> map_end = clean::map_batches(batches, from, map_.get());
+  if (!map_end.ok()) return map_end.status();
+  int64_t retention = t->config.delete_retention_ms;
+  partition_job_ = PartitionJob{key.first, key.second, p.first_offset, *map_end,
+                                retention < 0 ? INT64_MIN : now_ms - retention};
+  return Status::OK();
+}
+
+Status Cleaner::plan_segment(const meta::Catalog& catalog, log::FileMap& map, uint64_t budget,
+                             std::vector<Relocation>* out, uint64_t* read) {
+  SegmentJob& job = *segment_job_;
+  const meta::SegmentTable& table = catalog.segments();
+  const meta::SegmentState& seg = table.at(job.index);
+  if (seg.use != meta::SegmentState::Use::in_use || seg.seq != job.seq || seg.live == 0) {
+    segment_job_.reset();
+    return Status::OK();
+  }
+  const uint64_t end = format::segment_start(job.index + 1, table.segment_size());
+  for (uint64_t looked = 0; looked < budget;) {
+    Result<std::string_view> head = map.view(job.cursor, end, format::kFrameHeaderSize);
+    if (!head.ok()) return head.status();
+    format::ParsedFrame f;
+    bool whole = head->size() >= format::kFrameHeaderSize && format::has_frame_magic(head->data());
+    if (whole) {
+      uint32_t length = format::peek_frame_header(head->data()).frame_length;
+      Result<std::string_view> bytes = map.view(job.cursor, end, length);
+      if (!bytes.ok()) return bytes.status();
+      whole = format::parse_frame(*bytes, job.cursor, nullptr, &f, nullptr) && !f.segment_end();
+    }
+    if (!whole) {  // the segment's last frame is behind us
+      if (walked_.size() > 4096) walked_.clear();
+      walked_.insert({job.index, job.seq});
+      segment_job_.reset();
+      return Status::OK();
+    }
+    // Copying costs a write; passing a dead batch only a look at its
+    // header: the budget counts the one fully and the other a little.
+    uint64_t cost = kFrameLookCost;
+    for (const format::BatchRef& b : f.checkpoint() ? std::span<const format::BatchRef>() : f.batches) {
+      if (!is_live(catalog, b)) continue;
+      out->push_back({b.topic_id, b.partition, std::string(b.bytes)});
+      cost += b.bytes.size();
+    }
+    looked += cost;
+    *read += cost;
+    job.cursor += format::align8(f.header.frame_length);
+  }
+  return Status::OK();
+}
+
+Status Cleaner::plan_partition(const meta::Catalog& catalog, log::FileMap& map, uint64_t budget,
+                               std::vector<Relocation>* out, uint64_t* read) {
+  PartitionJob& job = *partition_job_;
+  const meta::PartitionState* p = live_partition(catalog, job.topic_id, job.partition);
+  if (!p) {
+    partition_job_.reset();
+    return Status::OK();
+  }
+  uint64_t looked = 0;
+  std::optional<size_t> i = p->index.find_offset(std::max(job.cursor, p->first_offset));
+  for (size_t k = i.value_or(0); k < p->index.size() && looked < budget; ++k) {
+    const index::BatchEntry& e = p->index.at(k);
+    if (e.base_offset < job.cursor && k + 1 < p->index.size()) continue;
+    if (e.base_offset >= job.map_end) break;
+    Result<std::string_view> bytes = batch_bytes(map, e);
+    if (!bytes.ok()) return bytes.status();
+    std::string kept;
+    Result<clean::Compacted> r = clean::compact_batch(*bytes, e.position, *map_, job.map_end, job.cutoff_ms, &kept);
+    if (!r.ok()) return r.status();
+    if (*r == clean::Compacted::empty) {
+      kept.assign(bytes->substr(0, format::kBatchHeaderSize));
+      format::reseal_batch(&kept, 0);
+    }
+    if (*r != clean::Compacted::unchanged) out->push_back({job.topic_id, job.partition, std::move(kept)});
+    looked += e.bytes;
+    *read += e.bytes;
+    job.cursor = k + 1 < p->index.size() ? p->index.at(k + 1).base_offset : p->next_offset;
+  }
+  if (job.cursor >= job.map_end || job.cursor >= p->next_offset) {
+    clean_end_[{job.topic_id, job.partition}] = job.map_end;
+    partition_job_.reset();
+  }
+  return Status::OK();
+}
+
+Status Cleaner::plan(const meta::Catalog& catalog, log::FileMap& map, uint64_t head_pos, const CleanerLimits& limits,
+                     uint64_t budget, int64_t now_ms, std::vector<Relocation>* out, uint64_t* read) {
+  out->clear();
+  // Job after job until the budget is spent (a segment may take little of
+  // it: its dead frames cost only a look).
+  const uint64_t start = *read;
+  for (int jobs = 0; jobs < 64 && *read - start < budget; ++jobs) {
+    if (!segment_job_ && !partition_job_) {
+      if (std::optional<PartitionKey> key = pick_partition(catalog, limits)) {
+        RIVULET_TRY(start_partition(catalog, map, *key, now_ms));
+      } else {
+        segment_job_ = pick_segment(catalog, head_pos, limits);
+      }
+    }
+    uint64_t left = budget - (*read - start);
+    if (partition_job_) {
+      // Alone in its step: a segment job after it would plan copies of the
+      // batches it compacts, which applied after them would undo it (and
+      // could bring back records of a tombstone it dropped).
+      if (!out->empty()) break;
+      RIVULET_TRY(plan_partition(catalog, map, left, out, read));
+      break;
+    } else if (segment_job_) {
+      RIVULET_TRY(plan_segment(catalog, map, left, out, read));
+    } else {
+      break;  // nothing (more) to clean
+    }
+  }
+  return Status::OK();
+}
+
+uint64_t Cleaner::pending_bytes(const meta::Catalog& catalog, uint64_t head_pos, const CleanerLimits& limits) const {
+  uint64_t total = 0;
+  const meta::SegmentTable& table = catalog.segments();
+  const uint32_t head = table.index_of(head_pos);
+  const double room = static_cast<double>(table.segment_size() - format::kSegmentHeaderSize);
+  for (uint32_t i = 0; i < table.size(); ++i) {
+    const meta::SegmentState& s = table.at(i);
+    if (i == head || s.use != meta::SegmentState::Use::in_use || s.seq >= limits.below_seq) continue;
+    if (static_cast<double>(s.live) < limits.max_live_fraction * room) total += s.live;
+  }
+  for (uint32_t id = 1; id < catalog.next_topic_id(); ++id) {
+    const meta::TopicState* t = catalog.by_id(id);
+    if (!t || t->deleted || catalog.is_internal_id(id) || !is_compact(t->config)) continue;
+    for (uint32_t i = 0; i < t->partitions.size(); ++i) total += t->partitions[i].bytes;
+  }
+  return total;
+}
+
+}  // namespace rivulet::db

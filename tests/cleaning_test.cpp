@@ -1,0 +1,315 @@
+// Cleaning and compaction through the engine (issue 5): live batches of
+// mostly dead segments move to the head with their offsets, compact topics
+// keep the latest record per key (checked against a reference model, over
+// reopens), and vacuum does it all at once and gives the space back.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+
+#include "rivulet/rivulet.hpp"
+#include "test_util.hpp"
+
+namespace rivulet {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::TempDir;
+
+constexpr uint32_t kSegment = 64 * 1024;
+
+OpenOptions small() {
+  OpenOptions o;
+  o.segment_size = kSegment;
+  o.checkpoint_bytes = 32 * 1024;
+  o.sync = Sync::off;
+  return o;
+}
+
+std::unique_ptr<Db> open_db(const std::string& path) {
+  auto db = Db::open(path, small());
+  EXPECT_TRUE(db.ok()) << db.status().to_string();
+  return db.ok() ? std::move(db).value() : nullptr;
+}
+
+struct Rec {
+  std::optional<std::string> key;
+  std::optional<std::string> value;
+  int64_t timestamp = 0;
+  bool operator==(const Rec&) const = default;
+};
+
+// Short output when a comparison fails.
+void PrintTo(const Rec& r, std::ostream* os) {
+  *os << (r.key ? *r.key : "(null)") << "=" << (r.value ? r.value->substr(0, 12) : "(tombstone)") << "@"
+      << r.timestamp;
+}
+
+std::map<int64_t, Rec> read_partition(Db& db, const std::string& topic, int32_t partition = 0) {
+  std::map<int64_t, Rec> out;
+  auto r = db.reader(topic, partition, StartAt::earliest());
+  EXPECT_TRUE(r.ok()) << r.status().to_string();
+  if (!r.ok()) return out;
+  for (;;) {
+    auto got = (*r)->poll(0ms);
+    EXPECT_TRUE(got.ok()) << got.status().to_string();
+    if (!got.ok() || got->empty()) break;
+    for (const RecordView& v : *got) {
+      Rec rec;
+      if (v.key) rec.key = std::string(*v.key);
+      if (v.value) rec.value = std::string(*v.value);
+      rec.timestamp = v.timestamp_ms;
+      EXPECT_TRUE(out.emplace(v.offset, rec).second) << "offset " << v.offset << " twice";
+    }
+  }
+  return out;
+}
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void expect_check_ok(const std::string& path) {
+  auto report = check_file(path);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  EXPECT_TRUE(report->ok) << (report->problems.empty() ? "" : report->problems[0]);
+}
+
+// A topic kept forever shares segments with one that is deleted: the
+// cleaner copies the survivors out, offsets unchanged, and the segments
+// come free, so the file stops growing.
+TEST(Cleaning, SurvivorsOfMostlyDeadSegmentsMoveAndTheirSegmentsComeFree) {
+  TempDir dir;
+  std::string path = dir.file("c.rvl");
+  auto db = open_db(path);
+  ASSERT_TRUE(db->create_topic("keep").ok());
+  ASSERT_TRUE(db->create_topic("temp").ok());
+  for (int i = 0; i < 400; ++i) {
+    ASSERT_TRUE(db->produce({.topic = "keep", .key = "k", .value = "keep " + std::to_string(i)}).ok());
+    WriteBatch b(*db);
+    for (int k = 0; k < 8; ++k) ASSERT_TRUE(b.add({.topic = "temp", .value = std::string(200, 't')}).ok());
+    ASSERT_TRUE(db->commit(b).ok());
+  }
+  std::map<int64_t, Rec> before = read_partition(*db, "keep");
+  ASSERT_TRUE(db->delete_topic("temp").ok());
+  uint64_t size = db->stat()->file_size;
+  // Fresh writes owe cleaning; it moves "keep"'s batches out of the old
+  // segments, checkpoints free them, and the new writes reuse them.
+  ASSERT_TRUE(db->create_topic("next").ok());
+  for (int i = 0; i < 300; ++i) {
+    WriteBatch b(*db);
+    for (int k = 0; k < 4; ++k) ASSERT_TRUE(b.add({.topic = "next", .value = std::string(200, 'n')}).ok());
+    ASSERT_TRUE(db->commit(b).ok());
+  }
+  auto s = db->stat();
+  ASSERT_TRUE(s.ok());
+  uint64_t keep_live = 0;
+  for (const TopicInfo& t : s->topics) {
+    if (t.name == "keep") keep_live = t.partitions[0].bytes;
+  }
+  int old_in_use = 0;
+  for (const SegmentInfo& g : s->segments) old_in_use += g.state == SegmentInfo::State::in_use && g.seq == g.index;
+  std::string table;
+  for (const SegmentInfo& g : s->segments) {
+    table += std::to_string(g.index) + ":" + std::to_string(g.seq) + (g.state == SegmentInfo::State::free ? "F" : "U") +
+             "/" + std::to_string(g.live_bytes) + "/" + std::to_string(g.dead_bytes) + " ";
+  }
+  EXPECT_LE(old_in_use, 2) << "segments from before the deletion still in use: " << table;
+  EXPECT_LE(s->file_size, size + 2 * kSegment);
+  EXPECT_GT(keep_live, 0u);
+  EXPECT_EQ(read_partition(*db, "keep"), before);
+  ASSERT_TRUE(db->close().ok());
+  expect_check_ok(path);
+  auto again = open_db(path);
+  EXPECT_EQ(read_partition(*again, "keep"), before);
+}
+
+// The reference model: the latest record per key, tombstones included
+// until they expire; null-key records are always kept.
+struct Model {
+  std::map<std::string, std::pair<int64_t, Rec>> latest;
+  std::map<int64_t, Rec> unkeyed;
+  int64_t next = 0;
+
+  void add(const Rec& r) {
+    if (r.key) {
+      latest[*r.key] = {next, r};
+    } else {
+      unkeyed[next] = r;
+    }
+    ++next;
+  }
+  // What a full compaction leaves: tombstones older than `cutoff` go.
+  std::map<int64_t, Rec> compacted(int64_t cutoff) const {
+    std::map<int64_t, Rec> out = unkeyed;
+    for (const auto& [key, at] : latest) {
+      if (!at.second.value && at.second.timestamp < cutoff) continue;
+      out[at.first] = at.second;
+    }
+    return out;
+  }
+};
+
+// The differences between two partitions' contents, for a failure message.
+std::string diff(const std::map<int64_t, Rec>& got, const std::map<int64_t, Rec>& want) {
+  std::ostringstream out;
+  int shown = 0;
+  for (const auto& [o, r] : want) {
+    auto it = got.find(o);
+    if ((it == got.end() || !(it->second == r)) && shown++ < 10) {
+      out << "  offset " << o << ": want ";
+      PrintTo(r, &out);
+      out << (it == got.end() ? ", missing" : ", differs") << "\n";
+    }
+  }
+  for (const auto& [o, r] : got) {
+    if (!want.count(o) && shown++ < 20) {
+      out << "  offset " << o << ": extra ";
+      PrintTo(r, &out);
+      out << "\n";
+    }
+  }
+  return out.str();
+}
+
+// Every record read must be one the model has as written, and every record
+// the model says survives must be read.
+void expect_compacted(const std::map<int64_t, Rec>& got, const Model& m, const std::map<int64_t, Rec>& written,
+                      int64_t cutoff) {
+  std::map<int64_t, Rec> must = m.compacted(cutoff);
+  for (const auto& [offset, rec] : must) {
+    auto it = got.find(offset);
+    ASSERT_NE(it, got.end()) << "offset " << offset << " (latest of its key) is gone";
+    EXPECT_EQ(it->second, rec) << "offset " << offset;
+  }
+  for (const auto& [offset, rec] : got) {
+    auto it = written.find(offset);
+    ASSERT_NE(it, written.end()) << "offset " << offset << " was never written";
+    EXPECT_EQ(it->second, rec) << "offset " << offset;
+  }
+}
+
+TEST(Compaction, VacuumKeepsTheLatestRecordPerKeyAcrossReopens) {
+  TempDir dir;
+  std::string path = dir.file("k.rvl");
+  uint64_t seed = testing::test_seed();
+  SCOPED_TRACE("RIVULET_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  Model model;
+  std::map<int64_t, Rec> written;
+  const int64_t old = now_ms() - 3'600'000;  // tombstones an hour old expire (delete.retention.ms 1 min)
+  {
+    auto db = open_db(path);
+    TopicConfig config;
+    config.cleanup_policy = CleanupPolicy::compact;
+    config.delete_retention_ms = 60'000;
+    ASSERT_TRUE(db->create_topic("c", config).ok());
+  }
+  for (int round = 0; round < 4; ++round) {
+    auto db = open_db(path);
+    for (int commit = 0; commit < 150; ++commit) {
+      // Tombstones come in commits of their own: a tombstone expires by its
+      // batch's newest timestamp (clean/compact_batch.hpp).
+      bool tombstones = rng() % 8 == 0;
+      WriteBatch b(*db);
+      int n = 1 + static_cast<int>(rng() % 6);
+      for (int i = 0; i < n; ++i) {
+        Rec r;
+        if (tombstones) {
+          r.key = "key-" + std::to_string(rng() % 40);
+          r.timestamp = old;
+        } else {
+          if (rng() % 100 > 2) r.key = "key-" + std::to_string(rng() % 40);
+          r.value = std::string(20 + rng() % 300, static_cast<char>('a' + rng() % 26));
+          r.timestamp = now_ms();
+        }
+        ASSERT_TRUE(b.add({.topic = "c", .key = r.key, .value = r.value, .timestamp_ms = r.timestamp}).ok());
+        written[model.next] = r;
+        model.add(r);
+      }
+      ASSERT_TRUE(db->commit(b).ok());
+    }
+    // Whatever inline cleaning did so far, nothing wrong is visible (it may
+    // have dropped the expired tombstones already).
+    expect_compacted(read_partition(*db, "c"), model, written, now_ms() - 60'000);
+    auto report = db->vacuum();
+    ASSERT_TRUE(report.ok()) << report.status().to_string();
+    std::map<int64_t, Rec> got = read_partition(*db, "c");
+    std::map<int64_t, Rec> want = model.compacted(now_ms() - 60'000);
+    EXPECT_TRUE(got == want) << "round " << round << "\n" << diff(got, want);
+    auto info = db->describe_topic("c");
+    EXPECT_EQ(info->partitions[0].next_offset, model.next);
+    ASSERT_TRUE(db->close().ok());
+    expect_check_ok(path);
+    auto again = open_db(path);
+    EXPECT_EQ(read_partition(*again, "c"), got) << "after reopen, round " << round;
+  }
+}
+
+TEST(Compaction, InlineCleaningCompactsAHotKeySetWithoutVacuum) {
+  TempDir dir;
+  std::string path = dir.file("h.rvl");
+  auto db = open_db(path);
+  TopicConfig config;
+  config.cleanup_policy = CleanupPolicy::compact;
+  ASSERT_TRUE(db->create_topic("c", config).ok());
+  Model model;
+  std::map<int64_t, Rec> written;
+  for (int i = 0; i < 4000; ++i) {
+    Rec r{"k" + std::to_string(i % 10), std::string(200, static_cast<char>('a' + i % 26)), 1'700'000'000'000 + i};
+    ASSERT_TRUE(db->produce({.topic = "c", .key = r.key, .value = r.value, .timestamp_ms = r.timestamp}).ok());
+    written[model.next] = r;
+    model.add(r);
+  }
+  auto info = db->describe_topic("c");
+  // 4000 records of ~250 bytes written; ten keys are live. Compaction
+  // keeps the partition's bytes to a fraction of what was written.
+  EXPECT_LT(info->partitions[0].bytes, 4000u * 250 / 4);
+  expect_compacted(read_partition(*db, "c"), model, written, INT64_MIN);
+  // Reading from any offset finds the next surviving record.
+  auto r = db->reader("c", 0, StartAt::offset(1234));
+  ASSERT_TRUE(r.ok());
+  auto got = (*r)->poll(0ms, 1);
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_GE((*got)[0].offset, 1234);
+}
+
+TEST(Vacuum, GivesTheSpaceOfADeletedTopicBackAndReportsProgress) {
+  TempDir dir;
+  std::string path = dir.file("v.rvl");
+  auto db = open_db(path);
+  ASSERT_TRUE(db->create_topic("a").ok());
+  ASSERT_TRUE(db->create_topic("b").ok());
+  for (int i = 0; i < 200; ++i) {
+    WriteBatch batch(*db);
+    for (int k = 0; k < 4; ++k) ASSERT_TRUE(batch.add({.topic = "a", .value = std::string(300, 'a')}).ok());
+    ASSERT_TRUE(batch.add({.topic = "b", .value = "b" + std::to_string(i)}).ok());
+    ASSERT_TRUE(db->commit(batch).ok());
+  }
+  std::map<int64_t, Rec> b = read_partition(*db, "b");
+  ASSERT_TRUE(db->delete_topic("a").ok());
+  uint64_t last_done = 0, last_total = 0;
+  bool went_backwards = false;
+  auto report = db->vacuum([&](uint64_t done, uint64_t total) {
+    went_backwards |= done < last_done;
+    last_done = done;
+    last_total = total;
+  });
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  EXPECT_FALSE(went_backwards);
+  EXPECT_EQ(last_done, last_total);
+  EXPECT_GT(report->bytes_read, 0u);
+  EXPECT_LT(report->disk_bytes_after, report->disk_bytes_before / 2);
+  EXPECT_EQ(read_partition(*db, "b"), b);
+  ASSERT_TRUE(db->close().ok());
+  expect_check_ok(path);
+}
+
+}  // namespace
+}  // namespace rivulet
