@@ -52,10 +52,27 @@ std::optional<Cleaner::SegmentJob> Cleaner::pick_segment(const meta::Catalog& ca
   const meta::SegmentTable& table = catalog.segments();
   const uint32_t head = table.index_of(head_pos);
   const double room = static_cast<double>(table.segment_size() - format::kSegmentHeaderSize);
+  // A partition near its retention.bytes loses its oldest batches next:
+  // copying them would be wasted (and rewrite much of what a bounded topic
+  // holds). The segments holding those are left to retention.
+  std::set<uint32_t> dying;
+  for (uint32_t id = 1; id < catalog.next_topic_id(); ++id) {
+    const meta::TopicState* t = catalog.by_id(id);
+    if (!t || t->deleted || catalog.is_internal_id(id) || t->config.retention_bytes < 0 ||
+        t->config.cleanup_policy == CleanupPolicy::compact) {
+      continue;
+    }
+    for (const meta::PartitionState& p : t->partitions) {
+      if (p.index.size() > 0 && p.bytes * 4 >= static_cast<uint64_t>(t->config.retention_bytes) * 3) {
+        dying.insert(table.index_of(p.index.at(0).position));
+      }
+    }
+  }
   std::optional<SegmentJob> best;
   for (uint32_t i = 0; i < table.size(); ++i) {
     const meta::SegmentState& s = table.at(i);
     if (i == head || s.use != meta::SegmentState::Use::in_use || s.live == 0 || s.seq >= limits.below_seq) continue;
+    if (limits.spare_retention && dying.count(i)) continue;
     if (static_cast<double>(s.live) >= limits.max_live_fraction * room || walked_.count({i, s.seq})) continue;
     if (!best || s.live < table.at(best->index).live) {
       best = SegmentJob{i, s.seq, format::segment_start(i, table.segment_size()) + format::kSegmentHeaderSize};

@@ -45,6 +45,9 @@ struct CleanerLimits {
   // Only segments whose segment_seq is below this (vacuum: those that
   // existed when it began).
   uint64_t below_seq = UINT64_MAX;
+  // Leave alone the segment holding the oldest batch of a partition near
+  // its retention.bytes (vacuum cleans it all the same).
+  bool spare_retention = true;
 };
 
 // One batch for a relocated frame.

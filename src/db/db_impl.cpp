@@ -663,6 +663,7 @@ Result<VacuumReport> DbImpl::vacuum(const std::function<void(uint64_t done, uint
   report.disk_bytes_before = *before;
   db::CleanerLimits limits;
   limits.max_live_fraction = 0.98;
+  limits.spare_retention = false;
   limits.min_dirty_fraction = 0;
   limits.min_dirty_bytes = 1;
   uint64_t total = 0;

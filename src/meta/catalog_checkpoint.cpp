@@ -51,7 +51,7 @@ class In {
     return Status::OK();
   }
   Status bytes(std::string_view* b) {
-    size_t n;
+    size_t n = 0;
     RIVULET_TRY(num(&n, 0, end_ - p_));
     *b = std::string_view(p_, n);
     p_ += n;
@@ -134,15 +134,15 @@ std::string Catalog::encode_checkpoint() const {
 
 Status Catalog::decode_checkpoint(std::string_view bytes, uint64_t position) {
   In in(bytes, position);
-  int64_t magic, version;
+  int64_t magic = 0, version = 0;
   RIVULET_TRY(in.num(&magic));
   RIVULET_TRY(in.num(&version));
   if (magic != kCheckpointMagic) return in.bad("no checkpoint magic");
   if (version != kCheckpointVersion) return in.bad(fmt::format("unknown checkpoint version {}", version));
   Catalog c;
   c.segments_.set_segment_size(segments_.segment_size());
-  uint32_t next_id;
-  size_t topic_count;
+  uint32_t next_id = 0;
+  size_t topic_count = 0;
   RIVULET_TRY(in.num(&next_id, 1, UINT32_MAX));
   RIVULET_TRY(in.num(&topic_count, 1, in.left()));
   for (size_t k = 0; k < topic_count; ++k) {
@@ -175,7 +175,7 @@ Status Catalog::decode_checkpoint(std::string_view bytes, uint64_t position) {
       std::vector<index::BatchEntry> list(entries);
       index::BatchEntry prev;
       for (index::BatchEntry& e : list) {
-        int64_t d_offset, d_time, d_pos;
+        int64_t d_offset = 0, d_time = 0, d_pos = 0;
         RIVULET_TRY(in.num(&d_offset, 0, INT64_MAX));
         RIVULET_TRY(in.num(&d_time));
         RIVULET_TRY(in.num(&d_pos));
@@ -191,11 +191,11 @@ Status Catalog::decode_checkpoint(std::string_view bytes, uint64_t position) {
     }
   }
   c.next_id_ = std::max(c.next_id_, next_id);
-  size_t committed;
+  size_t committed = 0;
   RIVULET_TRY(in.num(&committed, 0, in.left()));
   for (size_t k = 0; k < committed; ++k) {
     std::string_view key, value;
-    int64_t commit_ms;
+    int64_t commit_ms = 0;
     RIVULET_TRY(in.bytes(&key));
     RIVULET_TRY(in.bytes(&value));
     RIVULET_TRY(in.num(&commit_ms));
@@ -205,7 +205,7 @@ Status Catalog::decode_checkpoint(std::string_view bytes, uint64_t position) {
     if (!ov) return in.bad("a committed offset without a value");
     c.offsets_.apply(ok, ov, commit_ms);
   }
-  size_t segment_count;
+  size_t segment_count = 0;
   RIVULET_TRY(in.num(&segment_count, 0, in.left()));
   std::vector<SegmentState> segments(segment_count);
   for (SegmentState& s : segments) {
