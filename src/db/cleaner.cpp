@@ -85,9 +85,10 @@ uint64_t Cleaner::dirty_bytes(const meta::Catalog& catalog, PartitionKey key) co
   const meta::PartitionState& p = catalog.by_id(key.first)->partitions[key.second];
   auto it = clean_end_.find(key);
   int64_t from = std::max(p.first_offset, it == clean_end_.end() ? p.first_offset : it->second);
-  std::optional<size_t> i = p.index.find_offset(from);
+  // Batches that begin at or after it (a pass ends at a batch's end unless
+  // its map filled up).
   uint64_t dirty = 0;
-  for (size_t k = i.value_or(0); k < p.index.size(); ++k) dirty += p.index.at(k).bytes;
+  for (size_t k = p.index.size(); k > 0 && p.index.at(k - 1).base_offset >= from; --k) dirty += p.index.at(k - 1).bytes;
   return dirty;
 }
 
