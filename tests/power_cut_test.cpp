@@ -350,6 +350,15 @@ Script workload() {
   b.batch(0, {{"scratch", 0}, {"orders", 1}}, 2);
   b.commit_offsets(0, "billing", {{"scratch", 0}});
   b.batch(0, {{"payments", 1}, {"scratch", 0}, {"audit", 0}}, 1, "etl", {{"audit", 0}, {"scratch", 0}});
+
+  // Most of the data goes: checkpoints free the old segments, cleaning
+  // copies scratch's few batches out of them, and the new topic's batches
+  // reuse them (a segment-end frame naming a lower segment).
+  b.delete_topic(0, "orders");
+  b.delete_topic(0, "payments");
+  b.delete_topic(0, "audit");
+  b.create_topic(0, "tail", 2);
+  for (int i = 0; i < 24; ++i) b.batch(0, {{"tail", i % 2}, {"scratch", 0}}, 2);
   b.close(0);
   return b.take();
 }
@@ -657,6 +666,7 @@ uint64_t workload_calls(const Script& script) {
   TempDir dir(scratch_parent());
   FaultEnv env(no_sync_env());
   uint64_t segments = 0;
+  bool checkpointed = false, reused = false;
   {
     Workload w(script, dir.file("w.rvl"), &env);
     for (const Step& s : script.steps) {
@@ -665,11 +675,17 @@ uint64_t workload_calls(const Script& script) {
       if (!st.ok()) return 0;
       Result<DbStats> stats = s.commit ? w.db(s.handle)->stat() : Result<DbStats>(DbStats{});
       EXPECT_TRUE(stats.ok()) << stats.status().to_string();
-      if (stats.ok()) segments = std::max(segments, stats->segments_used);
+      if (!stats.ok()) continue;
+      segments = std::max<uint64_t>(segments, stats->segments.size());
+      checkpointed |= stats->checkpoint_position != 0;
+      for (const SegmentInfo& g : stats->segments) reused |= g.seq != g.index;
     }
   }
-  // Segment rolls under each mode are among the steps the sweeps cut.
+  // Segment rolls under each mode, checkpoints and reused segments are
+  // among the steps the sweeps cut.
   EXPECT_GE(segments, 5u) << "the workload should cross several segments";
+  EXPECT_TRUE(checkpointed) << "the workload should write checkpoints";
+  EXPECT_TRUE(reused) << "the workload should reuse a freed segment";
   return env.ops();
 }
 
