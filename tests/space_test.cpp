@@ -197,6 +197,35 @@ TEST(Checkpoint, RetentionKeepsTheSizeOnDiskBoundedWhileOffsetsGrow) {
   EXPECT_TRUE(check_file(path)->ok);
 }
 
+// The checkpoint the superblock names is where the log starts: damage to
+// it is corruption at its position, never a silent start from nothing.
+TEST(Checkpoint, ADamagedCheckpointIsCorruptionAtItsPosition) {
+  TempDir dir;
+  std::string path = dir.file("x.rvl");
+  {
+    auto db = open_db(path);
+    ASSERT_TRUE(db->create_topic("t").ok());
+    produce_many(*db, "t", 0, 300);
+    ASSERT_TRUE(db->close().ok());
+  }
+  uint64_t at = file_start(path).superblock.checkpoint_pos;
+  ASSERT_NE(at, 0u);
+  std::string bytes = testing::read_all(path);
+  bytes[at + 100] ^= 0x5a;  // inside its first batch
+  testing::write_all(path, bytes);
+  for (bool read_only : {false, true}) {
+    OpenOptions o = small();
+    o.read_only = read_only;
+    auto db = Db::open(path, o);
+    ASSERT_FALSE(db.ok());
+    EXPECT_EQ(db.status().code(), Code::corruption) << db.status().to_string();
+    EXPECT_NE(db.status().message().find(std::to_string(at)), std::string::npos) << "at " << at << ": " << db.status().message();
+  }
+  auto report = check_file(path);
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->ok);
+}
+
 // A reader in another process holds records of a segment that becomes
 // dead; the writer must not reuse or punch it until the reader lets go.
 TEST(Checkpoint, AReaderInAnotherProcessKeepsItsSegmentFromReuse) {

@@ -219,7 +219,7 @@ Status DbImpl::recover() {
   }
   head_ = log::chain_start({0, header_, superblock_});
   marks_.set_floor(head_.segment_seq);
-  replay_ = std::make_unique<db::Replay>(&catalog_, superblock_.checkpoint_pos != 0);
+  replay_ = std::make_unique<db::Replay>(&catalog_, superblock_.checkpoint_pos != 0, head_.pos);
   // Without a checkpoint the chain starts in a segment nothing entered yet.
   if (superblock_.checkpoint_pos == 0) {
     catalog_.enter_segment(catalog_.segments().index_of(head_.pos), head_.segment_seq);

@@ -123,7 +123,9 @@ Status Replay::apply(const format::ParsedFrame& frame, const log::ChainPos& at, 
 Status Replay::finish() const {
   if (!loading_) return Status::OK();
   return {Code::corruption,
-          fmt::format("the log should start with a checkpoint at position {}, but it is incomplete", run_position_),
+          fmt::format("the log should start with the checkpoint at position {} (the superblock says so), but it "
+                      "is damaged or incomplete",
+                      run_position_),
           run_position_};
 }
 

@@ -27,7 +27,9 @@ Status apply_frame(meta::Catalog& catalog, const format::ParsedFrame& frame);
 // catching up and `check` all replay through this.
 class Replay {
  public:
-  Replay(meta::Catalog* catalog, bool from_checkpoint) : catalog_(catalog), loading_(from_checkpoint) {}
+  // `start`: where the chain starts (named in errors).
+  Replay(meta::Catalog* catalog, bool from_checkpoint, uint64_t start)
+      : catalog_(catalog), loading_(from_checkpoint), run_position_(start) {}
   // Applies `frame`, found at `at`; `next` is where the chain goes on.
   Status apply(const format::ParsedFrame& frame, const log::ChainPos& at, const log::ChainPos& next);
   // After the walk: fails if the chain ended inside the checkpoint it was

@@ -53,7 +53,7 @@ Status open_walk(const std::string& path, const OpenOptions& options, Walk* w) {
   w->pos = log::chain_start(w->start);
   w->catalog.segments().set_segment_size(w->start.header.segment_size);
   bool from_checkpoint = w->start.superblock.checkpoint_pos != 0;
-  w->replay = std::make_unique<db::Replay>(&w->catalog, from_checkpoint);
+  w->replay = std::make_unique<db::Replay>(&w->catalog, from_checkpoint, w->pos.pos);
   if (!from_checkpoint) w->catalog.enter_segment(w->catalog.segments().index_of(w->pos.pos), w->pos.segment_seq);
   return Status::OK();
 }
