@@ -1,6 +1,8 @@
 // Chain following and tail classification.
 #include "log/log_scanner.hpp"
 
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include "format/file_layout.hpp"
@@ -89,13 +91,23 @@ Result<TailInfo> classify_tail(FileMap* map, uint32_t segment_size, const ChainP
   Result<std::string_view> rest = map->view(end.pos, seg_end);
   if (!rest.ok()) return rest.status();
 
+  // The last non-zero byte, looking 8 bytes at a time: the rest of the
+  // head segment may be megabytes of preallocated zeros.
   uint64_t last_nonzero = 0;
-  for (size_t i = rest->size(); i > 0; --i) {
-    if ((*rest)[i - 1] != 0) {
-      last_nonzero = i;
-      break;
-    }
+  size_t i = rest->size();
+  for (; i % 8 != 0; --i) {
+    if ((*rest)[i - 1] != 0) break;
   }
+  if (i % 8 == 0) {
+    while (i >= 8) {
+      uint64_t word;
+      std::memcpy(&word, rest->data() + i - 8, 8);
+      if (word != 0) break;
+      i -= 8;
+    }
+    while (i > 0 && (*rest)[i - 1] == 0) --i;
+  }
+  last_nonzero = i;
   info.bytes = last_nonzero;
 
   if (end.next_seq <= durable_seq) {
