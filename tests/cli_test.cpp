@@ -399,6 +399,26 @@ TEST_F(CliTest, TopicConfigsAndRetention) {
             std::string::npos);
 }
 
+TEST_F(CliTest, VacuumCompactsAndGivesSpaceBack) {
+  ok({"f.rvl", "topic", "create", "prices", "--config", "cleanup.policy=compact"});
+  ok({"f.rvl", "topic", "create", "junk"});
+  ok({"f.rvl", "produce", "prices", "--key-separator", ":"}, "apple:1\npear:2\napple:3\n");
+  ok({"f.rvl", "produce", "junk"}, std::string(2000, 'x') + "\n");
+  ok({"f.rvl", "topic", "delete", "junk"});
+  std::string out = ok({"f.rvl", "vacuum"});  // not a terminal: no progress bar
+  for (const char* word : {"bytes cleaned", "on disk before", "on disk after"}) {
+    EXPECT_NE(out.find(word), std::string::npos) << word << "\n" << out;
+  }
+  // The latest value per key, at its own offset.
+  EXPECT_EQ(ok({"f.rvl", "consume", "prices", "--key-separator", ":"}), "pear:2\napple:3\n");
+  std::string stat = ok({"f.rvl", "stat", "--segments"});
+  EXPECT_NE(stat.find("LIVE BYTES"), std::string::npos) << stat;
+  EXPECT_NE(stat.find("free"), std::string::npos) << "the segment before the vacuum is free\n" << stat;
+  EXPECT_EQ(ok({"f.rvl", "vacuum", "--quiet"}), "");
+  EXPECT_NE(fails(1, {"missing.rvl", "vacuum"}).find("missing.rvl"), std::string::npos);
+  ok({"f.rvl", "check"});
+}
+
 TEST_F(CliTest, OnlyCreateAndProduceCreateTheFile) {
   for (const auto& args : std::vector<std::vector<std::string>>{
            {"topic", "list"}, {"topic", "describe", "t"}, {"topic", "delete", "t"},

@@ -55,14 +55,13 @@ int run_vacuum(const std::string& file, const VacuumOptions& o) {
 
 void add_vacuum_command(CLI::App& app, const std::string& file, Registry& registry) {
   auto o = std::make_shared<VacuumOptions>();
-  CLI::App* cmd = app.add_subcommand(
-      "vacuum",
-      "clean the whole file now: copy live records out of segments that are not nearly full of them, compact "
-      "compact topics, and give freed space back to the file system (offsets and records do not change; other "
-      "processes may keep using the file)");
+  CLI::App* cmd = app.add_subcommand("vacuum", "clean the file now and give the space of dropped records back");
   cmd->add_flag("-q,--quiet", o->quiet, "no progress bar and no summary");
   cmd->footer(
-      "Cleaning also runs by itself, a little with each commit; vacuum does it all at once.\n"
+      "Copies live records out of segments that are not nearly full of them, compacts compact topics,\n"
+      "writes a checkpoint and gives freed segments back to the file system. Offsets and records do not\n"
+      "change, and other processes may go on using the file. Cleaning also runs by itself, a little with\n"
+      "each commit; vacuum does it all at once.\n"
       "Examples:\n"
       "  rivulet app.rvl vacuum\n"
       "  rivulet app.rvl vacuum --quiet");
