@@ -369,15 +369,7 @@ class FaultFile final : public io::File {
   // like any other unsynced write.
   Status punch_hole(uint64_t pos, uint64_t len) override {
     std::lock_guard<std::mutex> lock(st_->mu);
-    if (!h_.base) return dead("fallocate");
-    switch (st_->next_op()) {
-      case State::Action::cut:
-        return dead("fallocate");
-      case State::Action::fail:
-        return injected("fallocate", st_->fault == Fault::eio ? Fault::eio : Fault::enospc);
-      case State::Action::proceed:
-        break;
-    }
+    RIVULET_TRY(begin_resize("fallocate"));
     uint64_t size = 0;
     RIVULET_TRY(base_size(&size));
     if (pos >= size) return Status::OK();
@@ -435,7 +427,8 @@ class FaultFile final : public io::File {
                   std::string(op) + " " + path_ + ": No space left on device (injected)");
   }
 
-  // The common start of allocate and truncate. Caller holds the mutex.
+  // The common start of allocate, truncate and punch_hole. Caller holds the
+  // mutex.
   Status begin_resize(std::string_view op) {
     if (!h_.base) return dead(op);
     switch (st_->next_op()) {
