@@ -51,4 +51,12 @@ void remove_run_files() {
   ::rmdir(g_dir.c_str());
 }
 
+void finish_run(const std::string& dir, bool keep) {
+  if (keep) {
+    std::printf("\nfiles kept in %s (--keep)\n", dir.c_str());
+  } else {
+    remove_run_files();
+  }
+}
+
 }  // namespace bench

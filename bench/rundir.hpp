@@ -21,4 +21,8 @@ void remove_on_signals(const std::string& dir, std::vector<std::string> paths);
 // the directory.
 void remove_run_files();
 
+// The end of a run: with `keep` (--keep) says where the files are and
+// leaves them, else removes them (remove_run_files).
+void finish_run(const std::string& dir, bool keep);
+
 }  // namespace bench

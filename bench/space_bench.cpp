@@ -872,10 +872,6 @@ int main(int argc, char** argv) {
 
   run(cfg, dir);
 
-  if (cfg.keep) {
-    std::printf("\nfiles kept in %s (--keep)\n", dir.c_str());
-  } else {
-    remove_run_files();
-  }
+  finish_run(dir, cfg.keep);
   return 0;
 }
