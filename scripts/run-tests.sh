@@ -20,7 +20,7 @@ case "$mode" in
   --tsan)
     "$repo_root/scripts/setup.sh" "$repo_root/build-tsan" -DRIVULET_TSAN=ON -DRIVULET_BENCH=OFF \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo
-    TSAN_OPTIONS=halt_on_error=1 ctest --test-dir "$repo_root/build-tsan" --output-on-failure -j2 -R '^(Db|Threads|Coordination|ConsumerTest|ConsumerGroups)\.'
+    TSAN_OPTIONS=halt_on_error=1 ctest --test-dir "$repo_root/build-tsan" --output-on-failure -j2 -R '^(Db|Threads|Coordination|ConsumerTest|ConsumerGroups|PartitionIndex)\.'
     ;;
   *)
     echo "usage: scripts/run-tests.sh [--sanitize|--tsan]" >&2

@@ -2,6 +2,12 @@
 // batch.
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "index/batch_list.hpp"
 #include "index/partition_index.hpp"
 
 namespace rivulet::index {
@@ -49,6 +55,92 @@ TEST(PartitionIndex, MemoryGrowsWithBatchesNotRecords) {
   EXPECT_EQ(idx.size(), 1000u) << "a million records in a thousand batches";
   EXPECT_LE(idx.memory_bytes(), 2 * 1000 * sizeof(BatchEntry));
   EXPECT_EQ(idx.find_offset(999'999), 999u);
+}
+
+// An index restored from a checkpoint's encoding, decoded on first use.
+PartitionIndex encoded(const PartitionIndex& from, std::string bytes, int64_t next_offset = 41) {
+  PartitionIndex idx;
+  auto owner = std::make_shared<const std::string>(std::move(bytes));
+  idx.restore({owner, std::string_view(*owner), from.size(), next_offset, 777});
+  return idx;
+}
+
+std::string encoding_of(const PartitionIndex& idx) {
+  std::string bytes;
+  encode_batch_list(idx.entries(), &bytes);
+  return bytes;
+}
+
+TEST(PartitionIndex, AnEncodedIndexDecodesOnFirstUseToTheSameEntries) {
+  PartitionIndex want = sample();
+  PartitionIndex idx = encoded(want, encoding_of(want));
+  EXPECT_EQ(idx.memory_bytes(), 0u) << "decoded before anyone asked";
+  ASSERT_TRUE(idx.load().ok());
+  ASSERT_EQ(idx.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(idx.at(i).base_offset, want.at(i).base_offset);
+    EXPECT_EQ(idx.at(i).max_timestamp_so_far, want.at(i).max_timestamp_so_far);
+    EXPECT_EQ(idx.at(i).position, want.at(i).position);
+    EXPECT_EQ(idx.at(i).bytes, want.at(i).bytes);
+  }
+  EXPECT_EQ(idx.find_time(250), 1u);
+  // Batches replayed after the checkpoint are added before it is decoded
+  // (open must not decode): they come after the encoded ones, and their
+  // running maximum counts the encoded batches' (400) too.
+  PartitionIndex grown = encoded(want, encoding_of(want));
+  grown.add(41, 50, 5000, 100);
+  grown.add(45, 500, 6000, 100);
+  EXPECT_LT(grown.memory_bytes(), 6 * sizeof(BatchEntry)) << "adding decoded the checkpoint's entries";
+  ASSERT_TRUE(grown.load().ok());
+  ASSERT_EQ(grown.size(), 6u);
+  EXPECT_EQ(grown.find_offset(42), 4u);
+  EXPECT_EQ(grown.at(4).position, 5000u);
+  EXPECT_EQ(grown.at(4).max_timestamp_so_far, 400);
+  EXPECT_EQ(grown.at(5).max_timestamp_so_far, 500);
+  EXPECT_EQ(grown.find_time(401), 5u);
+  grown.add(50, 100, 7000, 100);  // once decoded, as any index
+  EXPECT_EQ(grown.at(6).max_timestamp_so_far, 500);
+}
+
+TEST(PartitionIndex, AnEncodingThatDoesNotDecodeIsCorruptionAtTheCheckpoint) {
+  PartitionIndex want = sample();
+  std::string good = encoding_of(want);
+  struct Case {
+    const char* what;
+    std::string bytes;
+    int64_t next_offset;
+  } cases[] = {
+      {"cut short", good.substr(0, good.size() - 1), 41},
+      {"bytes left over", good + '\x00', 41},
+      {"an offset past the partition's end", good, 40},
+      {"a varint that never ends", std::string(good.size(), '\x80'), 41},
+  };
+  for (const Case& c : cases) {
+    PartitionIndex idx = encoded(want, c.bytes, c.next_offset);
+    Status st = idx.load();
+    EXPECT_EQ(st.code(), Code::corruption) << c.what;
+    EXPECT_NE(st.message().find("checkpoint at position 777"), std::string::npos) << c.what << ": " << st.to_string();
+    EXPECT_EQ(idx.size(), 0u) << c.what;
+    EXPECT_EQ(idx.load().code(), Code::corruption) << c.what << ": asking again must not forget the damage";
+  }
+}
+
+// Readers share the catalog under a shared lock, so the first use may come
+// from several threads at once: one decodes, all see the whole index
+// (ThreadSanitizer runs this).
+TEST(PartitionIndex, ThreadsUsingAnEncodedIndexFirstAllSeeEveryEntry) {
+  PartitionIndex many;
+  for (int i = 0; i < 5000; ++i) many.add(i * 10, i, 1000u + static_cast<uint64_t>(i) * 100, 100);
+  for (int round = 0; round < 20; ++round) {
+    const PartitionIndex idx = encoded(many, encoding_of(many), 50'000);
+    std::vector<std::thread> threads;
+    std::vector<size_t> found(4);
+    for (size_t t = 0; t < found.size(); ++t) {
+      threads.emplace_back([&, t] { found[t] = idx.find_offset(49'999).value_or(0) + idx.size(); });
+    }
+    for (std::thread& th : threads) th.join();
+    for (size_t f : found) EXPECT_EQ(f, 4999u + 5000u);
+  }
 }
 
 }  // namespace

@@ -226,6 +226,32 @@ TEST(Checkpoint, ADamagedCheckpointIsCorruptionAtItsPosition) {
   EXPECT_FALSE(report->ok);
 }
 
+// Files whose checkpoint state is version 1 (batch lists without a byte
+// length, written before lists were decoded on first use) open and read as
+// before. tests/data/checkpoint-v1.rvl: topic "c", 2 partitions, records
+// "v0".."v29" in partition 1 under a version-1 checkpoint.
+TEST(Checkpoint, AVersionOneCheckpointStillOpensAndReads) {
+  TempDir dir;
+  std::string path = dir.file("v1.rvl");
+  std::string bytes = testing::read_all(RIVULET_TEST_DATA_DIR "/checkpoint-v1.rvl");
+  const std::string v1_state_start("\xA4\xD9\x9A\xB4\x09\x02", 6);  // magic, then version 1 (zigzag 2)
+  ASSERT_NE(bytes.find(v1_state_start), std::string::npos) << "the file no longer holds a version-1 checkpoint";
+  testing::write_all(path, bytes);
+  ASSERT_NE(file_start(path).superblock.checkpoint_pos, 0u);
+  for (bool read_only : {true, false}) {
+    OpenOptions o;
+    o.read_only = read_only;
+    auto db = Db::open(path, o);
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    std::map<std::pair<int32_t, int64_t>, std::string> want;
+    for (int i = 0; i < 30; ++i) want[{1, i}] = "v" + std::to_string(i);
+    EXPECT_EQ(contents(**db, "c"), want);
+  }
+  auto report = check_file(path);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok) << (report->problems.empty() ? "" : report->problems[0]);
+}
+
 // A reader in another process holds records of a segment that becomes
 // dead; the writer must not reuse or punch it until the reader lets go.
 TEST(Checkpoint, AReaderInAnotherProcessKeepsItsSegmentFromReuse) {

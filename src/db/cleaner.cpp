@@ -26,10 +26,12 @@ const meta::PartitionState* live_partition(const meta::Catalog& catalog, uint32_
   return &t->partitions[partition];
 }
 
-// Whether the batch at `position` is the one its partition's index points at.
-bool is_live(const meta::Catalog& catalog, const format::BatchRef& b) {
+// Whether the batch at `position` is the one its partition's index points
+// at (an index that does not decode answers nothing).
+Result<bool> is_live(const meta::Catalog& catalog, const format::BatchRef& b) {
   const meta::PartitionState* p = live_partition(catalog, b.topic_id, b.partition);
   if (!p) return false;
+  RIVULET_TRY(p->index.load());
   std::optional<size_t> i = p->index.find_offset(b.header.base_offset);
   return i && p->index.at(*i).base_offset == b.header.base_offset && p->index.at(*i).position == b.position;
 }
@@ -113,6 +115,7 @@ std::optional<Cleaner::PartitionKey> Cleaner::pick_partition(const meta::Catalog
 Status Cleaner::start_partition(const meta::Catalog& catalog, log::FileMap& map, PartitionKey key, int64_t now_ms) {
   const meta::TopicState* t = catalog.by_id(key.first);
   const meta::PartitionState& p = t->partitions[key.second];
+  RIVULET_TRY(p.index.load());
   auto it = clean_end_.find(key);
   int64_t from = std::max(p.first_offset, it == clean_end_.end() ? p.first_offset : it->second);
   std::vector<clean::BatchRef> batches;
@@ -175,7 +178,9 @@ Status Cleaner::plan_segment(const meta::Catalog& catalog, log::FileMap& map, ui
     // header: the budget counts the one fully and the other a little.
     uint64_t cost = kFrameLookCost;
     for (const format::BatchRef& b : f.checkpoint() ? std::span<const format::BatchRef>() : f.batches) {
-      if (!is_live(catalog, b)) continue;
+      Result<bool> live = is_live(catalog, b);
+      if (!live.ok()) return live.status();
+      if (!*live) continue;
       out->push_back({b.topic_id, b.partition, std::string(b.bytes)});
       cost += b.bytes.size();
     }
@@ -194,6 +199,7 @@ Status Cleaner::plan_partition(const meta::Catalog& catalog, log::FileMap& map, 
     partition_job_.reset();
     return Status::OK();
   }
+  RIVULET_TRY(p->index.load());
   uint64_t looked = 0;
   std::optional<size_t> i = p->index.find_offset(std::max(job.cursor, p->first_offset));
   for (size_t k = i.value_or(0); k < p->index.size() && looked < budget; ++k) {

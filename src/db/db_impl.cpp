@@ -244,8 +244,11 @@ Status DbImpl::recover() {
   visible_target_ = UINT64_MAX;
   RIVULET_TRY(scanner_->walk(head_, apply, &why));
   RIVULET_TRY(replay_->finish());
+  const meta::SegmentTable& segments = catalog_.segments();
   Result<log::TailInfo> tail =
-      log::classify_tail(map_.get(), header_.segment_size, head_, superblock_.durable_seq, why);
+      log::classify_tail(map_.get(), header_.segment_size, head_, superblock_.durable_seq, why, [&](uint64_t index) {
+        return index < segments.size() && segments.at(static_cast<uint32_t>(index)).use == meta::SegmentState::Use::in_use;
+      });
   if (!tail.ok()) return tail.status();
   tail_ = *tail;
   if (tail_.kind == log::TailInfo::Kind::corrupt) return {Code::corruption, tail_.detail, tail_.position};
@@ -573,7 +576,7 @@ Status DbImpl::write_checkpoint_locked() {
   std::string state;
   {
     std::shared_lock lock(state_mu_);
-    state = catalog_.encode_checkpoint();
+    RIVULET_TRY(catalog_.encode_checkpoint(&state));
   }
   // Frames small enough for any segment, records small enough for a frame.
   const size_t chunk = std::min<size_t>(256u << 10, header_.segment_size / 8);

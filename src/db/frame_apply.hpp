@@ -45,7 +45,12 @@ class Replay {
   bool in_checkpoint_ = false;  // inside a run of checkpoint frames
   uint64_t run_start_seq_ = 0;  // segment_seq of the run's first frame
   uint64_t run_position_ = 0;
-  std::string state_;           // the run's bytes, when loading
+  // The run's record values, when loading: views into the mapped file
+  // (records are never compressed), which the superblock's log start keeps
+  // from reuse while the handle opens. Copied once, into one string of the
+  // right size, at the run's end: growing a string instead costs a page
+  // fault per 4 KiB of every copy.
+  std::vector<std::string_view> pieces_;
   // Segments the chain entered during the run (and the one it began in):
   // the state was taken before, so loading it must enter them again.
   std::vector<std::pair<uint32_t, uint64_t>> entered_;

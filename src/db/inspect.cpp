@@ -83,6 +83,7 @@ Status check_indexed_batches(Walk& w, const std::unordered_set<uint64_t>& walked
     const meta::TopicState* t = w.catalog.by_id(id);
     if (!t || t->deleted) continue;
     for (const meta::PartitionState& p : t->partitions) {
+      RIVULET_TRY(p.index.load());
       for (size_t i = 0; i < p.index.size(); ++i) {
         const index::BatchEntry& e = p.index.at(i);
         if (walked.count(e.position)) continue;

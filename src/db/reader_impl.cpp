@@ -30,6 +30,7 @@ Status snapshot(DbImpl* db, uint32_t topic_id, int32_t partition, const std::str
   const meta::TopicState* t = db->catalog().by_id(topic_id);
   if (!t || t->deleted) return {Code::not_found, fmt::format("{}: topic '{}' was deleted", db->path(), topic)};
   const meta::PartitionState& p = t->partitions[static_cast<size_t>(partition)];
+  RIVULET_TRY(p.index.load());
   out->first_offset = p.first_offset;
   out->next_offset = p.visible_end;
   out->batches.clear();

@@ -1,17 +1,57 @@
 // Sparse per-partition index.
 #include "index/partition_index.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+
+#include "index/batch_list.hpp"
 
 namespace rivulet::index {
 
+void PartitionIndex::restore(Encoded encoded) {
+  entries_.clear();
+  lazy_ = std::make_unique<Lazy>();
+  lazy_->encoded = std::move(encoded);
+}
+
+Status PartitionIndex::load() const {
+  if (!lazy_) return Status::OK();
+  std::call_once(lazy_->once, [this] {
+    Encoded& e = lazy_->encoded;
+    std::vector<BatchEntry> all;
+    const char* why = "";
+    const char* end = e.list.data() + e.list.size();
+    const char* stop = decode_batch_list(e.list.data(), end, e.count, e.next_offset, &all, &why);
+    if (stop == end) {
+      int64_t before = all.empty() ? INT64_MIN : all.back().max_timestamp_so_far;
+      for (BatchEntry added : entries_) {
+        added.max_timestamp_so_far = std::max(before, added.max_timestamp_so_far);
+        all.push_back(added);
+      }
+      entries_ = std::move(all);
+    } else {
+      if (stop) why = "bytes after a partition's batch entries";
+      entries_.clear();
+      lazy_->status = {Code::corruption, fmt::format("checkpoint at position {} is damaged: {}", e.position, why),
+                       e.position};
+    }
+    e = Encoded();
+    lazy_->decoded = true;
+  });
+  return lazy_->status;
+}
+
 void PartitionIndex::add(int64_t base_offset, int64_t max_timestamp, uint64_t position, uint32_t bytes) {
+  // Still encoded: goes after what decoding will give (see entries_).
+  if (!lazy_ || lazy_->decoded) mutable_entries();
   int64_t so_far = entries_.empty() ? max_timestamp : std::max(entries_.back().max_timestamp_so_far, max_timestamp);
   entries_.push_back({base_offset, so_far, position, bytes});
 }
 
 uint64_t PartitionIndex::drop_before(int64_t offset, int64_t next_offset,
                                      const std::function<void(const BatchEntry&)>& dropped) {
+  mutable_entries();
   size_t n = 0;
   uint64_t bytes = 0;
   while (n < entries_.size()) {
@@ -26,6 +66,7 @@ uint64_t PartitionIndex::drop_before(int64_t offset, int64_t next_offset,
 }
 
 std::optional<size_t> PartitionIndex::find_offset(int64_t offset) const {
+  entries();
   auto it = std::upper_bound(entries_.begin(), entries_.end(), offset,
                              [](int64_t o, const BatchEntry& e) { return o < e.base_offset; });
   if (it == entries_.begin()) return std::nullopt;
@@ -33,6 +74,7 @@ std::optional<size_t> PartitionIndex::find_offset(int64_t offset) const {
 }
 
 std::optional<size_t> PartitionIndex::find_time(int64_t ms) const {
+  entries();
   auto it = std::lower_bound(entries_.begin(), entries_.end(), ms,
                              [](const BatchEntry& e, int64_t t) { return e.max_timestamp_so_far < t; });
   if (it == entries_.end()) return std::nullopt;

@@ -6,8 +6,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
+
+#include "rivulet/status.hpp"
 
 namespace rivulet::index {
 
@@ -20,8 +26,30 @@ struct BatchEntry {
   uint32_t bytes = 0;     // the batch's size
 };
 
+// Thread-safety: const members may run at once in several threads (readers
+// under a shared lock); the others need the index to themselves.
 class PartitionIndex {
  public:
+  // Entries still encoded as a checkpoint holds them (index/batch_list.hpp),
+  // decoded on first use: opening a file then costs nothing per batch, and
+  // partitions nobody reads are never decoded. Batches replayed after the
+  // checkpoint are added without decoding them. `owner` keeps `list` alive;
+  // `position` (the checkpoint's) is named if the list turns out damaged.
+  struct Encoded {
+    std::shared_ptr<const void> owner;
+    std::string_view list;
+    size_t count = 0;
+    int64_t next_offset = 0;  // every entry's base offset is below it
+    uint64_t position = 0;
+  };
+
+  // Replaces every entry with the encoded ones.
+  void restore(Encoded encoded);
+  // Decodes the entries if they are still encoded. Corruption if they do
+  // not decode; the index then stays empty, and callers that must not act
+  // on a wrong index (readers, the writer, `check`) ask this first.
+  Status load() const;
+
   void add(int64_t base_offset, int64_t max_timestamp, uint64_t position, uint32_t bytes);
   // Forgets the leading batches whose every offset is below `offset` (the
   // partition's new earliest offset; `next_offset` ends the last batch) and
@@ -29,15 +57,20 @@ class PartitionIndex {
   // `dropped`, if given, sees each forgotten entry.
   uint64_t drop_before(int64_t offset, int64_t next_offset,
                        const std::function<void(const BatchEntry&)>& dropped = {});
-  // Replaces every entry (decoding a checkpoint).
-  void restore(std::vector<BatchEntry> entries) { entries_ = std::move(entries); }
-  size_t size() const { return entries_.size(); }
-  const BatchEntry& at(size_t i) const { return entries_[i]; }
-  BatchEntry& at(size_t i) { return entries_[i]; }
+  size_t size() const { return entries().size(); }
+  const BatchEntry& at(size_t i) const { return entries()[i]; }
+  BatchEntry& at(size_t i) { return mutable_entries()[i]; }
+  const std::vector<BatchEntry>& entries() const {
+    if (lazy_) (void)load();
+    return entries_;
+  }
   // Forgets entry i (a batch compaction emptied); the running maximum
   // timestamps of later entries stay as they are, which is still right
   // for finding times (they only ever overstate nothing new).
-  void erase(size_t i) { entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(i)); }
+  void erase(size_t i) {
+    std::vector<BatchEntry>& entries = mutable_entries();
+    entries.erase(entries.begin() + static_cast<std::ptrdiff_t>(i));
+  }
 
   // The batch that holds `offset`: the last entry with base_offset <= offset.
   std::optional<size_t> find_offset(int64_t offset) const;
@@ -47,7 +80,25 @@ class PartitionIndex {
   size_t memory_bytes() const { return entries_.capacity() * sizeof(BatchEntry); }
 
  private:
-  std::vector<BatchEntry> entries_;
+  struct Lazy {
+    std::once_flag once;
+    Encoded encoded;  // its owner is released once decoded
+    bool decoded = false;
+    Status status;
+  };
+  // With the index to itself, a decoded index can let go of its Lazy (a
+  // failed one keeps it, to go on saying why).
+  std::vector<BatchEntry>& mutable_entries() {
+    if (lazy_ && load().ok()) lazy_.reset();
+    return entries_;
+  }
+
+  // While lazy_ is not decoded: the entries added since (their running
+  // maximum timestamps counting only each other). Decoding, under
+  // lazy_->once by whichever const caller comes first, puts the encoded
+  // ones before them.
+  mutable std::vector<BatchEntry> entries_;
+  std::unique_ptr<Lazy> lazy_;  // null when nothing is left to decode
 };
 
 }  // namespace rivulet::index

@@ -82,7 +82,8 @@ static bool proves_durable(FileMap* map, uint64_t pos, uint64_t limit, uint64_t 
 }
 
 Result<TailInfo> classify_tail(FileMap* map, uint32_t segment_size, const ChainPos& end,
-                               uint64_t durable_seq, const std::string& why) {
+                               uint64_t durable_seq, const std::string& why,
+                               const std::function<bool(uint64_t index)>& in_use) {
   TailInfo info;
   info.position = end.pos;
   Result<uint64_t> size = map->refresh_size();
@@ -128,11 +129,15 @@ Result<TailInfo> classify_tail(FileMap* map, uint32_t segment_size, const ChainP
   }
   // Every other segment: with segments reused (format 3) the chain may go
   // on at a lower index. Frames of a segment's earlier use never prove
-  // anything: their seq is below the missing one.
+  // anything: their seq is below the missing one. A segment in use holds
+  // the chain's own earlier frames, and a writer only moves on into a free
+  // or new one (a segment freed by a checkpoint after the end is reused
+  // only once the superblock names that checkpoint, and then the log
+  // would start there).
   const uint64_t this_segment = seg_end - segment_size;
   for (uint64_t s = format::kFirstSegmentPos; info.evidence == 0 && s < *size && *size - s > format::kSegmentHeaderSize;
        s += segment_size) {
-    if (s == this_segment) continue;
+    if (s == this_segment || (in_use && in_use(format::segment_index(s, segment_size)))) continue;
     uint64_t q = s + format::kSegmentHeaderSize;
     if (proves_durable(map, q, s + segment_size, end.next_seq)) info.evidence = q;
   }

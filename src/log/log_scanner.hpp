@@ -73,7 +73,12 @@ struct TailInfo {
 // (durable_seq), makes it corruption; anything else after the end was never
 // durable and is a torn tail. `end` must come from a chain that began at a
 // log start read_file_start() accepted: positions then stay near the file.
+// `in_use`, if given, says which segments (by index) the chain is known to
+// be using: the chain cannot go on at the start of one of those, so they
+// are not searched (each costs a page fault: opening a large file touches
+// no segment but the head's). `check` searches them all.
 Result<TailInfo> classify_tail(FileMap* map, uint32_t segment_size, const ChainPos& end,
-                               uint64_t durable_seq, const std::string& why);
+                               uint64_t durable_seq, const std::string& why,
+                               const std::function<bool(uint64_t index)>& in_use = {});
 
 }  // namespace rivulet::log

@@ -160,6 +160,7 @@ Status Catalog::apply_relocated(uint32_t topic_id, uint32_t partition, const for
                                          topic_id, partition));
   }
   PartitionState& p = t->partitions[partition];
+  RIVULET_TRY(p.index.load());
   std::optional<size_t> i = p.index.find_offset(batch.base_offset);
   if (!i || p.index.at(*i).base_offset != batch.base_offset) {
     return corrupt(position, fmt::format("relocated batch of '{}' partition {} at offset {} replaces no batch", t->name,

@@ -101,9 +101,10 @@ class Catalog {
 
   // The whole state in a checkpoint's encoding (meta/catalog_checkpoint.cpp),
   // and back: decode replaces this catalog's state; `position` (of the
-  // checkpoint) is named in errors.
-  std::string encode_checkpoint() const;
-  Status decode_checkpoint(std::string_view bytes, uint64_t position);
+  // checkpoint) is named in errors. Batch lists keep a share of `owner`
+  // (which holds `state`) until they are decoded, on first use.
+  Status encode_checkpoint(std::string* state) const;
+  Status decode_checkpoint(std::string_view state, std::shared_ptr<const void> owner, uint64_t position);
 
  private:
   Status apply_partition_start(TopicState* t, const format::MetaChange& change, uint64_t position);

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "format/offset_record.hpp"
+#include "index/batch_list.hpp"
 #include "meta/catalog.hpp"
 #include "util/varint.hpp"
 
@@ -15,7 +16,9 @@ namespace rivulet::meta {
 namespace {
 
 constexpr uint32_t kCheckpointMagic = 0x4b435652;  // "RVCK"
-constexpr int64_t kCheckpointVersion = 1;
+// 2 puts each partition's batch entries in a `bytes` field, so a reader can
+// step over them and decode them when first used; 1 (read too) did not.
+constexpr int64_t kCheckpointVersion = 2;
 
 class Out {
  public:
@@ -57,6 +60,15 @@ class In {
     p_ += n;
     return Status::OK();
   }
+  // Version 1's batch entries, which only decoding them steps over.
+  Status batch_list(size_t count, int64_t next_offset, std::string_view* list) {
+    const char* why = "";
+    const char* next = index::decode_batch_list(p_, end_, count, next_offset, nullptr, &why);
+    if (!next) return bad(why);
+    *list = std::string_view(p_, static_cast<size_t>(next - p_));
+    p_ = next;
+    return Status::OK();
+  }
   bool done() const { return p_ == end_; }
   size_t left() const { return static_cast<size_t>(end_ - p_); }
   Status bad(const std::string& what) const {
@@ -71,8 +83,9 @@ class In {
 
 }  // namespace
 
-std::string Catalog::encode_checkpoint() const {
+Status Catalog::encode_checkpoint(std::string* state) const {
   Out out;
+  std::string list;
   out.num(kCheckpointMagic);
   out.num(kCheckpointVersion);
   out.num(next_id_);
@@ -91,16 +104,11 @@ std::string Catalog::encode_checkpoint() const {
       out.num(p.next_offset);
       out.num(static_cast<int64_t>(p.bytes));
       out.num(static_cast<int64_t>(p.dead_bytes));
+      RIVULET_TRY(p.index.load());
       out.num(static_cast<int64_t>(p.index.size()));
-      index::BatchEntry prev;
-      for (size_t i = 0; i < p.index.size(); ++i) {
-        const index::BatchEntry& e = p.index.at(i);
-        out.num(e.base_offset - prev.base_offset);
-        out.num(e.max_timestamp_so_far - prev.max_timestamp_so_far);
-        out.num(static_cast<int64_t>(e.position - prev.position));
-        out.num(e.bytes);
-        prev = e;
-      }
+      list.clear();
+      index::encode_batch_list(p.index.entries(), &list);
+      out.bytes(list);
     }
   }
   size_t committed = 0;
@@ -129,16 +137,19 @@ std::string Catalog::encode_checkpoint() const {
   }
   out.num(static_cast<int64_t>(appended_));
   out.num(static_cast<int64_t>(cleaned_at_));
-  return out.take();
+  *state = out.take();
+  return Status::OK();
 }
 
-Status Catalog::decode_checkpoint(std::string_view bytes, uint64_t position) {
-  In in(bytes, position);
+Status Catalog::decode_checkpoint(std::string_view state, std::shared_ptr<const void> owner, uint64_t position) {
+  In in(state, position);
   int64_t magic = 0, version = 0;
   RIVULET_TRY(in.num(&magic));
   RIVULET_TRY(in.num(&version));
   if (magic != kCheckpointMagic) return in.bad("no checkpoint magic");
-  if (version != kCheckpointVersion) return in.bad(fmt::format("unknown checkpoint version {}", version));
+  if (version != 1 && version != kCheckpointVersion) {
+    return in.bad(fmt::format("unknown checkpoint version {}", version));
+  }
   Catalog c;
   c.segments_.set_segment_size(segments_.segment_size());
   uint32_t next_id = 0;
@@ -172,21 +183,14 @@ Status Catalog::decode_checkpoint(std::string_view bytes, uint64_t position) {
       RIVULET_TRY(in.num(&p.bytes, 0, INT64_MAX));
       RIVULET_TRY(in.num(&p.dead_bytes, 0, INT64_MAX));
       RIVULET_TRY(in.num(&entries, 0, in.left() / 4));
-      std::vector<index::BatchEntry> list(entries);
-      index::BatchEntry prev;
-      for (index::BatchEntry& e : list) {
-        int64_t d_offset = 0, d_time = 0, d_pos = 0;
-        RIVULET_TRY(in.num(&d_offset, 0, INT64_MAX));
-        RIVULET_TRY(in.num(&d_time));
-        RIVULET_TRY(in.num(&d_pos));
-        RIVULET_TRY(in.num(&e.bytes, 0, UINT32_MAX));
-        e.base_offset = prev.base_offset + d_offset;
-        e.max_timestamp_so_far = prev.max_timestamp_so_far + d_time;
-        e.position = prev.position + static_cast<uint64_t>(d_pos);
-        if (e.base_offset >= p.next_offset) return in.bad("an index entry past its partition's end");
-        prev = e;
+      std::string_view list;
+      if (version == 1) {
+        RIVULET_TRY(in.batch_list(entries, p.next_offset, &list));
+      } else {
+        RIVULET_TRY(in.bytes(&list));
+        if (list.size() < entries * 4) return in.bad("a batch list shorter than its entries");
       }
-      p.index.restore(std::move(list));
+      p.index.restore({owner, list, entries, p.next_offset, position});
       p.visible_end = p.next_offset;  // a checkpoint holds only what was committed before it
     }
   }
