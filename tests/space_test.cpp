@@ -252,6 +252,48 @@ TEST(Checkpoint, AVersionOneCheckpointStillOpensAndReads) {
   EXPECT_TRUE(report->ok) << (report->problems.empty() ? "" : report->problems[0]);
 }
 
+// Open replays only the log after the checkpoint: a batch before it is
+// checked when read. A byte flipped inside a value (the batch still parses)
+// is corruption naming the batch's topic, partition and position, never a
+// record with a wrong value; `check` finds it too.
+TEST(Checkpoint, DamageToABatchBeforeTheCheckpointIsCorruptionWhenRead) {
+  TempDir dir;
+  std::string path = dir.file("old.rvl");
+  {
+    auto db = open_db(path);
+    ASSERT_TRUE(db->create_topic("t").ok());
+    produce_many(*db, "t", 0, 300);
+    ASSERT_TRUE(db->close().ok());
+  }
+  uint64_t checkpoint = file_start(path).superblock.checkpoint_pos;
+  std::string bytes = testing::read_all(path);
+  size_t at = bytes.find(value_of(17));
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_LT(at, checkpoint) << "the damaged batch must come before the checkpoint";
+  bytes[at + 20] = 'X';  // one of the dots
+  testing::write_all(path, bytes);
+
+  auto db = open_db(path);
+  ASSERT_NE(db, nullptr) << "open does not read batches before the checkpoint";
+  auto r = db->reader("t", 0, StartAt::earliest());
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  Status failed;
+  for (int polls = 0; polls < 100 && failed.ok(); ++polls) {
+    auto got = (*r)->poll(0ms);
+    if (!got.ok()) {
+      failed = got.status();
+      break;
+    }
+    ASSERT_FALSE(got->empty()) << "read to the end without meeting the damage";
+    for (const RecordView& v : *got) ASSERT_EQ(std::string(*v.value), value_of(static_cast<int>(v.offset)));
+  }
+  EXPECT_EQ(failed.code(), Code::corruption) << failed.to_string();
+  EXPECT_NE(failed.message().find("'t' partition 0 at position"), std::string::npos) << failed.message();
+  auto report = check_file(path);
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->ok);
+}
+
 // A reader in another process holds records of a segment that becomes
 // dead; the writer must not reuse or punch it until the reader lets go.
 TEST(Checkpoint, AReaderInAnotherProcessKeepsItsSegmentFromReuse) {

@@ -50,17 +50,29 @@ Status snapshot(DbImpl* db, uint32_t topic_id, int32_t partition, const std::str
 
 }  // namespace
 
-// Decodes the batch at `position`, calling `take` for each record until it
-// returns false.
+// Checks the batch's CRC before handing out any of its records, as Kafka's
+// consumers do (check.crcs): open replays only the log after the newest
+// checkpoint, so the batches before it are otherwise never checked again,
+// and damage to them would be handed out as records.
 template <typename Take>
-static Status decode_batch(DbImpl* db, uint64_t position, Take take) {
-  log::FileMap& map = db->file_map();
+Status ReaderImpl::decode_batch(uint64_t position, Take take) {
+  log::FileMap& map = db_->file_map();
   // Everything up to the end of the file: the header check bounds the batch.
   Result<std::string_view> rest = map.view(position, UINT64_MAX, format::kBatchHeaderSize);
   if (!rest.ok()) return rest.status();
   format::BatchHeader h;
   RIVULET_TRY(format::parse_batch_header(*rest, position, &h));
-  format::RecordDecoder decoder(rest->substr(0, h.total_size()), h, position);
+  std::string_view batch = rest->substr(0, h.total_size());
+  if (checked_ != std::pair(position, h.base_offset)) {
+    if (!format::batch_crc_ok(batch, h)) {
+      return {Code::corruption,
+              fmt::format("{}: record batch of '{}' partition {} at position {} fails its checksum", db_->path(),
+                          topic_, partition_, position),
+              position};
+    }
+    checked_ = {position, h.base_offset};
+  }
+  format::RecordDecoder decoder(batch, h, position);
   format::DecodedRecord rec;
   for (;;) {
     Result<bool> more = decoder.next(&rec);
@@ -103,7 +115,7 @@ Status ReaderImpl::fill(size_t max_records) {
     if (out_.size() >= max_records || next_offset_ >= snap.next_offset) break;
     bool full = false;
     int64_t batch_end = 0;
-    RIVULET_TRY(decode_batch(db_, b.position, [&](const format::DecodedRecord& r, const format::BatchHeader& h) {
+    RIVULET_TRY(decode_batch(b.position, [&](const format::DecodedRecord& r, const format::BatchHeader& h) {
       batch_end = h.last_offset() + 1;
       if (r.offset < next_offset_) return true;
       if (r.offset >= snap.next_offset) return false;
@@ -163,7 +175,7 @@ Result<int64_t> ReaderImpl::offset_for_time(int64_t ms) {
   int64_t found = snap.next_offset;
   for (const ReaderSpan& b : snap.batches) {
     bool hit = false;
-    RIVULET_TRY(decode_batch(db_, b.position, [&](const format::DecodedRecord& r, auto&) {
+    RIVULET_TRY(decode_batch(b.position, [&](const format::DecodedRecord& r, auto&) {
       if (r.timestamp_ms < ms) return true;
       found = r.offset;
       hit = true;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "db/read_marks.hpp"
@@ -42,6 +43,10 @@ class ReaderImpl {
                          ReaderSnapshot* snap);
   // The first offset at or after `ms`, or the end of the partition.
   Result<int64_t> offset_for_time(int64_t ms);
+  // Decodes the batch at `position`, calling `take` for each record until
+  // it returns false (reader_impl.cpp).
+  template <typename Take>
+  Status decode_batch(uint64_t position, Take take);
 
   DbImpl* db_;
   std::string topic_;
@@ -52,6 +57,9 @@ class ReaderImpl {
   // Where the records handed out by the last poll lie (see ReadMarks).
   ReadMarks::Mark mark_;
   bool has_mark_ = false;
+  // The batch whose checksum this reader checked last, by position and base
+  // offset: a poll that stops inside a batch decodes it again next time.
+  std::pair<uint64_t, int64_t> checked_ = {UINT64_MAX, 0};
 };
 
 }  // namespace rivulet
