@@ -102,6 +102,27 @@ TEST(PartitionIndex, AnEncodedIndexDecodesOnFirstUseToTheSameEntries) {
   EXPECT_EQ(grown.at(6).max_timestamp_so_far, 500);
 }
 
+// A new checkpoint copies a list nobody decoded as it is; once decoded or
+// added to, the list must be encoded afresh.
+TEST(PartitionIndex, OnlyAnUntouchedEncodedIndexHandsOutItsEncoding) {
+  PartitionIndex want = sample();
+  std::string bytes = encoding_of(want);
+  std::string list;
+  size_t count = 0;
+  PartitionIndex untouched = encoded(want, bytes);
+  ASSERT_TRUE(untouched.copy_encoded(&list, &count));
+  EXPECT_EQ(list, bytes);
+  EXPECT_EQ(count, want.size());
+  EXPECT_EQ(untouched.memory_bytes(), 0u) << "copying decoded it";
+  PartitionIndex added = encoded(want, bytes);
+  added.add(41, 500, 5000, 100);
+  EXPECT_FALSE(added.copy_encoded(&list, &count));
+  PartitionIndex decoded = encoded(want, bytes);
+  ASSERT_TRUE(decoded.load().ok());
+  EXPECT_FALSE(decoded.copy_encoded(&list, &count));
+  EXPECT_FALSE(want.copy_encoded(&list, &count));
+}
+
 TEST(PartitionIndex, AnEncodingThatDoesNotDecodeIsCorruptionAtTheCheckpoint) {
   PartitionIndex want = sample();
   std::string good = encoding_of(want);

@@ -226,6 +226,41 @@ TEST(Checkpoint, ADamagedCheckpointIsCorruptionAtItsPosition) {
   EXPECT_FALSE(report->ok);
 }
 
+// A writer that touches one topic copies the other topics' lists into its
+// checkpoint without decoding them: after two more reopens everything
+// reads back as written.
+TEST(Checkpoint, ListsAWriterDidNotTouchPassIntoItsCheckpointIntact) {
+  TempDir dir;
+  std::string path = dir.file("copy.rvl");
+  std::map<std::pair<int32_t, int64_t>, std::string> a, b;
+  {
+    auto db = open_db(path);
+    TopicConfig three;
+    three.partitions = 3;
+    ASSERT_TRUE(db->create_topic("a", three).ok());
+    ASSERT_TRUE(db->create_topic("b").ok());
+    produce_many(*db, "a", 0, 500);
+    produce_many(*db, "b", 0, 100);
+    a = contents(*db, "a");
+    ASSERT_TRUE(db->close().ok());
+  }
+  uint64_t first = file_start(path).superblock.checkpoint_pos;
+  {
+    auto db = open_db(path);
+    produce_many(*db, "b", 100, 400);  // enough log for checkpoints, "a" untouched
+    b = contents(*db, "b");
+    ASSERT_TRUE(db->close().ok());
+  }
+  ASSERT_NE(file_start(path).superblock.checkpoint_pos, first) << "no new checkpoint was written";
+  auto db = open_db(path);
+  EXPECT_EQ(contents(*db, "a"), a);
+  EXPECT_EQ(contents(*db, "b"), b);
+  EXPECT_EQ(b.size(), 500u);
+  auto report = check_file(path);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok) << (report->problems.empty() ? "" : report->problems[0]);
+}
+
 // Files whose checkpoint state is version 1 (batch lists without a byte
 // length, written before lists were decoded on first use) open and read as
 // before. tests/data/checkpoint-v1.rvl: topic "c", 2 partitions, records

@@ -17,7 +17,9 @@ void PartitionIndex::restore(Encoded encoded) {
 
 Status PartitionIndex::load() const {
   if (!lazy_) return Status::OK();
-  std::call_once(lazy_->once, [this] {
+  if (lazy_->decoded.load(std::memory_order_acquire)) return lazy_->status;
+  std::lock_guard lock(lazy_->mu);
+  if (!lazy_->decoded.load(std::memory_order_relaxed)) {
     Encoded& e = lazy_->encoded;
     std::vector<BatchEntry> all;
     const char* why = "";
@@ -37,14 +39,24 @@ Status PartitionIndex::load() const {
                        e.position};
     }
     e = Encoded();
-    lazy_->decoded = true;
-  });
+    lazy_->decoded.store(true, std::memory_order_release);
+  }
   return lazy_->status;
+}
+
+bool PartitionIndex::copy_encoded(std::string* list, size_t* count) const {
+  if (!lazy_ || lazy_->decoded.load(std::memory_order_acquire)) return false;
+  std::lock_guard lock(lazy_->mu);
+  // Entries are only added with the index to oneself, so none can come now.
+  if (lazy_->decoded.load(std::memory_order_relaxed) || !entries_.empty()) return false;
+  list->assign(lazy_->encoded.list);
+  *count = lazy_->encoded.count;
+  return true;
 }
 
 void PartitionIndex::add(int64_t base_offset, int64_t max_timestamp, uint64_t position, uint32_t bytes) {
   // Still encoded: goes after what decoding will give (see entries_).
-  if (!lazy_ || lazy_->decoded) mutable_entries();
+  if (!lazy_ || lazy_->decoded.load(std::memory_order_relaxed)) mutable_entries();
   int64_t so_far = entries_.empty() ? max_timestamp : std::max(entries_.back().max_timestamp_so_far, max_timestamp);
   entries_.push_back({base_offset, so_far, position, bytes});
 }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -49,6 +50,11 @@ class PartitionIndex {
   // not decode; the index then stays empty, and callers that must not act
   // on a wrong index (readers, the writer, `check`) ask this first.
   Status load() const;
+  // If the entries are still exactly what a checkpoint encoded (not decoded,
+  // nothing added), sets *list to that encoding and *count to their number:
+  // a new checkpoint copies it as it is, so a writer decodes only the
+  // partitions it touches.
+  bool copy_encoded(std::string* list, size_t* count) const;
 
   void add(int64_t base_offset, int64_t max_timestamp, uint64_t position, uint32_t bytes);
   // Forgets the leading batches whose every offset is below `offset` (the
@@ -81,9 +87,9 @@ class PartitionIndex {
 
  private:
   struct Lazy {
-    std::once_flag once;
+    std::mutex mu;  // decoding happens once, under it
+    std::atomic<bool> decoded{false};
     Encoded encoded;  // its owner is released once decoded
-    bool decoded = false;
     Status status;
   };
   // With the index to itself, a decoded index can let go of its Lazy (a
@@ -95,7 +101,7 @@ class PartitionIndex {
 
   // While lazy_ is not decoded: the entries added since (their running
   // maximum timestamps counting only each other). Decoding, under
-  // lazy_->once by whichever const caller comes first, puts the encoded
+  // lazy_->mu by whichever const caller comes first, puts the encoded
   // ones before them.
   mutable std::vector<BatchEntry> entries_;
   std::unique_ptr<Lazy> lazy_;  // null when nothing is left to decode

@@ -104,10 +104,14 @@ Status Catalog::encode_checkpoint(std::string* state) const {
       out.num(p.next_offset);
       out.num(static_cast<int64_t>(p.bytes));
       out.num(static_cast<int64_t>(p.dead_bytes));
-      RIVULET_TRY(p.index.load());
-      out.num(static_cast<int64_t>(p.index.size()));
-      list.clear();
-      index::encode_batch_list(p.index.entries(), &list);
+      size_t count = 0;
+      if (!p.index.copy_encoded(&list, &count)) {
+        RIVULET_TRY(p.index.load());
+        count = p.index.size();
+        list.clear();
+        index::encode_batch_list(p.index.entries(), &list);
+      }
+      out.num(static_cast<int64_t>(count));
       out.bytes(list);
     }
   }
