@@ -626,8 +626,8 @@ Result<std::unique_ptr<io::File>> FaultEnv::open(const std::string& path, io::Op
   return std::unique_ptr<io::File>(new FaultFile(state_, std::move(base).value()));
 }
 
-Result<std::unique_ptr<io::SharedFile>> FaultEnv::open_shared(const std::string& path) {
-  Result<std::unique_ptr<io::SharedFile>> base = state_->base->open_shared(path);
+Result<std::unique_ptr<io::SharedFile>> FaultEnv::open_shared(const std::string& path, const std::string& like) {
+  Result<std::unique_ptr<io::SharedFile>> base = state_->base->open_shared(path, like);
   if (!base.ok()) return base.status();
   return std::unique_ptr<io::SharedFile>(new FaultSharedFile(state_, std::move(base).value()));
 }

@@ -72,7 +72,7 @@ class FaultEnv final : public io::Env {
 
   // io::Env: forwarded to the base env.
   Result<std::unique_ptr<io::File>> open(const std::string& path, io::OpenMode mode) override;
-  Result<std::unique_ptr<io::SharedFile>> open_shared(const std::string& path) override;
+  Result<std::unique_ptr<io::SharedFile>> open_shared(const std::string& path, const std::string& like) override;
   Result<io::FileId> file_id(const std::string& path) override;
   Result<uint64_t> file_size(const std::string& path) override;
   Status rename_noreplace(const std::string& from, const std::string& to) override;

@@ -33,7 +33,7 @@ using testing::TempDir;
 constexpr coord::LogIdentity kLog{{1, 2}, 3};
 
 std::unique_ptr<SharedState> attach(const std::string& path, coord::LogIdentity log = kLog) {
-  Result<std::unique_ptr<SharedState>> s = SharedState::attach(io::Env::posix(), path, log);
+  Result<std::unique_ptr<SharedState>> s = SharedState::attach(io::Env::posix(), path, path, log);
   EXPECT_TRUE(s.ok()) << s.status().to_string();
   return s.ok() ? std::move(s).value() : nullptr;
 }
@@ -103,7 +103,7 @@ TEST(Coordination, AnAreaOfAnotherLogIsRefused) {
   auto first = attach(dir.file("a-shm"));
   ASSERT_TRUE(first->publish_initial(1, 1).ok());
   Result<std::unique_ptr<SharedState>> other =
-      SharedState::attach(io::Env::posix(), dir.file("a-shm"), {{1, 99}, 3});
+      SharedState::attach(io::Env::posix(), dir.file("a-shm"), dir.file("a-shm"), {{1, 99}, 3});
   ASSERT_FALSE(other.ok());
   EXPECT_EQ(other.status().code(), Code::busy);
   EXPECT_NE(other.status().message().find("another file open under this name"), std::string::npos)
@@ -350,8 +350,8 @@ class GatedSyncEnv final : public io::Env {
     if (!f.ok()) return f.status();
     return std::unique_ptr<io::File>(new GatedFile(this, std::move(f).value()));
   }
-  Result<std::unique_ptr<io::SharedFile>> open_shared(const std::string& path) override {
-    return base_->open_shared(path);
+  Result<std::unique_ptr<io::SharedFile>> open_shared(const std::string& path, const std::string& like) override {
+    return base_->open_shared(path, like);
   }
   Result<io::FileId> file_id(const std::string& path) override { return base_->file_id(path); }
   Result<uint64_t> file_size(const std::string& path) override { return base_->file_size(path); }

@@ -3,6 +3,7 @@
 // process is killed.
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -281,8 +282,8 @@ TEST_F(PosixEnvTest, WriterLockIsReleasedWhenHolderIsKilled) {
 }
 
 TEST_F(PosixEnvTest, SharedFileLocksTellWhetherAnotherHandleHoldsThem) {
-  Result<std::unique_ptr<SharedFile>> a = Env::posix()->open_shared(path("shm"));
-  Result<std::unique_ptr<SharedFile>> b = Env::posix()->open_shared(path("shm"));
+  Result<std::unique_ptr<SharedFile>> a = Env::posix()->open_shared(path("shm"), path("db"));
+  Result<std::unique_ptr<SharedFile>> b = Env::posix()->open_shared(path("shm"), path("db"));
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_FALSE(*(*b)->locked_by_other(7));
   ASSERT_TRUE((*a)->lock(7, LockType::exclusive, false).ok());
@@ -297,9 +298,34 @@ TEST_F(PosixEnvTest, SharedFileLocksTellWhetherAnotherHandleHoldsThem) {
   EXPECT_TRUE((*b)->lock(7, LockType::exclusive, false).ok());
 }
 
+// Whoever may open the database may open its shared area: a new one takes
+// the database's permission bits whatever the umask (SQLite's -shm does
+// the same), and an existing one is left as it is.
+TEST_F(PosixEnvTest, ANewSharedFileTakesItsModelsPermissions) {
+  for (mode_t mode : {0660, 0600, 0666}) {
+    std::string db = path("db" + std::to_string(mode)), shm = db + "-shm";
+    testing::write_all(db, "x");
+    ASSERT_EQ(::chmod(db.c_str(), mode), 0);
+    mode_t old_umask = ::umask(077);
+    Result<std::unique_ptr<SharedFile>> f = Env::posix()->open_shared(shm, db);
+    ::umask(old_umask);
+    ASSERT_TRUE(f.ok()) << f.status().to_string();
+    struct stat st;
+    ASSERT_EQ(::stat(shm.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, mode) << std::oct << mode;
+  }
+  std::string db = path("db432"), shm = db + "-shm";  // 0660
+  ASSERT_TRUE((*Env::posix()->open_shared(shm, db))->reset(4096).ok());
+  ASSERT_EQ(::chmod(shm.c_str(), 0640), 0);
+  ASSERT_TRUE(Env::posix()->open_shared(shm, db).ok());
+  struct stat st;
+  ASSERT_EQ(::stat(shm.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u) << "an existing area file was changed";
+}
+
 TEST_F(PosixEnvTest, SharedFileMapsZeroedBytesThatEveryHandleSees) {
-  Result<std::unique_ptr<SharedFile>> a = Env::posix()->open_shared(path("shm"));
-  Result<std::unique_ptr<SharedFile>> b = Env::posix()->open_shared(path("shm"));
+  Result<std::unique_ptr<SharedFile>> a = Env::posix()->open_shared(path("shm"), path("db"));
+  Result<std::unique_ptr<SharedFile>> b = Env::posix()->open_shared(path("shm"), path("db"));
   ASSERT_TRUE(a.ok() && b.ok());
   ASSERT_TRUE((*a)->reset(8192).ok());
   EXPECT_EQ(*(*b)->size(), 8192u);

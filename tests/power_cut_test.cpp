@@ -92,8 +92,8 @@ class NoSyncEnv final : public io::Env {
     if (!f.ok()) return f.status();
     return std::unique_ptr<io::File>(new File(std::move(f).value()));
   }
-  Result<std::unique_ptr<io::SharedFile>> open_shared(const std::string& path) override {
-    return base()->open_shared(path);
+  Result<std::unique_ptr<io::SharedFile>> open_shared(const std::string& path, const std::string& like) override {
+    return base()->open_shared(path, like);
   }
   Result<io::FileId> file_id(const std::string& path) override { return base()->file_id(path); }
   Result<uint64_t> file_size(const std::string& path) override { return base()->file_size(path); }

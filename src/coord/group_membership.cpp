@@ -46,7 +46,8 @@ Result<std::unique_ptr<GroupMembership>> GroupMembership::join(SharedState& shar
     return Status(Code::invalid_argument, fmt::format("a member may subscribe to at most {} topics, not {}",
                                                       kMaxSubscribedTopics, topics.size()));
   }
-  Result<std::unique_ptr<io::SharedFile>> file = shared.env()->open_shared(shared.path());
+  // The area file exists (this handle is attached): it is its own model.
+  Result<std::unique_ptr<io::SharedFile>> file = shared.env()->open_shared(shared.path(), shared.path());
   if (!file.ok()) return file.status();
   std::unique_ptr<GroupMembership> m(new GroupMembership(shared, std::move(file).value()));
   RIVULET_TRY(m->lock_table());

@@ -120,10 +120,10 @@ GroupArea& SharedState::groups() { return shared_->groups; }
 
 Result<bool> SharedState::held_by_other(uint64_t byte) { return file_->locked_by_other(byte); }
 
-Result<std::unique_ptr<SharedState>> SharedState::attach(io::Env* env, const std::string& path,
+Result<std::unique_ptr<SharedState>> SharedState::attach(io::Env* env, const std::string& path, const std::string& database,
                                                          const LogIdentity& log) {
   for (int attempt = 0; attempt < kAttachAttempts; ++attempt) {
-    Result<std::unique_ptr<io::SharedFile>> opened = env->open_shared(path);
+    Result<std::unique_ptr<io::SharedFile>> opened = env->open_shared(path, database);
     if (!opened.ok()) return opened.status();
     std::unique_ptr<io::SharedFile> file = std::move(opened).value();
     // Whoever locks the attach byte exclusively is alone and rebuilds the

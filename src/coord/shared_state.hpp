@@ -40,7 +40,8 @@ class SharedState {
   // is attached, this one rebuilds the area: fresh() is true and the caller
   // must recover the log and call publish_initial(), which lets the others
   // in (they wait in attach until then).
-  static Result<std::unique_ptr<SharedState>> attach(io::Env* env, const std::string& path,
+  // `database` is the log file: a new area file takes its permissions.
+  static Result<std::unique_ptr<SharedState>> attach(io::Env* env, const std::string& path, const std::string& database,
                                                      const LogIdentity& log);
   ~SharedState();
   SharedState(const SharedState&) = delete;

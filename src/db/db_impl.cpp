@@ -188,7 +188,7 @@ Status DbImpl::attach_shared() {
   Result<io::FileId> id = file_->id();
   if (!id.ok()) return id.status();
   Result<std::unique_ptr<coord::SharedState>> shared =
-      coord::SharedState::attach(env_, shared_path(path_), {*id, header_.file_salt});
+      coord::SharedState::attach(env_, shared_path(path_), path_, {*id, header_.file_salt});
   if (!shared.ok()) {
     // A read-only handle on a file nobody may write beside (a read-only
     // directory or medium) reads without the shared area, polling.

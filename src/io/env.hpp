@@ -125,8 +125,10 @@ class Env {
   static Env* posix();
 
   virtual Result<std::unique_ptr<File>> open(const std::string& path, OpenMode mode) = 0;
-  // Opens the shared file at path read-write, creating it if missing.
-  virtual Result<std::unique_ptr<SharedFile>> open_shared(const std::string& path) = 0;
+  // Opens the shared file at path read-write, creating it if missing with
+  // the permission bits and owner of the file at `like` (as SQLite's -shm
+  // takes the database's: whoever may write the one may write the other).
+  virtual Result<std::unique_ptr<SharedFile>> open_shared(const std::string& path, const std::string& like) = 0;
   // The file a path names now; not_found if none.
   virtual Result<FileId> file_id(const std::string& path) = 0;
   // Size of the file at path; not_found if there is none.

@@ -426,9 +426,23 @@ class PosixEnv final : public Env {
     return std::unique_ptr<File>(new PosixFile(fd, path, mode != OpenMode::read_only));
   }
 
-  Result<std::unique_ptr<SharedFile>> open_shared(const std::string& path) override {
-    int fd = retry_open(path.c_str(), O_RDWR | O_CREAT, 0644);
+  Result<std::unique_ptr<SharedFile>> open_shared(const std::string& path, const std::string& like) override {
+    struct stat model;
+    bool has_model = ::stat(like.c_str(), &model) == 0;
+    mode_t mode = has_model ? (model.st_mode & 0777) : 0644;
+    int fd = retry_open(path.c_str(), O_RDWR | O_CREAT, mode);
     if (fd < 0) return errno_status(errno, "open", path);
+    // Just created (empty): the umask may have taken bits away, and root
+    // would otherwise own a file that the database's owner cannot open.
+    // Failures leave the file as created, which is what a user without
+    // the rights would get anyway.
+    struct stat st;
+    if (has_model && ::fstat(fd, &st) == 0 && st.st_size == 0) {
+      if ((st.st_mode & 0777) != mode) (void)::fchmod(fd, mode);
+      if (::geteuid() == 0 && (st.st_uid != model.st_uid || st.st_gid != model.st_gid)) {
+        (void)::fchown(fd, model.st_uid, model.st_gid);
+      }
+    }
     return std::unique_ptr<SharedFile>(new PosixSharedFile(fd, path));
   }
 
