@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "format/file_layout.hpp"
 #include "log/file_start.hpp"
 #include "rivulet/rivulet.hpp"
 #include "test_util.hpp"
@@ -259,6 +260,35 @@ TEST(Checkpoint, ListsAWriterDidNotTouchPassIntoItsCheckpointIntact) {
   auto report = check_file(path);
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->ok) << (report->problems.empty() ? "" : report->problems[0]);
+}
+
+// A reused segment that was not punched first (a reader held it then)
+// still holds its earlier frames past the log's end. `check` calls them
+// what they are, not an incomplete commit, and the file is fine.
+TEST(Checkpoint, BytesLeftFromASegmentsEarlierUseAreNotCalledAnIncompleteCommit) {
+  TempDir dir;
+  std::string path = dir.file("stale.rvl");
+  {
+    auto db = open_db(path);
+    ASSERT_TRUE(db->create_topic("t").ok());
+    produce_many(*db, "t", 0, 100);
+    ASSERT_TRUE(db->close().ok());
+  }
+  auto before = check_file(path);
+  ASSERT_TRUE(before.ok() && before->ok);
+  EXPECT_EQ(before->tail, "clean end");
+  // The first frame of the first segment stands in for a frame of an
+  // earlier use, 8 bytes past the end (no frame starts at the end itself).
+  std::string bytes = testing::read_all(path);
+  const size_t first = format::kFirstSegmentPos + format::kSegmentHeaderSize;
+  ASSERT_LT(before->log_end + 8 + 256, bytes.size());
+  bytes.replace(before->log_end + 8, 256, bytes.substr(first, 256));
+  testing::write_all(path, bytes);
+  auto after = check_file(path);
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->ok) << (after->problems.empty() ? "" : after->problems[0]);
+  EXPECT_NE(after->tail.find("left from the segment's use before it was reused"), std::string::npos) << after->tail;
+  EXPECT_EQ(after->tail.find("incomplete commit"), std::string::npos) << after->tail;
 }
 
 // Files whose checkpoint state is version 1 (batch lists without a byte

@@ -121,8 +121,13 @@ Result<TailInfo> classify_tail(FileMap* map, uint32_t segment_size, const ChainP
   // Hunt for later frames in this segment (frames are 8-byte aligned) and at
   // the start of every other segment. Offsets are counted within `rest` and
   // compared by subtraction from the size, so no sum can wrap around.
-  for (uint64_t i = 8; i + format::kFrameHeaderSize <= last_nonzero; i += 8) {
-    if (format::has_frame_magic(rest->data() + i) && proves_durable(map, end.pos + i, seg_end, end.next_seq)) {
+  // Frames of an older seq there are left from the segment's use before
+  // it was reused (reused segments are not always punched first).
+  bool older_frames = false;
+  for (uint64_t i = 0; i + format::kFrameHeaderSize <= last_nonzero; i += 8) {
+    if (!format::has_frame_magic(rest->data() + i)) continue;
+    if (format::peek_frame_header(rest->data() + i).seq < end.next_seq) older_frames = true;
+    if (i > 0 && proves_durable(map, end.pos + i, seg_end, end.next_seq)) {
       info.evidence = end.pos + i;
       break;
     }
@@ -148,9 +153,13 @@ Result<TailInfo> classify_tail(FileMap* map, uint32_t segment_size, const ChainP
                               end.next_seq, end.pos, why, info.evidence);
   } else if (last_nonzero > 0) {
     info.kind = TailInfo::Kind::torn;
-    info.detail = fmt::format("torn tail at position {}: {} bytes of an incomplete commit ({}); the next "
-                              "writer discards them",
-                              end.pos, last_nonzero, why);
+    bool torn_commit =
+        (rest->size() >= format::kFrameHeaderSize && format::has_frame_magic(rest->data())) || !older_frames;
+    info.detail = fmt::format("torn tail at position {}: {} bytes {} ({}); the next writer discards them", end.pos,
+                              last_nonzero,
+                              torn_commit ? "of an incomplete commit"
+                                          : "left from the segment's use before it was reused (older frames)",
+                              why);
   } else {
     info.detail = "clean end";
   }
