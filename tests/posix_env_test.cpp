@@ -152,6 +152,39 @@ TEST_F(PosixEnvTest, SizeAllocateTruncate) {
   ASSERT_TRUE(f->sync().ok());
 }
 
+// Write system calls this process has made so far (Linux's /proc/self/io).
+uint64_t write_syscalls() {
+  std::string io = ::rivulet::testing::read_all("/proc/self/io");
+  size_t at = io.find("syscw: ");
+  return at == std::string::npos ? 0 : std::stoull(io.substr(at + 7));
+}
+
+// With mapped writes on, small writes into the range a File allocated
+// make no system call, wherever that range begins (a log's head segment
+// starts past the file's header and superblocks, or lower in the file when
+// a segment is reused); writes outside it, or past a hole punched in it,
+// go through pwritev and land just the same.
+TEST_F(PosixEnvTest, SmallWritesIntoTheRangeAFileAllocatedMakeNoSystemCall) {
+  std::unique_ptr<File> f = create("log", std::string(16384, 'h'));
+  ASSERT_NE(f, nullptr);
+  f->set_mapped_writes(true);
+  auto writes_made = [&](uint64_t from, int count) {
+    uint64_t before = write_syscalls();
+    for (int i = 0; i < count; ++i) EXPECT_TRUE(write(*f, from + 100 * static_cast<uint64_t>(i), "0123456789").ok());
+    return write_syscalls() - before;
+  };
+  for (uint64_t first : {uint64_t{65536}, uint64_t{16384}}) {  // a head segment, then a lower (reused) one
+    ASSERT_TRUE(f->allocate(first, first + 65536).ok());
+    EXPECT_LT(writes_made(first, 200), 10u) << "range from " << first;
+    EXPECT_EQ(read(*f, first + 100 * 199, 10), "0123456789");
+  }
+  EXPECT_GE(writes_made(200000, 50), 50u) << "outside the allocated range";
+  ASSERT_TRUE(f->punch_hole(16384 + 8192, 4096).ok());
+  EXPECT_LT(writes_made(16384, 20), 10u) << "before the hole";
+  EXPECT_GE(writes_made(16384 + 8192, 20), 20u) << "from the hole on";
+  EXPECT_EQ(read(*f, 16384 + 8192 + 1900, 10), "0123456789");
+}
+
 TEST_F(PosixEnvTest, FileSizeOfMissingFileIsNotFound) {
   Result<uint64_t> size = env_->file_size(path("missing"));
   ASSERT_FALSE(size.ok());

@@ -153,8 +153,8 @@ class PosixFile final : public File {
   Status write_at(uint64_t pos, std::span<const std::string_view> parts) override {
     uint64_t total = 0;
     for (std::string_view p : parts) total += p.size();
-    if (mapped_writes_ && total <= kMaxMappedWrite && pos + total <= safe_end_ &&
-        pos + total <= punched_from_ && map_for_writes(pos + total)) {
+    if (mapped_writes_ && total <= kMaxMappedWrite && pos >= safe_begin_ && pos + total <= safe_end_ &&
+        map_for_writes(pos + total)) {
       if (pos + total > prefaulted_end_) prefault(pos, std::min(safe_end_, pos + kPrefault));
       char* at = wmap_ + pos;
       for (std::string_view p : parts) {
@@ -207,21 +207,26 @@ class PosixFile final : public File {
     return static_cast<uint64_t>(st.st_blocks) * 512;
   }
 
-  // Allocates from where this File's known-allocated range ends (so a
-  // copied file whose preallocated tail became a hole is filled in too), or
-  // from `first` if that is later; only a range that continues the
-  // allocated prefix may be written through the mapping.
+  // This File writes through its mapping only into the one range it knows
+  // it allocated, [safe_begin_, safe_end_): the head segment, and the ones
+  // after it as the log grows into them. A `first` inside or at the end of
+  // that range continues it, allocating from where it ends (or from the
+  // file's end, if shorter: a copied file whose preallocated tail became a
+  // hole is filled in too); any other `first` (the log moved to another
+  // segment) starts a new range there, allocated whole.
   Status allocate(uint64_t first, uint64_t end) override {
     Result<uint64_t> cur = size();
     if (!cur.ok()) return cur.status();
-    uint64_t from = std::max(first, std::min(safe_end_, *cur));
+    const bool continues = safe_begin_ <= first && first <= safe_end_;
+    uint64_t from = continues ? std::max(first, std::min(safe_end_, *cur)) : first;
     if (end <= from) return Status::OK();
     int rc;
     do {
       rc = ::fallocate(fd_, 0, static_cast<off_t>(from), static_cast<off_t>(end - from));
     } while (rc != 0 && errno == EINTR);
     if (rc == 0) {
-      if (from <= safe_end_) safe_end_ = std::max(safe_end_, end);
+      if (!continues) safe_begin_ = prefaulted_end_ = first;
+      safe_end_ = std::max(continues ? safe_end_ : first, end);
       return Status::OK();
     }
     int err = errno;
@@ -237,6 +242,7 @@ class PosixFile final : public File {
 
   Status truncate(uint64_t size) override {
     safe_end_ = std::min(safe_end_, size);
+    safe_begin_ = std::min(safe_begin_, safe_end_);
     int rc;
     do {
       rc = ::ftruncate(fd_, static_cast<off_t>(size));
@@ -246,9 +252,13 @@ class PosixFile final : public File {
 
   Status punch_hole(uint64_t pos, uint64_t len) override {
     // A write through the mapping into a hole would need a block, and
-    // SIGBUS if the disk is full: from here on such writes use pwritev,
-    // which reports ENOSPC.
-    punched_from_ = std::min(punched_from_, pos);
+    // SIGBUS if the disk is full: the range written through the mapping
+    // ends where a hole begins (writes past it use pwritev, which reports
+    // ENOSPC).
+    if (pos < safe_end_ && pos + len > safe_begin_) {
+      safe_end_ = std::max(safe_begin_, pos);
+      prefaulted_end_ = std::min(prefaulted_end_, safe_end_);
+    }
     int rc;
     do {
       rc = ::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(pos),
@@ -305,9 +315,10 @@ class PosixFile final : public File {
   std::string path_;
   bool writable_;
   bool mapped_writes_ = false;
-  uint64_t safe_end_ = 0;  // [0, safe_end_) is allocated on disk: see allocate()
+  // [safe_begin_, safe_end_) is allocated on disk: see allocate().
+  uint64_t safe_begin_ = 0;
+  uint64_t safe_end_ = 0;
   uint64_t prefaulted_end_ = 0;
-  uint64_t punched_from_ = UINT64_MAX;  // lowest hole punched: see punch_hole()
   char* wmap_ = nullptr;
   uint64_t wmap_len_ = 0;
 };
