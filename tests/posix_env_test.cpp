@@ -185,6 +185,27 @@ TEST_F(PosixEnvTest, SmallWritesIntoTheRangeAFileAllocatedMakeNoSystemCall) {
   EXPECT_EQ(read(*f, 16384 + 8192 + 1900, 10), "0123456789");
 }
 
+// A File cannot know of holes another handle punched in a range it
+// allocated earlier: allocating a range again (the writer entering a
+// reused segment) allocates it on disk again, so that no write through
+// the mapping ever lands in a hole (a block to find at fault time, SIGBUS
+// on a full disk).
+TEST_F(PosixEnvTest, AllocatingARangeAgainFillsHolesAnotherHandlePunched) {
+  std::unique_ptr<File> writer = create("log", std::string(16384, 'h'));
+  ASSERT_NE(writer, nullptr);
+  writer->set_mapped_writes(true);
+  ASSERT_TRUE(writer->allocate(16384, 16384 + (1 << 20)).ok());
+  const uint64_t whole = writer->disk_bytes().value();
+  std::unique_ptr<File> other = open("log", OpenMode::read_write);
+  ASSERT_NE(other, nullptr);
+  ASSERT_TRUE(other->punch_hole(16384 + 65536, 65536).ok());
+  ASSERT_LT(writer->disk_bytes().value(), whole) << "the file system did not punch";
+  ASSERT_TRUE(writer->allocate(16384 + 65536, 16384 + 131072).ok());
+  EXPECT_EQ(writer->disk_bytes().value(), whole);
+  ASSERT_TRUE(write(*writer, 16384 + 65536, "reused").ok());
+  EXPECT_EQ(read(*other, 16384 + 65536, 6), "reused");
+}
+
 TEST_F(PosixEnvTest, FileSizeOfMissingFileIsNotFound) {
   Result<uint64_t> size = env_->file_size(path("missing"));
   ASSERT_FALSE(size.ok());

@@ -405,7 +405,10 @@ void DbImpl::wait_for_commit(uint32_t seen, std::chrono::steady_clock::time_poin
 // knows it may write there through its mapping (io::File::allocate). Only
 // the segment being written: a segment begun past a gap (the previous one
 // was left early) never allocates the space between, and a reused segment
-// below allocated_end_ is written with pwritev (io::File::punch_hole).
+// below allocated_end_ is not allocated again: it is written with pwritev
+// unless it lies in the range the File last allocated (io::File::allocate),
+// which this handle's own punches cut short (io::File::punch_hole).
+// Allocating reused segments again cost 12% of produce under retention.
 Status DbImpl::ensure_allocated(uint64_t end) {
   if (end <= allocated_end_) return Status::OK();
   const uint64_t segment =

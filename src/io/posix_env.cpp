@@ -207,26 +207,22 @@ class PosixFile final : public File {
     return static_cast<uint64_t>(st.st_blocks) * 512;
   }
 
-  // This File writes through its mapping only into the one range it knows
-  // it allocated, [safe_begin_, safe_end_): the head segment, and the ones
-  // after it as the log grows into them. A `first` inside or at the end of
-  // that range continues it, allocating from where it ends (or from the
-  // file's end, if shorter: a copied file whose preallocated tail became a
-  // hole is filled in too); any other `first` (the log moved to another
-  // segment) starts a new range there, allocated whole.
+  // This File writes through its mapping only into the one range it last
+  // allocated, [safe_begin_, safe_end_): the segment being written. A
+  // `first` at the range's end extends it; any other starts a new range
+  // (the log moved to another segment), even inside the old one: another
+  // process may have punched a hole there since, which fallocate fills.
   Status allocate(uint64_t first, uint64_t end) override {
     Result<uint64_t> cur = size();
     if (!cur.ok()) return cur.status();
-    const bool continues = safe_begin_ <= first && first <= safe_end_;
-    uint64_t from = continues ? std::max(first, std::min(safe_end_, *cur)) : first;
-    if (end <= from) return Status::OK();
+    if (end <= first) return Status::OK();
     int rc;
     do {
-      rc = ::fallocate(fd_, 0, static_cast<off_t>(from), static_cast<off_t>(end - from));
+      rc = ::fallocate(fd_, 0, static_cast<off_t>(first), static_cast<off_t>(end - first));
     } while (rc != 0 && errno == EINTR);
     if (rc == 0) {
-      if (!continues) safe_begin_ = prefaulted_end_ = first;
-      safe_end_ = std::max(continues ? safe_end_ : first, end);
+      if (first != safe_end_) safe_begin_ = prefaulted_end_ = first;
+      safe_end_ = end;
       return Status::OK();
     }
     int err = errno;
