@@ -79,6 +79,23 @@ log::FileStart file_start(const std::string& path) {
   return s.ok() ? *s : log::FileStart{};
 }
 
+// `check` on the file; a failure to run it fails the test.
+CheckReport checked(const std::string& path) {
+  auto report = check_file(path);
+  EXPECT_TRUE(report.ok()) << report.status().to_string();
+  return report.ok() ? *report : CheckReport{.ok = false};
+}
+
+std::string first_problem(const CheckReport& r) { return r.problems.empty() ? "" : r.problems[0]; }
+
+// A file holding topic "t" with records 0 .. count - 1, closed cleanly.
+void write_closed(const std::string& path, int count) {
+  auto db = open_db(path);
+  ASSERT_TRUE(db->create_topic("t").ok());
+  produce_many(*db, "t", 0, count);
+  ASSERT_TRUE(db->close().ok());
+}
+
 TEST(Checkpoint, AReopenedFileHoldsExactlyWhatWasWrittenAndStartsAtTheCheckpoint) {
   TempDir dir;
   std::string path = dir.file("c.rvl");
@@ -129,9 +146,8 @@ TEST(Checkpoint, AReopenedFileHoldsExactlyWhatWasWrittenAndStartsAtTheCheckpoint
   EXPECT_TRUE(contents(*db, "gone").empty());
   produce_many(*db, "a", 600, 10);
   EXPECT_EQ(contents(*db, "a").size(), a.size() + 10);
-  auto report = check_file(path);
-  ASSERT_TRUE(report.ok());
-  EXPECT_TRUE(report->ok) << (report->problems.empty() ? "" : report->problems[0]);
+  CheckReport report = checked(path);
+  EXPECT_TRUE(report.ok) << first_problem(report);
 }
 
 TEST(Checkpoint, DeletedTopicsGiveTheirSegmentsBack) {
@@ -156,8 +172,8 @@ TEST(Checkpoint, DeletedTopicsGiveTheirSegmentsBack) {
   EXPECT_TRUE(reused);
   EXPECT_EQ(contents(*db, "small").size(), 2000u);
   ASSERT_TRUE(db->close().ok());
-  auto report = check_file(path);
-  EXPECT_TRUE(report.ok() && report->ok);
+  CheckReport report = checked(path);
+  EXPECT_TRUE(report.ok) << first_problem(report);
   auto again = open_db(path);
   EXPECT_EQ(contents(*again, "small").size(), 2000u);
 }
@@ -195,7 +211,8 @@ TEST(Checkpoint, RetentionKeepsTheSizeOnDiskBoundedWhileOffsetsGrow) {
   EXPECT_EQ(first, info->partitions[0].first_offset);
   for (const auto& [at, value] : left) EXPECT_EQ(value, value_of(static_cast<int>(at.second)));
   ASSERT_TRUE(db->close().ok());
-  EXPECT_TRUE(check_file(path)->ok);
+  CheckReport report = checked(path);
+  EXPECT_TRUE(report.ok) << first_problem(report);
 }
 
 // The checkpoint the superblock names is where the log starts: damage to
@@ -203,12 +220,7 @@ TEST(Checkpoint, RetentionKeepsTheSizeOnDiskBoundedWhileOffsetsGrow) {
 TEST(Checkpoint, ADamagedCheckpointIsCorruptionAtItsPosition) {
   TempDir dir;
   std::string path = dir.file("x.rvl");
-  {
-    auto db = open_db(path);
-    ASSERT_TRUE(db->create_topic("t").ok());
-    produce_many(*db, "t", 0, 300);
-    ASSERT_TRUE(db->close().ok());
-  }
+  write_closed(path, 300);
   uint64_t at = file_start(path).superblock.checkpoint_pos;
   ASSERT_NE(at, 0u);
   std::string bytes = testing::read_all(path);
@@ -222,9 +234,7 @@ TEST(Checkpoint, ADamagedCheckpointIsCorruptionAtItsPosition) {
     EXPECT_EQ(db.status().code(), Code::corruption) << db.status().to_string();
     EXPECT_NE(db.status().message().find(std::to_string(at)), std::string::npos) << "at " << at << ": " << db.status().message();
   }
-  auto report = check_file(path);
-  ASSERT_TRUE(report.ok());
-  EXPECT_FALSE(report->ok);
+  EXPECT_FALSE(checked(path).ok);
 }
 
 // A writer that touches one topic copies the other topics' lists into its
@@ -257,9 +267,8 @@ TEST(Checkpoint, ListsAWriterDidNotTouchPassIntoItsCheckpointIntact) {
   EXPECT_EQ(contents(*db, "a"), a);
   EXPECT_EQ(contents(*db, "b"), b);
   EXPECT_EQ(b.size(), 500u);
-  auto report = check_file(path);
-  ASSERT_TRUE(report.ok());
-  EXPECT_TRUE(report->ok) << (report->problems.empty() ? "" : report->problems[0]);
+  CheckReport report = checked(path);
+  EXPECT_TRUE(report.ok) << first_problem(report);
 }
 
 // A reused segment that was not punched first (a reader held it then)
@@ -268,27 +277,21 @@ TEST(Checkpoint, ListsAWriterDidNotTouchPassIntoItsCheckpointIntact) {
 TEST(Checkpoint, BytesLeftFromASegmentsEarlierUseAreNotCalledAnIncompleteCommit) {
   TempDir dir;
   std::string path = dir.file("stale.rvl");
-  {
-    auto db = open_db(path);
-    ASSERT_TRUE(db->create_topic("t").ok());
-    produce_many(*db, "t", 0, 100);
-    ASSERT_TRUE(db->close().ok());
-  }
-  auto before = check_file(path);
-  ASSERT_TRUE(before.ok() && before->ok);
-  EXPECT_EQ(before->tail, "clean end");
+  write_closed(path, 100);
+  CheckReport before = checked(path);
+  ASSERT_TRUE(before.ok) << first_problem(before);
+  EXPECT_EQ(before.tail, "clean end");
   // The first frame of the first segment stands in for a frame of an
   // earlier use, 8 bytes past the end (no frame starts at the end itself).
   std::string bytes = testing::read_all(path);
   const size_t first = format::kFirstSegmentPos + format::kSegmentHeaderSize;
-  ASSERT_LT(before->log_end + 8 + 256, bytes.size());
-  bytes.replace(before->log_end + 8, 256, bytes.substr(first, 256));
+  ASSERT_LT(before.log_end + 8 + 256, bytes.size());
+  bytes.replace(before.log_end + 8, 256, bytes.substr(first, 256));
   testing::write_all(path, bytes);
-  auto after = check_file(path);
-  ASSERT_TRUE(after.ok());
-  EXPECT_TRUE(after->ok) << (after->problems.empty() ? "" : after->problems[0]);
-  EXPECT_NE(after->tail.find("left from the segment's use before it was reused"), std::string::npos) << after->tail;
-  EXPECT_EQ(after->tail.find("incomplete commit"), std::string::npos) << after->tail;
+  CheckReport after = checked(path);
+  EXPECT_TRUE(after.ok) << first_problem(after);
+  EXPECT_NE(after.tail.find("left from the segment's use before it was reused"), std::string::npos) << after.tail;
+  EXPECT_EQ(after.tail.find("incomplete commit"), std::string::npos) << after.tail;
 }
 
 // Files whose checkpoint state is version 1 (batch lists without a byte
@@ -312,9 +315,8 @@ TEST(Checkpoint, AVersionOneCheckpointStillOpensAndReads) {
     for (int i = 0; i < 30; ++i) want[{1, i}] = "v" + std::to_string(i);
     EXPECT_EQ(contents(**db, "c"), want);
   }
-  auto report = check_file(path);
-  ASSERT_TRUE(report.ok());
-  EXPECT_TRUE(report->ok) << (report->problems.empty() ? "" : report->problems[0]);
+  CheckReport report = checked(path);
+  EXPECT_TRUE(report.ok) << first_problem(report);
 }
 
 // Open replays only the log after the checkpoint: a batch before it is
@@ -324,12 +326,7 @@ TEST(Checkpoint, AVersionOneCheckpointStillOpensAndReads) {
 TEST(Checkpoint, DamageToABatchBeforeTheCheckpointIsCorruptionWhenRead) {
   TempDir dir;
   std::string path = dir.file("old.rvl");
-  {
-    auto db = open_db(path);
-    ASSERT_TRUE(db->create_topic("t").ok());
-    produce_many(*db, "t", 0, 300);
-    ASSERT_TRUE(db->close().ok());
-  }
+  write_closed(path, 300);
   uint64_t checkpoint = file_start(path).superblock.checkpoint_pos;
   std::string bytes = testing::read_all(path);
   size_t at = bytes.find(value_of(17));
@@ -354,9 +351,7 @@ TEST(Checkpoint, DamageToABatchBeforeTheCheckpointIsCorruptionWhenRead) {
   }
   EXPECT_EQ(failed.code(), Code::corruption) << failed.to_string();
   EXPECT_NE(failed.message().find("'t' partition 0 at position"), std::string::npos) << failed.message();
-  auto report = check_file(path);
-  ASSERT_TRUE(report.ok());
-  EXPECT_FALSE(report->ok);
+  EXPECT_FALSE(checked(path).ok);
 }
 
 // A reader in another process holds records of a segment that becomes
