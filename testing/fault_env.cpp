@@ -45,6 +45,7 @@ struct FaultEnv::State {
   io::Env* const base;
   std::mutex mu;
   uint64_t ops = 0;
+  uint32_t power_cuts = 0;
 
   bool fail_armed = false;
   uint64_t fail_n = 0;
@@ -527,6 +528,7 @@ void FaultEnv::State::kill_open_files() {
 
 Status FaultEnv::State::power_cut(Fates& fates) {
   kill_open_files();
+  ++power_cuts;
   std::map<std::string, std::vector<Change>> changes;
   changes.swap(unsynced);
   Status first_error;
@@ -633,6 +635,15 @@ Result<std::unique_ptr<io::SharedFile>> FaultEnv::open_shared(const std::string&
 }
 
 Result<io::FileId> FaultEnv::file_id(const std::string& path) { return state_->base->file_id(path); }
+
+uint32_t FaultEnv::boot_tag() {
+  uint32_t base_tag = state_->base->boot_tag();
+  std::lock_guard<std::mutex> lock(state_->mu);
+  // Another boot for each cut, and never the base env's (a test may look
+  // at the file through it after a cut).
+  uint32_t tag = base_tag + (state_->power_cuts + 1) * 0x9E3779B9u;
+  return tag == 0 ? 1 : tag;
+}
 
 Result<uint64_t> FaultEnv::file_size(const std::string& path) {
   return state_->base->file_size(path);

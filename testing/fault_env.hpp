@@ -78,6 +78,9 @@ class FaultEnv final : public io::Env {
   Status rename_noreplace(const std::string& from, const std::string& to) override;
   Status remove(const std::string& path) override;
   Status sync_parent_dir(const std::string& path) override;
+  // Not the base env's, and changed by every power cut (a power cut is a
+  // reboot).
+  uint32_t boot_tag() override;
 
   // Mutating File calls so far (failed and injected ones included).
   uint64_t ops() const;
@@ -101,7 +104,7 @@ class FaultEnv final : public io::Env {
   // Disarms fail_at() and cut_after().
   void clear_faults();
 
-  // Simulates losing power now: kills every open File, then rewrites the
+  // Simulates losing power now (and booting again): kills every open File, then rewrites the
   // real files so each unsynced change survives, is lost or is torn, per
   // sector, as drawn from a PRNG seeded with `seed` (the same seed and the
   // same history give the same bytes). For each change the PRNG first picks

@@ -271,7 +271,7 @@ TEST_F(CliTest, HelpListsEveryCommand) {
 TEST_F(CliTest, Version) {
   EXPECT_EQ(ok({"--version"}), std::string("rivulet ") + rivulet::kVersion + " (file format " +
                                    std::to_string(rivulet::kFormatVersion) + ")\n");
-  EXPECT_EQ(ok({"--version"}), "rivulet 0.1.0 (file format 2)\n");
+  EXPECT_EQ(ok({"--version"}), "rivulet 0.1.0 (file format 4)\n");
 }
 
 TEST_F(CliTest, CommandHelp) {
@@ -750,7 +750,7 @@ TEST_F(CliTest, StatCheckDump) {
     EXPECT_NE(stat.find(word), std::string::npos) << word << "\n" << stat;
   }
   json s = json::parse(ok({"f.rvl", "stat", "--json"}));
-  EXPECT_EQ(s["format_version"], 3);
+  EXPECT_EQ(s["format_version"], 4);
   EXPECT_GT(s["file_size"].get<uint64_t>(), 0u);
   EXPECT_GT(s["log_end"].get<uint64_t>(), 0u);
   ASSERT_EQ(s["topics"].size(), 1u);

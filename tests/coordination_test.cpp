@@ -360,6 +360,7 @@ class GatedSyncEnv final : public io::Env {
   }
   Status remove(const std::string& path) override { return base_->remove(path); }
   Status sync_parent_dir(const std::string& path) override { return base_->sync_parent_dir(path); }
+  uint32_t boot_tag() override { return base_->boot_tag(); }
 
   void close_gate() {
     std::lock_guard lock(mu_);

@@ -102,6 +102,7 @@ class NoSyncEnv final : public io::Env {
   }
   Status remove(const std::string& path) override { return base()->remove(path); }
   Status sync_parent_dir(const std::string&) override { return Status::OK(); }
+  uint32_t boot_tag() override { return base()->boot_tag(); }
 
  private:
   static io::Env* base() { return io::Env::posix(); }

@@ -74,7 +74,7 @@ void produce_many(Db& db, const std::string& topic, int from, int count) {
 log::FileStart file_start(const std::string& path) {
   auto f = io::Env::posix()->open(path, io::OpenMode::read_only);
   EXPECT_TRUE(f.ok());
-  auto s = log::read_file_start(**f);
+  auto s = log::read_file_start(**f, io::Env::posix()->boot_tag());
   EXPECT_TRUE(s.ok()) << s.status().to_string();
   return s.ok() ? *s : log::FileStart{};
 }

@@ -4,6 +4,6 @@
 namespace rivulet {
 
 inline constexpr const char* kVersion = "0.1.0";
-inline constexpr unsigned kFormatVersion = 2;
+inline constexpr unsigned kFormatVersion = 4;
 
 }  // namespace rivulet

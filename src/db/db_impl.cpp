@@ -165,18 +165,19 @@ Status DbImpl::load() {
     if (options_.read_only) return {Code::not_rivulet_file, "empty file, not a Rivulet file yet"};
     RIVULET_TRY(init_empty_file());
   }
-  Result<log::FileStart> start = log::read_file_start(*file_);
+  boot_tag_ = env_->boot_tag();
+  Result<log::FileStart> start = log::read_file_start(*file_, boot_tag_);
   if (!start.ok()) return start.status();
   header_ = start->header;
-  superblock_ = start->superblock;
-  if (header_.format_version < format::kFormatVersion && !options_.read_only) {
+  adopt_superblocks(start->slots, start->choice);
+  if (header_.format_version < format::kOldestWritableVersion && !options_.read_only) {
     // Older files are a subset of this format, so reading them is safe; a
     // newer record in them would make the build that wrote them call them
     // corrupt, and the header's version cannot change in place safely.
     return {Code::unsupported,
-            fmt::format("file format {} is older than this build writes ({}): open it read-only, or copy it into "
+            fmt::format("file format {} is older than this build writes (format {} and newer): open it read-only, or copy it into "
                         "a new file as docs/FORMAT.md (\"Older format versions\") shows",
-                        header_.format_version, format::kFormatVersion)};
+                        header_.format_version, format::kOldestWritableVersion)};
   }
   scanner_ = std::make_unique<log::LogScanner>(map_.get(), header_.segment_size, header_.format_version);
   catalog_.segments().set_segment_size(header_.segment_size);
@@ -441,18 +442,28 @@ Status DbImpl::sync_locked() {
   return Status::OK();
 }
 
-// Records that every frame up to `durable_seq` is durable. The log is synced
-// first: a superblock must never vouch for frames a power cut could still
-// take.
-Status DbImpl::update_superblock_locked(uint64_t durable_seq, const log::ChainPos* checkpoint) {
-  RIVULET_TRY(sync_locked());
+// Records that every frame up to `durable_seq` is durable, and moves the log
+// start to `checkpoint` (if given). The log is synced first: a superblock
+// must never vouch for frames a power cut could still take. Unless `synced`
+// is false (format 4, and the boot is known): then nothing is synced, the
+// superblock says so, and it goes into the slot that does not hold the
+// newest synced one, which stays for recovery to fall back to after a power
+// cut; durable_seq does not move.
+Status DbImpl::update_superblock_locked(uint64_t durable_seq, const log::ChainPos* checkpoint, bool synced) {
   RIVULET_TRY(reread_superblock_locked());
+  // Without a synced slot to keep (the other is damaged), write a synced one.
+  if (header_.format_version < 4 || boot_tag_ == 0 || superblock_choice_.synced < 0) synced = true;
+  if (synced) RIVULET_TRY(sync_locked());
   format::Superblock sb = superblock_;
   // A checkpoint another writer made later than this one wins.
   bool move_start = checkpoint && checkpoint->next_seq > sb.first_seq;
-  if (sb.durable_seq >= durable_seq && !move_start) return Status::OK();
-  sb.generation += 1;
-  sb.durable_seq = std::max(sb.durable_seq, durable_seq);
+  bool settle = synced && sb.unsynced_boot != 0;
+  if ((sb.durable_seq >= durable_seq || !synced) && !move_start && !settle) return Status::OK();
+  const int slot = 1 - (superblock_choice_.synced >= 0 ? superblock_choice_.synced : superblock_choice_.use);
+  sb.generation = superblock_choice_.max_generation + 1;
+  if (sb.generation % 2 != static_cast<uint64_t>(slot)) sb.generation += 1;
+  if (synced) sb.durable_seq = std::max(sb.durable_seq, durable_seq);
+  sb.unsynced_boot = synced ? 0 : boot_tag_;
   if (move_start) {
     sb.log_start = checkpoint->pos;
     sb.first_seq = checkpoint->next_seq;
@@ -463,21 +474,30 @@ Status DbImpl::update_superblock_locked(uint64_t durable_seq, const log::ChainPo
   char out[format::kSuperblockSize];
   format::encode_superblock(sb, out);
   std::string_view part(out, sizeof out);
-  RIVULET_TRY(file_->write_at(format::kSuperblockPos[sb.generation % 2], {&part, 1}));
-  RIVULET_TRY(sync_locked());
-  superblock_ = sb;
-  return Status::OK();
+  RIVULET_TRY(file_->write_at(format::kSuperblockPos[slot], {&part, 1}));
+  if (synced) RIVULET_TRY(sync_locked());
+  return reread_superblock_locked();
+}
+
+void DbImpl::adopt_superblocks(const log::SuperblockSlots& slots, const log::SuperblockChoice& choice) {
+  superblock_ = slots.slot[choice.use];
+  superblock_choice_ = choice;
+  if (choice.synced >= 0) synced_superblock_ = slots.slot[choice.synced];
 }
 
 // Another process may have written a newer superblock: take the newest on
-// disk.
+// disk that may be used.
 Status DbImpl::reread_superblock_locked() {
-  char raw[format::kSuperblockSize];
-  for (uint64_t pos : format::kSuperblockPos) {
-    format::Superblock s;
-    RIVULET_TRY(file_->read_at(pos, raw, sizeof raw));
-    if (format::decode_superblock({raw, sizeof raw}, &s) && s.generation > superblock_.generation) superblock_ = s;
+  char raw[2][format::kSuperblockSize];
+  std::string_view bytes[2];
+  for (int i = 0; i < 2; ++i) {
+    RIVULET_TRY(file_->read_at(format::kSuperblockPos[i], raw[i], format::kSuperblockSize));
+    bytes[i] = {raw[i], format::kSuperblockSize};
   }
+  log::SuperblockSlots slots = log::decode_superblock_slots(bytes, header_.format_version);
+  Result<log::SuperblockChoice> choice = log::choose_superblock(slots.slot, slots.valid, boot_tag_);
+  if (!choice.ok()) return choice.status();
+  if (slots.slot[choice->use].generation >= superblock_.generation) adopt_superblocks(slots, *choice);
   return Status::OK();
 }
 
@@ -501,18 +521,32 @@ Status DbImpl::roll_segment_locked() {
   RIVULET_TRY(reread_superblock_locked());
   Result<uint64_t> readable = reclaimable_below_locked();
   if (!readable.ok()) return readable.status();
-  uint32_t next = 0;
-  {
+  // The lowest free segment whose seq is below `bound`, else a new one.
+  auto pick = [&](uint64_t bound) -> std::optional<uint32_t> {
     std::shared_lock state(state_mu_);
     const meta::SegmentTable& table = catalog_.segments();
-    next = static_cast<uint32_t>(table.size());
     for (uint32_t i = 0; i < table.size(); ++i) {
       const meta::SegmentState& seg = table.at(i);
-      if (seg.use == meta::SegmentState::Use::free && seg.seq < *readable) {
-        next = i;
-        break;
-      }
+      if (seg.use == meta::SegmentState::Use::free && seg.seq < bound) return i;
     }
+    return std::nullopt;
+  };
+  std::optional<uint32_t> reuse = pick(*readable);
+  if (!reuse && superblock_.unsynced_boot != 0) {
+    Result<uint64_t> unsynced = reclaimable_below_locked(false);
+    if (!unsynced.ok()) return unsynced.status();
+    if (pick(*unsynced)) {
+      // Only the unsynced checkpoint freed one: sync it rather than grow.
+      RIVULET_TRY(settle_superblock_locked());
+      readable = reclaimable_below_locked();
+      if (!readable.ok()) return readable.status();
+      reuse = pick(*readable);
+    }
+  }
+  uint32_t next;
+  {
+    std::shared_lock state(state_mu_);
+    next = reuse.value_or(static_cast<uint32_t>(catalog_.segments().size()));
   }
   format::FrameHeader h;
   h.seq = head_.next_seq;
@@ -536,16 +570,21 @@ Status DbImpl::roll_segment_locked() {
 }
 
 // Segments whose segment_seq is below the returned value may be reused or
-// punched now: they lie wholly before the checkpoint the superblock names
-// (so recovery never reads them) and before every live read mark. Bumping
+// punched now: they lie wholly before the checkpoint the newest synced
+// superblock names (so recovery never reads them, even after a power cut)
+// and before every live read mark. Bumping
 // the reclaim epoch before reading the marks pairs with readers, which
 // publish their mark before checking the epoch (ReaderImpl::pin): either
 // this sees the mark, or the reader sees the bump and looks again.
-Result<uint64_t> DbImpl::reclaimable_below_locked() {
+Result<uint64_t> DbImpl::reclaimable_below_locked(bool synced_start) {
   shared_->bump_reclaim_epoch();
   Result<uint64_t> mark = shared_->lowest_read_mark();
   if (!mark.ok()) return mark.status();
-  return std::min(*mark, superblock_.log_start_segment_seq);
+  // Recovery after a power cut starts from the newest synced superblock.
+  uint64_t start = !synced_start                    ? superblock_.log_start_segment_seq
+                   : superblock_choice_.synced >= 0 ? synced_superblock_.log_start_segment_seq
+                                                    : 0;
+  return std::min(*mark, start);
 }
 
 // Gives the blocks of free segments back to the file system, so the file's
@@ -601,7 +640,17 @@ Status DbImpl::write_checkpoint_locked() {
     RIVULET_TRY(write_frame_locked(out, flags, start ? nullptr : &start.emplace()));
     if (last) break;
   }
-  RIVULET_TRY(update_superblock_locked(last_seq(), &*start));
+  RIVULET_TRY(update_superblock_locked(last_seq(), &*start, !unsynced_checkpoints()));
+  return punch_free_locked();
+}
+
+bool DbImpl::unsynced_checkpoints() const {
+  return header_.format_version >= 4 && boot_tag_ != 0 && options_.sync != Sync::full;
+}
+
+Status DbImpl::settle_superblock_locked() {
+  if (superblock_.unsynced_boot == 0) return Status::OK();
+  RIVULET_TRY(update_superblock_locked(last_seq()));
   return punch_free_locked();
 }
 
@@ -660,7 +709,7 @@ Status DbImpl::maybe_clean_locked() {
 
 // A full pass: every segment that existed when it began and is not nearly
 // full of live batches is emptied, every compact partition compacted; then a
-// checkpoint frees what that left dead and the blocks are punched. Steps
+// synced checkpoint frees what that left dead and the blocks are punched. Steps
 // take the writer lock one at a time, so other writers go on meanwhile.
 Result<VacuumReport> DbImpl::vacuum(const std::function<void(uint64_t done, uint64_t total)>& progress) {
   VacuumReport report;
@@ -698,7 +747,11 @@ Result<VacuumReport> DbImpl::vacuum(const std::function<void(uint64_t done, uint
     if (read == 0 || done > limit) break;
   }
   if (progress) progress(total, total);
-  RIVULET_TRY(with_path(path_, write_locked([&] { return write_checkpoint_locked(); })));
+  // Synced, whatever the mode: the caller asked for the space now.
+  RIVULET_TRY(with_path(path_, write_locked([&] {
+    RIVULET_TRY(write_checkpoint_locked());
+    return settle_superblock_locked();
+  })));
   Result<uint64_t> after = file_->disk_bytes();
   if (!after.ok()) return after.status();
   report.disk_bytes_after = *after;
@@ -1157,7 +1210,7 @@ Result<DbStats> DbImpl::stat() {
   if (!size.ok()) return size.status();
   Result<uint64_t> disk = file_->disk_bytes();
   if (!disk.ok()) return disk.status();
-  Result<log::FileStart> start = log::read_file_start(*file_);  // the superblock now
+  Result<log::FileStart> start = log::read_file_start(*file_, boot_tag_);  // the superblock now
   if (!start.ok()) return start.status();
   std::shared_lock state(state_mu_);
   DbStats s;
@@ -1212,7 +1265,7 @@ Status DbImpl::close() {
   Status st;
   {
     std::lock_guard write(write_mu_);
-    if (!options_.read_only && failure_.ok() && shared_ && header_.format_version == format::kFormatVersion) {
+    if (!options_.read_only && failure_.ok() && shared_ && header_.format_version >= format::kOldestWritableVersion) {
       // A checkpoint keeps the next open short. Otherwise, record how far
       // the log is durable, so that later damage before this point is
       // reported as corruption rather than cut off as a torn tail.
@@ -1223,7 +1276,8 @@ Status DbImpl::close() {
           std::unique_lock follow(follow_mu_);
           st = catch_up_locked();
           if (st.ok()) st = maybe_checkpoint_locked(std::min(kCheckpointAtClose, options_.checkpoint_bytes));
-          if (st.ok() && options_.sync != Sync::off && last_seq() > superblock_.durable_seq) {
+          if (st.ok() && options_.sync != Sync::off &&
+              (last_seq() > superblock_.durable_seq || superblock_.unsynced_boot != 0)) {
             st = update_superblock_locked(last_seq());
           }
         }

@@ -20,6 +20,7 @@
 #include "format/file_layout.hpp"
 #include "io/env.hpp"
 #include "log/file_map.hpp"
+#include "log/file_start.hpp"
 #include "log/log_scanner.hpp"
 #include "meta/catalog.hpp"
 #include "rivulet/db.hpp"
@@ -109,9 +110,17 @@ class DbImpl {
   Status sync_locked();
   // Records frames through `durable_seq` as durable and, with
   // `checkpoint`, that the log now starts at that checkpoint.
-  Status update_superblock_locked(uint64_t durable_seq, const log::ChainPos* checkpoint = nullptr);
+  Status update_superblock_locked(uint64_t durable_seq, const log::ChainPos* checkpoint = nullptr,
+                                  bool synced = true);
   Status reread_superblock_locked();
-  Result<uint64_t> reclaimable_below_locked();
+  void adopt_superblocks(const log::SuperblockSlots& slots, const log::SuperblockChoice& choice);
+  // Under format 4 and sync off or normal a checkpoint is not synced (the
+  // superblock says so); see update_superblock_locked.
+  bool unsynced_checkpoints() const;
+  // Syncs the log and writes a synced superblock, if the newest one is not.
+  Status settle_superblock_locked();
+  // With `synced_start` false, as if the newest superblock were synced.
+  Result<uint64_t> reclaimable_below_locked(bool synced_start = true);
   Status punch_free_locked();
   Status write_checkpoint_locked();
   // Writes a checkpoint if at least `threshold` bytes of log came since the last.
@@ -141,7 +150,12 @@ class DbImpl {
   std::unique_ptr<coord::SharedState> shared_;
   ReadMarks marks_;
   format::FileHeader header_;
-  format::Superblock superblock_;
+  format::Superblock superblock_;  // the one in use (log::SuperblockChoice::use)
+  log::SuperblockChoice superblock_choice_;
+  // The newest superblock written after a sync (if superblock_choice_ has
+  // one): a power cut may take newer ones and send recovery back to it.
+  format::Superblock synced_superblock_;
+  uint32_t boot_tag_ = 0;  // env_->boot_tag() at open
   uint64_t writer_id_ = 0;
 
   // Lock order: write_mu_, then the shared writer lock, then follow_mu_,

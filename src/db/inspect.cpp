@@ -41,7 +41,7 @@ Status open_walk(const std::string& path, const OpenOptions& options, Walk* w) {
     return f.status();
   }
   w->file = std::move(f).value();
-  Result<log::FileStart> start = log::read_file_start(*w->file);
+  Result<log::FileStart> start = log::read_file_start(*w->file, env->boot_tag());
   if (!start.ok()) {
     const Status& st = start.status();
     return {st.code(), fmt::format("{}: {}", path, st.message()), st.position()};
@@ -119,10 +119,15 @@ Result<CheckReport> check_file(const std::string& path, const OpenOptions& optio
     return report;
   }
   for (int i = 0; i < 2; ++i) {
-    if (!w.start.slot_valid[i] && !w.start.slot_blank[i]) {
+    if (!w.start.slots.valid[i] && !w.start.slot_blank[i]) {
       report.warnings.push_back(fmt::format("superblock at position {} is damaged or was being rewritten when "
                                             "its writer stopped (the other one is used)",
                                             format::kSuperblockPos[i]));
+    } else if (w.start.slots.valid[i] && i != w.start.choice.use &&
+               w.start.slots.slot[i].generation > w.start.superblock.generation) {
+      report.warnings.push_back(fmt::format("superblock at position {} was written without a sync before the "
+                                            "machine restarted; the log is read from the synced one at {}",
+                                            format::kSuperblockPos[i], format::kSuperblockPos[w.start.choice.use]));
     }
   }
   std::string why;

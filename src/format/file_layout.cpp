@@ -61,6 +61,7 @@ void encode_superblock(const Superblock& s, char out[kSuperblockSize]) {
   store_le<uint64_t>(out + 24, s.first_seq);
   store_le<uint64_t>(out + 32, s.checkpoint_pos);
   store_le<uint32_t>(out + 40, s.first_prev_crc);
+  store_le<uint32_t>(out + 44, s.unsynced_boot);
   store_le<uint64_t>(out + 48, s.durable_seq);
   store_le<uint64_t>(out + 56, s.log_start_segment_seq);
   store_le<uint32_t>(out + 4, crc32c::value(out + 8, kSuperblockSize - 8));
@@ -76,6 +77,7 @@ bool decode_superblock(std::string_view bytes, Superblock* out) {
   out->first_seq = load_le<uint64_t>(bytes.data() + 24);
   out->checkpoint_pos = load_le<uint64_t>(bytes.data() + 32);
   out->first_prev_crc = load_le<uint32_t>(bytes.data() + 40);
+  out->unsynced_boot = load_le<uint32_t>(bytes.data() + 44);
   out->durable_seq = load_le<uint64_t>(bytes.data() + 48);
   out->log_start_segment_seq = load_le<uint64_t>(bytes.data() + 56);
   return true;

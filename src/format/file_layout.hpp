@@ -16,13 +16,17 @@
 #include <string_view>
 
 #include "rivulet/status.hpp"
+#include "rivulet/version.hpp"
 
 namespace rivulet::format {
 
 inline constexpr uint32_t kBlockSize = 4096;
 inline constexpr uint64_t kSuperblockPos[2] = {4096, 8192};
 inline constexpr uint64_t kFirstSegmentPos = 16384;
-inline constexpr uint32_t kFormatVersion = 3;
+inline constexpr uint32_t kFormatVersion = rivulet::kFormatVersion;
+// The oldest version this build still writes (as that version: see
+// Superblock::unsynced_boot); older ones it opens read-only.
+inline constexpr uint32_t kOldestWritableVersion = 3;
 inline constexpr uint32_t kMinSegmentSize = 64 * 1024;
 inline constexpr uint32_t kMaxSegmentSize = 1u << 30;
 
@@ -70,6 +74,11 @@ struct Superblock {
   // (at segment changes and clean closes): a chain that ends earlier is
   // corrupt, not torn.
   uint64_t durable_seq = 0;
+  // Format 4: 0 when everything this superblock names was durable before it
+  // was written; otherwise it was written without a sync, during the boot
+  // of the machine this tag identifies (io::Env::boot_tag), and may name a
+  // checkpoint a power cut took. Always 0 in formats 1 to 3.
+  uint32_t unsynced_boot = 0;
 };
 
 void encode_superblock(const Superblock& s, char out[kSuperblockSize]);

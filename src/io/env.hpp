@@ -140,6 +140,10 @@ class Env {
   virtual Status remove(const std::string& path) = 0;
   // fsync of the directory holding `path`, so a rename or create is durable.
   virtual Status sync_parent_dir(const std::string& path) = 0;
+  // Identifies the running boot of the machine (never 0), or 0 where that
+  // is unknown. Unsynced writes survive a crash of the process but not of
+  // the machine: while the tag stays the same, they are in the file.
+  virtual uint32_t boot_tag() = 0;
 };
 
 // errno to Status: ENOSPC/EDQUOT -> no_space, ENOENT -> not_found,

@@ -16,6 +16,7 @@
 
 #include "io/env.hpp"
 #include "io/locks.hpp"
+#include "util/crc32c.hpp"
 
 namespace rivulet::io {
 
@@ -489,6 +490,21 @@ class PosixEnv final : public Env {
     int err = errno;
     ::close(fd);
     return rc == 0 ? Status::OK() : errno_status(err, "fsync directory", dir);
+  }
+
+  // Linux's random boot id (a new UUID at every boot), hashed to 32 bits.
+  uint32_t boot_tag() override {
+    static const uint32_t tag = [] {
+      char id[64];
+      int fd = retry_open("/proc/sys/kernel/random/boot_id", O_RDONLY, 0);
+      if (fd < 0) return 0u;
+      ssize_t n = ::read(fd, id, sizeof id);
+      ::close(fd);
+      if (n < 32) return 0u;
+      uint32_t crc = crc32c::value(id, static_cast<size_t>(n));
+      return crc == 0 ? 1u : crc;
+    }();
+    return tag;
   }
 };
 

@@ -27,7 +27,48 @@ static std::string impossible_log_start(uint64_t log_start, uint32_t segment_siz
   return "";
 }
 
-Result<FileStart> read_file_start(io::File& file) {
+Result<SuperblockChoice> choose_superblock(const format::Superblock slot[2], const bool valid[2],
+                                           uint32_t boot_tag) {
+  if (!valid[0] && !valid[1]) {
+    return Status(Code::corruption, "both superblocks are damaged", format::kSuperblockPos[0]);
+  }
+  auto newer = [&](int a, int b) { return valid[a] && (!valid[b] || slot[a].generation > slot[b].generation); };
+  SuperblockChoice c;
+  c.use = newer(0, 1) ? 0 : 1;
+  c.max_generation = slot[c.use].generation;
+  for (int i = 0; i < 2; ++i) {
+    if (valid[i] && slot[i].unsynced_boot == 0 && (c.synced < 0 || slot[i].generation > slot[c.synced].generation)) {
+      c.synced = i;
+    }
+  }
+  const format::Superblock& top = slot[c.use];
+  if (top.unsynced_boot != 0 && top.unsynced_boot != boot_tag) {
+    // Written without a sync before the machine restarted: what it names
+    // may not have reached the disk. A writer never writes such a slot
+    // over the only synced one, so the other slot is synced.
+    if (c.synced < 0) {
+      return Status(Code::corruption,
+                    fmt::format("superblock at position {} was written without a sync before the machine "
+                                "restarted, and the other one is damaged",
+                                format::kSuperblockPos[c.use]),
+                    format::kSuperblockPos[c.use]);
+    }
+    c.use = c.synced;
+  }
+  return c;
+}
+
+SuperblockSlots decode_superblock_slots(const std::string_view bytes[2], uint32_t format_version) {
+  SuperblockSlots s;
+  for (int i = 0; i < 2; ++i) {
+    s.valid[i] = format::decode_superblock(bytes[i], &s.slot[i]);
+    // Reserved before format 4: whatever it holds, nobody wrote it unsynced.
+    if (format_version < 4) s.slot[i].unsynced_boot = 0;
+  }
+  return s;
+}
+
+Result<FileStart> read_file_start(io::File& file, uint32_t boot_tag) {
   FileStart fs;
   Result<uint64_t> size = file.size();
   if (!size.ok()) return size.status();
@@ -39,19 +80,18 @@ Result<FileStart> read_file_start(io::File& file) {
     return Status(Code::corruption,
                   fmt::format("file is truncated: {} bytes, shorter than its header blocks", *size), *size);
   }
-  format::Superblock sb[2];
+  std::string_view bytes[2];
   for (int i = 0; i < 2; ++i) {
-    std::string_view slot = std::string_view(head).substr(format::kSuperblockPos[i], format::kSuperblockSize);
-    fs.slot_valid[i] = format::decode_superblock(slot, &sb[i]);
-    fs.slot_blank[i] = std::all_of(slot.begin(), slot.end(), [](char c) { return c == 0; });
+    bytes[i] = std::string_view(head).substr(format::kSuperblockPos[i], format::kSuperblockSize);
+    fs.slot_blank[i] = std::all_of(bytes[i].begin(), bytes[i].end(), [](char c) { return c == 0; });
   }
-  if (!fs.slot_valid[0] && !fs.slot_valid[1]) {
-    return Status(Code::corruption, "both superblocks are damaged", format::kSuperblockPos[0]);
-  }
-  bool first = fs.slot_valid[0] && (!fs.slot_valid[1] || sb[0].generation > sb[1].generation);
-  fs.superblock = first ? sb[0] : sb[1];
+  fs.slots = decode_superblock_slots(bytes, fs.header.format_version);
+  Result<SuperblockChoice> choice = choose_superblock(fs.slots.slot, fs.slots.valid, boot_tag);
+  if (!choice.ok()) return choice.status();
+  fs.choice = *choice;
+  fs.superblock = fs.slots.slot[fs.choice.use];
   const format::Superblock& s = fs.superblock;
-  const uint64_t at = format::kSuperblockPos[first ? 0 : 1];
+  const uint64_t at = format::kSuperblockPos[fs.choice.use];
   // A superblock whose checksum holds but whose values are impossible was
   // written wrong or on purpose; following it would read outside the log.
   if (std::string why = impossible_log_start(s.log_start, fs.header.segment_size, *size); !why.empty()) {

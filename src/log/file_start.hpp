@@ -8,15 +8,45 @@
 
 namespace rivulet::log {
 
+// Which superblock slot the log starts from, and which one a power cut
+// cannot take.
+struct SuperblockChoice {
+  // The valid slot with the higher generation, passing over one written
+  // without a sync during another boot (a power cut may have taken what
+  // it names).
+  int use = -1;
+  // The valid slot with the higher generation among those written after a
+  // sync; -1 if neither was. A writer reuses only what this one's log
+  // start has left behind.
+  int synced = -1;
+  uint64_t max_generation = 0;  // over both valid slots
+};
+
+struct SuperblockSlots {
+  format::Superblock slot[2];
+  bool valid[2] = {false, false};
+};
+
 struct FileStart {
   uint64_t file_size = 0;
   format::FileHeader header;
-  format::Superblock superblock;  // the valid one with the higher generation
-  bool slot_valid[2] = {false, false};
+  format::Superblock superblock;  // the slot `choice.use` holds
+  SuperblockSlots slots;
+  SuperblockChoice choice;
   bool slot_blank[2] = {false, false};  // all zeros: never written
 };
 
-Result<FileStart> read_file_start(io::File& file);
+// `boot_tag` is the running boot's (io::Env::boot_tag).
+Result<FileStart> read_file_start(io::File& file, uint32_t boot_tag);
+
+// Decodes the bytes read at format::kSuperblockPos[0] and [1] in a file of
+// `format_version`.
+SuperblockSlots decode_superblock_slots(const std::string_view bytes[2], uint32_t format_version);
+
+// Picks from the two slots (format::kSuperblockPos) as above; corruption
+// if neither may be used.
+Result<SuperblockChoice> choose_superblock(const format::Superblock slot[2], const bool valid[2],
+                                           uint32_t boot_tag);
 
 // Where the chain begins: the superblock's log start (a checkpoint, once
 // there is one).
