@@ -233,5 +233,38 @@ TEST(UnsyncedCheckpoint, APowerCutFallsBackToTheSyncedCheckpointAndKeepsWhatWasS
   EXPECT_EQ(contents(*again).size(), kept.size() + 1000);
 }
 
+// A format 3 file stays format 3: written by this build under sync off, its
+// checkpoints are synced and its superblocks say nothing of boots, so the
+// builds that made it can still open it safely.
+// tests/data/checkpoint-v1.rvl: format 3, topic "c" with 2 partitions.
+TEST(UnsyncedCheckpoint, AFormatThreeFileIsStillWrittenAsFormatThree) {
+  TempDir dir;
+  std::string path = dir.file("v3.rvl");
+  testing::write_all(path, testing::read_all(RIVULET_TEST_DATA_DIR "/checkpoint-v1.rvl"));
+  FaultEnv env;
+  const uint64_t checkpoint_before = file_start(path, env).superblock.checkpoint_pos;
+  ASSERT_EQ(file_start(path, env).header.format_version, 3u);
+  {
+    OpenOptions o = options(&env, Sync::off);
+    o.segment_size = 0;  // the file's own
+    auto db = open_db(path, o);
+    ASSERT_NE(db, nullptr);
+    for (int i = 0; i < 20; ++i) {
+      WriteBatch b(*db);
+      for (int k = 0; k < 50; ++k) ASSERT_TRUE(b.add({.topic = "c", .value = value_of(k)}).ok());
+      ASSERT_TRUE(db->commit(b).ok());
+    }
+    env.crash();
+  }
+  log::FileStart fs = file_start(path, env);
+  EXPECT_EQ(fs.header.format_version, 3u);
+  EXPECT_NE(fs.superblock.checkpoint_pos, checkpoint_before) << "no checkpoint was written";
+  std::string bytes = testing::read_all(path);
+  for (uint64_t slot : format::kSuperblockPos) EXPECT_EQ(bytes.substr(slot + 44, 4), std::string(4, '\0'));
+  // A power cut that loses every unsynced write keeps that checkpoint.
+  ASSERT_TRUE(env.power_cut_drop_all().ok());
+  EXPECT_EQ(file_start(path, env).superblock.checkpoint_pos, fs.superblock.checkpoint_pos);
+}
+
 }  // namespace
 }  // namespace rivulet
