@@ -225,6 +225,36 @@ TEST_F(PosixEnvTest, MappingSeesLaterWrites) {
   EXPECT_EQ(std::string_view((*m)->data() + 99, 5), "aXYZa");
 }
 
+// Prefilling zeroes only the whole 2 MiB-aligned blocks inside its range:
+// the writer passes the space past the log's head, and the bytes before
+// it (the log) and after the range must stay as they are.
+TEST_F(PosixEnvTest, PrefillZeroesOnlyWholeAlignedBlocksInsideItsRange) {
+  constexpr size_t kMiB = 1 << 20;
+  std::unique_ptr<File> f = create("p", std::string(7 * kMiB, 'x'));
+  ASSERT_NE(f, nullptr);
+  ASSERT_TRUE(f->prefill(kMiB + 1, 6 * kMiB - 1).ok());
+  std::string all = read(*f, 0, 7 * kMiB);
+  EXPECT_EQ(all.find_first_not_of('x'), 2 * kMiB);
+  EXPECT_EQ(all.find_first_not_of('\0', 2 * kMiB), 4 * kMiB);
+  EXPECT_EQ(all.find_first_not_of('x', 4 * kMiB), std::string::npos);
+  ASSERT_TRUE(f->prefill(0, kMiB).ok());  // no whole block: nothing
+  EXPECT_EQ(read(*f, 0, 16), std::string(16, 'x'));
+}
+
+// A large mapping starts on a 2 MiB boundary (so huge folios can be mapped
+// whole) and reads the file as any mapping does.
+TEST_F(PosixEnvTest, ALargeMappingIsAlignedAndReadsTheFile) {
+  constexpr size_t kLength = (4 << 20) + 4096;
+  std::string content(kLength, 'm');
+  content[kLength - 1] = 'e';
+  std::unique_ptr<File> f = create("big", content);
+  ASSERT_NE(f, nullptr);
+  Result<std::unique_ptr<Mapping>> m = f->map(kLength);
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_EQ(reinterpret_cast<uintptr_t>((*m)->data()) % (2 << 20), 0u);
+  EXPECT_EQ(std::string_view((*m)->data(), kLength), content);
+}
+
 TEST_F(PosixEnvTest, EmptyMapping) {
   std::unique_ptr<File> f = create("a");
   ASSERT_NE(f, nullptr);

@@ -124,8 +124,12 @@ Status ReaderImpl::fill(size_t max_records) {
       v.offset = r.offset;
       v.timestamp_ms = r.timestamp_ms;
       v.timestamp_type = h.log_append_time() ? TimestampType::log_append_time : TimestampType::create_time;
-      v.key = r.key;
-      v.value = r.value;
+      // Set in place (v is new, both null): copying the optionals whole
+      // loads their flag byte inside a wider word, which the CPU cannot
+      // forward from the byte store just before it, and stalls (a fifth
+      // of a sequential read's time).
+      if (r.key) v.key.emplace(*r.key);
+      if (r.value) v.value.emplace(*r.value);
       v.headers = RecordHeaders(r.headers_raw, r.header_count);
       next_offset_ = r.offset + 1;
       full = out_.size() >= max_records;

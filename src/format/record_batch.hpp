@@ -116,7 +116,8 @@ struct DecodedRecord {
 class RecordDecoder {
  public:
   RecordDecoder(std::string_view batch, const BatchHeader& header, uint64_t position);
-  // Sets *out and returns true; returns false at the end of the batch.
+  // Sets *out and returns true; returns false at the end of the batch. On
+  // an error *out may be partly set.
   Result<bool> next(DecodedRecord* out);
   // Where the next record starts, in bytes from the start of the batch: after
   // next() returned true, the end of the record it decoded (compaction copies
