@@ -338,10 +338,6 @@ class FaultFile final : public io::File {
   }
 
   using io::File::allocate;
-  // Zeros over bytes nobody reads change nothing a test could see; not
-  // writing them keeps the power-cut bookkeeping small.
-  Status prefill(uint64_t, uint64_t) override { return Status::OK(); }
-
   Status allocate(uint64_t from, uint64_t end) override {
     std::lock_guard<std::mutex> lock(st_->mu);
     RIVULET_TRY(begin_resize("fallocate"));

@@ -21,7 +21,6 @@ class ForwardingFile : public io::File {
   Result<uint64_t> disk_bytes() override { return f_->disk_bytes(); }
   using io::File::allocate;
   Status allocate(uint64_t from, uint64_t end) override { return f_->allocate(from, end); }
-  Status prefill(uint64_t from, uint64_t end) override { return f_->prefill(from, end); }
   Status truncate(uint64_t size) override { return f_->truncate(size); }
   Status punch_hole(uint64_t pos, uint64_t len) override { return f_->punch_hole(pos, len); }
   Result<std::unique_ptr<io::Mapping>> map(uint64_t length) override { return f_->map(length); }

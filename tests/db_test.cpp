@@ -333,12 +333,11 @@ TEST(Db, PollWaitsForACommitFromAnotherThread) {
 namespace rivulet {
 namespace {
 
-// The writer zero-fills whole 2 MiB blocks past the log's head before it
-// writes there (huge page-cache folios, cheap for readers to map). Across
-// handles, reopenings and segment ends it never touches a committed byte:
-// 40 MiB in commits of ~100 KiB, written by three handles one after the
-// other into 8 MiB segments, read back whole.
-TEST(Db, ZeroFillingAheadOfTheHeadNeverTouchesCommittedRecords) {
+// Allocation steps grow to 4 MiB, past handles, reopenings and segment
+// ends, and mapped and plain writes mix: 40 MiB in commits of ~100 KiB,
+// written by three handles one after the other into 8 MiB segments, read
+// back whole.
+TEST(Db, LargeCommitsFromSeveralHandlesInTurnReadBackWhole) {
   TempDir dir;
   std::string path = dir.file("big.rvl");
   OpenOptions o;

@@ -225,22 +225,6 @@ TEST_F(PosixEnvTest, MappingSeesLaterWrites) {
   EXPECT_EQ(std::string_view((*m)->data() + 99, 5), "aXYZa");
 }
 
-// Prefilling zeroes only the whole 2 MiB-aligned blocks inside its range:
-// the writer passes the space past the log's head, and the bytes before
-// it (the log) and after the range must stay as they are.
-TEST_F(PosixEnvTest, PrefillZeroesOnlyWholeAlignedBlocksInsideItsRange) {
-  constexpr size_t kMiB = 1 << 20;
-  std::unique_ptr<File> f = create("p", std::string(7 * kMiB, 'x'));
-  ASSERT_NE(f, nullptr);
-  ASSERT_TRUE(f->prefill(kMiB + 1, 6 * kMiB - 1).ok());
-  std::string all = read(*f, 0, 7 * kMiB);
-  EXPECT_EQ(all.find_first_not_of('x'), 2 * kMiB);
-  EXPECT_EQ(all.find_first_not_of('\0', 2 * kMiB), 4 * kMiB);
-  EXPECT_EQ(all.find_first_not_of('x', 4 * kMiB), std::string::npos);
-  ASSERT_TRUE(f->prefill(0, kMiB).ok());  // no whole block: nothing
-  EXPECT_EQ(read(*f, 0, 16), std::string(16, 'x'));
-}
-
 // A large mapping starts on a 2 MiB boundary (so huge folios can be mapped
 // whole) and reads the file as any mapping does.
 TEST_F(PosixEnvTest, ALargeMappingIsAlignedAndReadsTheFile) {

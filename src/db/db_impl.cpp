@@ -26,7 +26,6 @@ namespace {
 
 constexpr uint64_t kMinAllocationStep = 64u << 10;
 constexpr uint64_t kMaxAllocationStep = 4u << 20;
-constexpr uint64_t kHugeStep = 2u << 20;
 // Closing writes a checkpoint if more than this (or checkpoint_bytes)
 // came since the last.
 constexpr uint64_t kCheckpointAtClose = 1u << 20;
@@ -423,15 +422,9 @@ Status DbImpl::ensure_allocated(uint64_t end) {
   uint64_t step = std::clamp<uint64_t>((end - segment) / 4, kMinAllocationStep, kMaxAllocationStep);
   uint64_t target = std::min((end + step + kMinAllocationStep - 1) / kMinAllocationStep * kMinAllocationStep,
                              segment_end);
-  // Big steps end on 2 MiB boundaries, so that whole huge blocks get
-  // allocated (and prefilled) at once.
-  if (step >= kHugeStep) target = std::min((end + step + kHugeStep - 1) / kHugeStep * kHugeStep, segment_end);
   if (*size > target && *size <= segment_end) target = *size;
   target = std::max(target, end);
-  const uint64_t first = std::max(allocated_end_, segment);
-  RIVULET_TRY(file_->allocate(first, target));
-  // Nothing from the head on is part of the log yet.
-  RIVULET_TRY(file_->prefill(std::max(first, head_.pos), target));
+  RIVULET_TRY(file_->allocate(std::max(allocated_end_, segment), target));
   allocated_end_ = target;
   map_->note_size(target);
   return Status::OK();

@@ -66,13 +66,6 @@ class File {
   // far from the last one must not allocate the space between).
   virtual Status allocate(uint64_t from, uint64_t end) = 0;
   Status allocate(uint64_t end) { return allocate(0, end); }
-  // [from, end) holds nothing anyone reads and is about to be written
-  // front to back: the File may write zeros over it first, in the large
-  // aligned pieces that make the page cache hold it in huge folios (which
-  // readers then map with one page-table entry per 2 MiB instead of 512:
-  // on a virtual machine, mapping 4 KiB pages costs more than copying
-  // them). It may also do nothing.
-  virtual Status prefill(uint64_t from, uint64_t end) = 0;
   virtual Status truncate(uint64_t size) = 0;
   // Gives the blocks of [pos, pos + len) back to the file system (they read
   // as zeros after) without changing the file's size, so space comes back
