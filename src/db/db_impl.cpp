@@ -405,16 +405,18 @@ void DbImpl::wait_for_commit(uint32_t seen, std::chrono::steady_clock::time_poin
 // this handle's File: also where another process allocated it, so the File
 // knows it may write there through its mapping (io::File::allocate). Only
 // the segment being written: a segment begun past a gap (the previous one
-// was left early) never allocates the space between, and a reused segment
-// below allocated_end_ is not allocated again: it is written with pwritev
-// unless it lies in the range the File last allocated (io::File::allocate),
-// which this handle's own punches cut short (io::File::punch_hole).
-// Allocating reused segments again cost 12% of produce under retention.
+// was left early) never allocates the space between. allocated_end_ counts
+// only in the segment that holds it: a reused segment below it is
+// allocated afresh, step by step like a new one, since another process may
+// have punched it (a write through the mapping into a hole needs a block,
+// and a full disk would SIGBUS the process instead of failing the commit),
+// and the File then forgets the range it allocated before.
 Status DbImpl::ensure_allocated(uint64_t end) {
-  if (end <= allocated_end_) return Status::OK();
   const uint64_t segment =
       format::segment_start(format::segment_index(end - 1, header_.segment_size), header_.segment_size);
   const uint64_t segment_end = segment + header_.segment_size;
+  if (allocated_end_ <= segment || allocated_end_ > segment_end) allocated_end_ = segment;
+  if (end <= allocated_end_) return Status::OK();
   Result<uint64_t> size = map_->refresh_size();
   if (!size.ok()) return size.status();
   // Grow by a quarter of what the segment holds, between 64 KiB and 4 MiB:
