@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -46,6 +47,12 @@ struct FaultEnv::State {
   std::mutex mu;
   uint64_t ops = 0;
   uint32_t power_cuts = 0;
+  // Boots of different envs differ too: a test may look at a file through
+  // a new env after another one cut the power.
+  const uint32_t instance = [] {
+    static std::atomic<uint32_t> next{0};
+    return next.fetch_add(1);
+  }();
 
   bool fail_armed = false;
   uint64_t fail_n = 0;
@@ -641,7 +648,8 @@ uint32_t FaultEnv::boot_tag() {
   std::lock_guard<std::mutex> lock(state_->mu);
   // Another boot for each cut, and never the base env's (a test may look
   // at the file through it after a cut).
-  uint32_t tag = base_tag + (state_->power_cuts + 1) * 0x9E3779B9u;
+  uint32_t boot = state_->instance * 65537u + state_->power_cuts + 1;
+  uint32_t tag = base_tag + boot * 0x9E3779B9u;
   return tag == 0 ? 1 : tag;
 }
 

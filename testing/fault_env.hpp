@@ -78,8 +78,8 @@ class FaultEnv final : public io::Env {
   Status rename_noreplace(const std::string& from, const std::string& to) override;
   Status remove(const std::string& path) override;
   Status sync_parent_dir(const std::string& path) override;
-  // Not the base env's, and changed by every power cut (a power cut is a
-  // reboot).
+  // Not the base env's nor another FaultEnv's, and changed by every power
+  // cut (a power cut is a reboot).
   uint32_t boot_tag() override;
 
   // Mutating File calls so far (failed and injected ones included).
