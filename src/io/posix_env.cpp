@@ -158,7 +158,11 @@ class PosixFile final : public File {
     for (std::string_view p : parts) total += p.size();
     if (mapped_writes_ && total <= kMaxMappedWrite && pos >= safe_begin_ && pos + total <= safe_end_ &&
         map_for_writes(pos + total)) {
-      if (pos + total > prefaulted_end_) prefault(pos, std::min(safe_end_, pos + kPrefault));
+      // Only for a run of small writes: one between large ones (a
+      // retention record between batches) would fault in pages that the
+      // next pwritev fills anyway, reading them first in a reused segment.
+      if (pos + total > prefaulted_end_ && last_write_mapped_) prefault(pos, std::min(safe_end_, pos + kPrefault));
+      last_write_mapped_ = true;
       char* at = wmap_ + pos;
       for (std::string_view p : parts) {
         std::memcpy(at, p.data(), p.size());
@@ -166,6 +170,7 @@ class PosixFile final : public File {
       }
       return Status::OK();
     }
+    last_write_mapped_ = false;
     std::vector<iovec> iov;
     iov.reserve(parts.size());
     for (std::string_view p : parts) {
@@ -338,6 +343,7 @@ class PosixFile final : public File {
   uint64_t safe_begin_ = 0;
   uint64_t safe_end_ = 0;
   uint64_t prefaulted_end_ = 0;
+  bool last_write_mapped_ = false;
   char* wmap_ = nullptr;
   uint64_t wmap_len_ = 0;
 };
