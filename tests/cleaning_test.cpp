@@ -51,21 +51,13 @@ void PrintTo(const Rec& r, std::ostream* os) {
 
 std::map<int64_t, Rec> read_partition(Db& db, const std::string& topic, int32_t partition = 0) {
   std::map<int64_t, Rec> out;
-  auto r = db.reader(topic, partition, StartAt::earliest());
-  EXPECT_TRUE(r.ok()) << r.status().to_string();
-  if (!r.ok()) return out;
-  for (;;) {
-    auto got = (*r)->poll(0ms);
-    EXPECT_TRUE(got.ok()) << got.status().to_string();
-    if (!got.ok() || got->empty()) break;
-    for (const RecordView& v : *got) {
-      Rec rec;
-      if (v.key) rec.key = std::string(*v.key);
-      if (v.value) rec.value = std::string(*v.value);
-      rec.timestamp = v.timestamp_ms;
-      EXPECT_TRUE(out.emplace(v.offset, rec).second) << "offset " << v.offset << " twice";
-    }
-  }
+  testing::for_each_record(db, topic, partition, [&](const RecordView& v) {
+    Rec rec;
+    if (v.key) rec.key = std::string(*v.key);
+    if (v.value) rec.value = std::string(*v.value);
+    rec.timestamp = v.timestamp_ms;
+    EXPECT_TRUE(out.emplace(v.offset, rec).second) << "offset " << v.offset << " twice";
+  });
   return out;
 }
 

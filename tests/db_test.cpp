@@ -22,15 +22,9 @@ std::unique_ptr<Db> open_db(const std::string& path, OpenOptions o = {}) {
 
 std::vector<std::string> read_values(Db& db, std::string_view topic, int32_t partition,
                                      StartAt start = StartAt::earliest()) {
-  auto r = db.reader(topic, partition, start);
-  EXPECT_TRUE(r.ok()) << r.status().to_string();
   std::vector<std::string> out;
-  for (;;) {
-    auto recs = (*r)->poll(0ms);
-    EXPECT_TRUE(recs.ok()) << recs.status().to_string();
-    if (!recs.ok() || recs->empty()) break;
-    for (const RecordView& v : *recs) out.emplace_back(v.value.value_or("<null>"));
-  }
+  testing::for_each_record(
+      db, topic, partition, [&](const RecordView& v) { out.emplace_back(v.value.value_or("<null>")); }, start);
   return out;
 }
 

@@ -49,14 +49,8 @@ std::map<std::pair<int32_t, int64_t>, std::string> contents(Db& db, const std::s
   EXPECT_TRUE(info.ok()) << info.status().to_string();
   if (!info.ok()) return out;
   for (const PartitionInfo& p : info->partitions) {
-    auto r = db.reader(topic, p.partition, StartAt::earliest());
-    EXPECT_TRUE(r.ok()) << r.status().to_string();
-    for (;;) {
-      auto got = (*r)->poll(0ms);
-      EXPECT_TRUE(got.ok()) << got.status().to_string();
-      if (!got.ok() || got->empty()) break;
-      for (const RecordView& v : *got) out[{p.partition, v.offset}] = std::string(*v.value);
-    }
+    testing::for_each_record(db, topic, p.partition,
+                             [&](const RecordView& v) { out[{p.partition, v.offset}] = std::string(*v.value); });
   }
   return out;
 }

@@ -115,15 +115,7 @@ void produce(Db& db, int from, int count) {
 // Offset -> value of partition 0 of "t".
 std::map<int64_t, std::string> contents(Db& db) {
   std::map<int64_t, std::string> out;
-  auto r = db.reader("t", 0, StartAt::earliest());
-  EXPECT_TRUE(r.ok()) << r.status().to_string();
-  if (!r.ok()) return out;
-  for (;;) {
-    auto got = (*r)->poll(0ms);
-    EXPECT_TRUE(got.ok()) << got.status().to_string();
-    if (!got.ok() || got->empty()) break;
-    for (const RecordView& v : *got) out[v.offset] = std::string(*v.value);
-  }
+  testing::for_each_record(db, "t", 0, [&](const RecordView& v) { out[v.offset] = std::string(*v.value); });
   return out;
 }
 

@@ -6,12 +6,16 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <string>
+#include <string_view>
+
+#include "rivulet/rivulet.hpp"
 
 namespace rivulet::testing {
 
@@ -44,6 +48,23 @@ inline std::string read_all(const std::string& path) {
 inline void write_all(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << bytes;
+}
+
+// Calls fn(const RecordView&) for each record of a partition from `start`
+// on, polling without waiting until a poll returns nothing. A failure to
+// make the reader or to poll fails the test and ends the walk.
+template <class Fn>
+void for_each_record(Db& db, std::string_view topic, int32_t partition, Fn fn,
+                     StartAt start = StartAt::earliest()) {
+  auto r = db.reader(topic, partition, start);
+  EXPECT_TRUE(r.ok()) << r.status().to_string();
+  if (!r.ok()) return;
+  for (;;) {
+    auto got = (*r)->poll(std::chrono::milliseconds(0));
+    EXPECT_TRUE(got.ok()) << got.status().to_string();
+    if (!got.ok() || got->empty()) return;
+    for (const RecordView& v : *got) fn(v);
+  }
 }
 
 // RIVULET_SEED=N replays a randomized test; otherwise a fresh seed is drawn.
