@@ -221,8 +221,6 @@ class PosixFile final : public File {
   // (the log moved to another segment), even inside the old one: another
   // process may have punched a hole there since, which fallocate fills.
   Status allocate(uint64_t first, uint64_t end) override {
-    Result<uint64_t> cur = size();
-    if (!cur.ok()) return cur.status();
     if (end <= first) return Status::OK();
     int rc;
     do {
@@ -239,6 +237,8 @@ class PosixFile final : public File {
       // fallocate (some FUSE and network ones) only get the file extended, so
       // a later write into this range can still fail with ENOSPC (which is
       // why such ranges are never written through the mapping).
+      Result<uint64_t> cur = size();
+      if (!cur.ok()) return cur.status();
       return end <= *cur ? Status::OK() : truncate(end);
     }
     return errno_status(err, "fallocate", path_);
