@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -341,9 +342,9 @@ TEST(Coordination, LockHolderKilledMidFrameDoesNotStopOthers) {
   EXPECT_EQ(report->records, 4u);  // the meta record and three
 }
 
-// An Env whose fdatasync can be held back, to see what happens while one is
-// in flight.
-class GatedSyncEnv final : public io::Env {
+// An Env whose fdatasync (or, with gate_writes, every write) can be held
+// back, to see what happens while one is in flight.
+class GatedEnv final : public io::Env {
  public:
   Result<std::unique_ptr<io::File>> open(const std::string& path, io::OpenMode mode) override {
     Result<std::unique_ptr<io::File>> f = base_->open(path, mode);
@@ -375,25 +376,32 @@ class GatedSyncEnv final : public io::Env {
   }
   int syncs() const { return syncs_.load(); }
   int waiting() const { return waiting_.load(); }
+  std::atomic<bool> gate_writes{false};
 
  private:
   class GatedFile final : public testing::ForwardingFile {
    public:
-    GatedFile(GatedSyncEnv* env, std::unique_ptr<io::File> f) : ForwardingFile(std::move(f)), env_(env) {}
+    GatedFile(GatedEnv* env, std::unique_ptr<io::File> f) : ForwardingFile(std::move(f)), env_(env) {}
     Status sync() override {
       env_->syncs_.fetch_add(1);
-      {
-        std::unique_lock lock(env_->mu_);
-        env_->waiting_.fetch_add(1);
-        env_->cv_.wait(lock, [&] { return env_->open_; });
-        env_->waiting_.fetch_sub(1);
-      }
+      env_->pass_gate();
       return ForwardingFile::sync();
+    }
+    Status write_at(uint64_t pos, std::span<const std::string_view> parts) override {
+      if (env_->gate_writes) env_->pass_gate();
+      return ForwardingFile::write_at(pos, parts);
     }
 
    private:
-    GatedSyncEnv* env_;
+    GatedEnv* env_;
   };
+
+  void pass_gate() {
+    std::unique_lock lock(mu_);
+    waiting_.fetch_add(1);
+    cv_.wait(lock, [&] { return open_; });
+    waiting_.fetch_sub(1);
+  }
 
   io::Env* base_ = io::Env::posix();
   std::mutex mu_;
@@ -405,7 +413,7 @@ class GatedSyncEnv final : public io::Env {
 
 TEST(Coordination, FullSyncCommitsShareOneSyncAndStayInvisibleUntilDurable) {
   TempDir dir;
-  GatedSyncEnv env;
+  GatedEnv env;
   OpenOptions options;
   options.env = &env;
   options.sync = Sync::full;
@@ -449,6 +457,67 @@ TEST(Coordination, FullSyncCommitsShareOneSyncAndStayInvisibleUntilDurable) {
   // The first sync, then one for everyone who arrived while it ran.
   EXPECT_EQ(env.syncs() - before, 2);
   EXPECT_EQ(values(**r).size(), static_cast<size_t>(kThreads));
+}
+
+// Commits that line up behind one being written go through together: each
+// gets its own result (one failing fails no other), and every record lands
+// once, in each thread's order.
+TEST(Coordination, CommitsQueuedBehindAWriteEachGetTheirOwnResult) {
+  for (Sync sync : {Sync::normal, Sync::full}) {
+    SCOPED_TRACE(sync == Sync::full ? "sync full" : "sync normal");
+    TempDir dir;
+    GatedEnv env;
+    OpenOptions options;
+    options.env = &env;
+    options.sync = sync;
+    auto db = open_db(dir.file("ev.rvl"), options);
+    ASSERT_TRUE(db->create_topic("t").ok());
+    ASSERT_TRUE(db->create_topic("gone").ok());
+    WriteBatch doomed(*db);
+    ASSERT_TRUE(doomed.add({.topic = "gone", .value = "never"}).ok());
+    ASSERT_TRUE(db->delete_topic("gone").ok());
+
+    env.gate_writes = true;
+    env.close_gate();
+    std::vector<std::thread> threads;
+    threads.emplace_back([&] { EXPECT_TRUE(db->produce({.topic = "t", .key = "first", .value = "0"}).ok()); });
+    while (env.waiting() == 0) std::this_thread::sleep_for(milliseconds(1));  // its frame is being written
+    // First in line behind it: the commit that fails.
+    Status doomed_status;
+    threads.emplace_back([&] { doomed_status = db->commit(doomed); });
+    std::this_thread::sleep_for(milliseconds(5));
+    constexpr int kThreads = 6, kEach = 20;
+    std::atomic<int> failed{0};
+    for (int i = 0; i < kThreads; ++i) {
+      threads.emplace_back([&, i] {
+        for (int n = 0; n < kEach; ++n) {
+          Status st = db->produce({.topic = "t", .key = "k" + std::to_string(i), .value = std::to_string(n)}).status();
+          if (!st.ok()) failed.fetch_add(1);
+        }
+      });
+    }
+    std::this_thread::sleep_for(milliseconds(20));  // let them line up
+    env.gate_writes = false;
+    env.open_gate();
+    for (std::thread& t : threads) t.join();
+
+    EXPECT_EQ(failed.load(), 0);
+    EXPECT_EQ(doomed_status.code(), Code::not_found) << doomed_status.to_string();
+    std::map<std::string, int> next;  // per key, the value expected next
+    int64_t offset = 0;
+    testing::for_each_record(*db, "t", 0, [&](const RecordView& v) {
+      EXPECT_EQ(v.offset, offset++);
+      std::string key(v.key.value_or(""));
+      if (key == "first") return;
+      EXPECT_EQ(std::string(*v.value), std::to_string(next[key]++)) << key;
+    });
+    EXPECT_EQ(offset, 1 + kThreads * kEach);
+    for (int i = 0; i < kThreads; ++i) EXPECT_EQ(next["k" + std::to_string(i)], kEach);
+    ASSERT_TRUE(db->close().ok());
+    Result<CheckReport> report = check_file(dir.file("ev.rvl"));
+    ASSERT_TRUE(report.ok());
+    EXPECT_TRUE(report->ok);
+  }
 }
 
 }  // namespace

@@ -825,43 +825,64 @@ Status DbImpl::write_frame_locked(std::span<const format::OutgoingBatch> batches
 
 Status DbImpl::write_locked(const std::function<Status()>& locked) {
   uint64_t last_written = 0;
+  return commits_.run(
+      locked, [&](db::CommitQueue::Group group) { last_written = write_group(group); },
+      [&](db::CommitQueue::Group group) {
+        if (options_.sync == Sync::full) sync_group(group, last_written);
+      });
+}
+
+uint64_t DbImpl::write_group(db::CommitQueue::Group group) {
+  auto fail_all = [&](const Status& st) {
+    for (db::CommitQueue::Member* m : group) m->status = st;
+    return uint64_t{0};
+  };
+  Status st = check_writable();
+  if (!st.ok()) return fail_all(st);
+  shared_->begin_write();
+  struct EndWrite {
+    coord::SharedState* s;
+    ~EndWrite() { s->end_write(); }
+  } end_write{shared_.get()};
+  std::lock_guard write(write_mu_);
+  st = check_writable();
+  if (!st.ok()) return fail_all(st);
+  bool took_over = false;  // a dead holder's half frame, if any, is overwritten
+  st = shared_->lock_writer(&took_over);
+  if (!st.ok()) return fail_all(st);
+  uint64_t last_written = 0;
   {
-    RIVULET_TRY(check_writable());
-    shared_->begin_write();
-    struct EndWrite {
-      coord::SharedState* s;
-      ~EndWrite() { s->end_write(); }
-    } end_write{shared_.get()};
-    std::lock_guard write(write_mu_);
-    RIVULET_TRY(check_writable());
-    bool took_over = false;  // a dead holder's half frame, if any, is overwritten
-    RIVULET_TRY(shared_->lock_writer(&took_over));
-    Status st;
-    {
-      std::unique_lock follow(follow_mu_);
-      st = catch_up_locked();
-      // Upkeep comes before the caller's frame: if it fails, the commit
+    std::unique_lock follow(follow_mu_);
+    st = catch_up_locked();
+    for (db::CommitQueue::Member* m : group) {
+      // Upkeep comes before each caller's frames: if it fails, that commit
       // fails whole, never after its frame is in the log.
-      if (st.ok()) st = apply_retention_locked();
-      if (st.ok()) st = maybe_clean_locked();
-      if (st.ok()) st = maybe_checkpoint_locked(options_.checkpoint_bytes);
-      if (st.ok()) st = locked();
-      last_written = last_seq();
+      Status mine = st.ok() ? check_writable() : st;
+      if (mine.ok()) mine = apply_retention_locked();
+      if (mine.ok()) mine = maybe_clean_locked();
+      if (mine.ok()) mine = maybe_checkpoint_locked(options_.checkpoint_bytes);
+      if (mine.ok()) mine = (*m->work)();
+      m->status = mine;
     }
-    shared_->unlock_writer();
-    RIVULET_TRY(st);
+    last_written = last_seq();
   }
-  if (options_.sync != Sync::full) return Status::OK();
-  // Group commit: the lock is free again, so other committers write their
-  // frames while one fdatasync runs for all of them.
+  shared_->unlock_writer();
+  return last_written;
+}
+
+// Group commit: the writer lock is free again, so other committers (in
+// this handle's next group and in other processes) write their frames while
+// one fdatasync runs for all of them.
+void DbImpl::sync_group(db::CommitQueue::Group group, uint64_t last_written) {
+  bool any_ok = false;
+  for (db::CommitQueue::Member* m : group) any_ok |= m->status.ok();
+  if (!any_ok) return;
   Status st = shared_->sync_through(last_written, [&] { return file_->sync(); });
-  if (!st.ok()) {
-    return fail({st.code(), fmt::format("{}: {}; the last commit may or may not be in the file", path_,
-                                        st.message())});
+  if (st.ok()) return;  // visible now; readers see the frames at their next refresh
+  st = fail({st.code(), fmt::format("{}: {}; the last commit may or may not be in the file", path_, st.message())});
+  for (db::CommitQueue::Member* m : group) {
+    if (m->status.ok()) m->status = st;
   }
-  // The frames are visible now; this handle's readers see them at their
-  // next refresh (every read path starts with one).
-  return Status::OK();
 }
 
 Status DbImpl::commit(WriteBatch::Rep& batch) {

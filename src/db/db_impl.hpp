@@ -14,6 +14,7 @@
 
 #include "coord/shared_state.hpp"
 #include "db/cleaner.hpp"
+#include "db/commit_queue.hpp"
 #include "db/frame_apply.hpp"
 #include "db/read_marks.hpp"
 #include "db/write_batch_rep.hpp"
@@ -98,7 +99,13 @@ class DbImpl {
   // Takes the cross-process writer lock and catches up; `locked` runs
   // under it (and follow_mu_) and may write frames. Under sync full, waits
   // afterwards (without the lock) until the last frame it wrote is durable.
+  // Commits of several threads go through in groups (db/commit_queue.hpp).
   Status write_locked(const std::function<Status()>& locked);
+  // A leader's steps: writes the group's frames under the writer lock and
+  // returns the last frame's seq; then, under sync full, waits until it is
+  // durable.
+  uint64_t write_group(db::CommitQueue::Group group);
+  void sync_group(db::CommitQueue::Group group, uint64_t last_written);
   // `flags` are frame flags (checkpoints); `at`, if given, receives the
   // chain position the frame was written at.
   Status write_frame_locked(std::span<const format::OutgoingBatch> batches, uint16_t flags = 0,
@@ -160,6 +167,7 @@ class DbImpl {
 
   // Lock order: write_mu_, then the shared writer lock, then follow_mu_,
   // then state_mu_.
+  db::CommitQueue commits_;           // lines up this handle's committers
   std::mutex write_mu_;               // one commit at a time in this handle
   std::mutex follow_mu_;              // one thread at a time moves head_
   mutable std::shared_mutex state_mu_;  // catalog_, head_, frames_ (readers share)
