@@ -12,6 +12,26 @@ void CommitQueue::hand(Member* m, uint32_t state) {
   coord::futex_wake(&m->state, 1);
 }
 
+void CommitQueue::pass_lead() {
+  Member* next = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    if (queue_.empty()) {
+      writing_ = false;
+    } else {
+      next = queue_.front();
+      queue_.erase(queue_.begin());
+    }
+  }
+  if (next) hand(next, kLead);
+}
+
+void CommitQueue::hand_results(Group group, const Member* leader) {
+  for (Member* m : group) {
+    if (m != leader) hand(m, kDone);
+  }
+}
+
 Status CommitQueue::run(const Work& work, const Step& write, const Step& finish) {
   Member me{&work, Status::OK()};
   {
@@ -28,29 +48,33 @@ Status CommitQueue::run(const Work& work, const Step& write, const Step& finish)
     coord::futex_wait(&me.state, kWaiting, std::chrono::seconds(1));
   }
   if (state == kDone) return me.status;
-  // Leading: everyone queued behind rides along.
-  std::vector<Member*> group{&me};
-  {
-    std::lock_guard lock(mu_);
-    group.insert(group.end(), queue_.begin(), queue_.end());
-    queue_.clear();
-  }
-  write(group);
-  Member* next = nullptr;
-  {
-    std::lock_guard lock(mu_);
-    if (queue_.empty()) {
-      writing_ = false;
-    } else {
-      next = queue_.front();
-      queue_.erase(queue_.begin());
+  // Leading: everyone queued behind rides along. If anything throws (out
+  // of memory), nobody may be left waiting: the others hear that their
+  // commit may or may not be in the file.
+  std::vector<Member*> group;
+  bool wrote = false;
+  try {
+    {
+      std::lock_guard lock(mu_);
+      group.swap(queue_);
     }
+    group.insert(group.begin(), &me);
+    write(group);
+    wrote = true;
+    pass_lead();
+    finish(group);
+  } catch (...) {
+    for (Member* m : group) {
+      if (m != &me) {
+        m->status = Status(Code::io_error, "the thread committing for this one failed (out of memory?); "
+                                           "the commit may or may not be in the file");
+      }
+    }
+    if (!wrote) pass_lead();
+    hand_results(group, &me);
+    throw;
   }
-  if (next) hand(next, kLead);
-  finish(group);
-  for (Member* m : group) {
-    if (m != &me) hand(m, kDone);
-  }
+  hand_results(group, &me);
   return me.status;
 }
 

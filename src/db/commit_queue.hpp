@@ -46,6 +46,9 @@ class CommitQueue {
   // Sets a waiting member's state and wakes it. Each member sleeps on its
   // own word, so a wake-up never sends it back to sleep on a lock.
   static void hand(Member* m, uint32_t state);
+  // After a write step: the first queued member leads next, if any.
+  void pass_lead();
+  static void hand_results(Group group, const Member* leader);
 
   std::mutex mu_;
   std::vector<Member*> queue_;  // waiting for the next lead
