@@ -11,6 +11,7 @@
 #include "format/frame.hpp"
 #include "format/meta_record.hpp"
 #include "format/record_batch.hpp"
+#include "format/record_decoder.hpp"
 #include "meta/catalog.hpp"
 #include "rivulet/record.hpp"
 
@@ -39,8 +40,7 @@ void decode_records(const format::ParsedFrame& frame) {
     format::RecordDecoder decoder(rest.substr(0, header.total_size()), header, b.position);
     format::DecodedRecord rec;
     for (;;) {
-      Result<bool> more = decoder.next(&rec);
-      if (!more.ok() || !*more) break;
+      if (!decoder.next(&rec)) break;
       touch(rec.key);
       touch(rec.value);
       for (const Header& h : RecordHeaders(rec.headers_raw, rec.header_count)) {

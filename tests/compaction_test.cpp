@@ -18,6 +18,7 @@
 #include "clean/map_batches.hpp"
 #include "clean/offset_map.hpp"
 #include "format/record_batch.hpp"
+#include "format/record_decoder.hpp"
 #include "test_util.hpp"
 #include "util/crc32c.hpp"
 #include "util/endian.hpp"
@@ -86,9 +87,10 @@ std::vector<Rec> decode(const std::vector<std::string>& batches) {
     format::RecordDecoder dec(batch, h, 0);
     for (;;) {
       format::DecodedRecord r;
-      Result<bool> more = dec.next(&r);
-      EXPECT_TRUE(more.ok()) << more.status().to_string();
-      if (!more.ok() || !*more) break;
+      if (!dec.next(&r)) {
+        EXPECT_TRUE(dec.status().ok()) << dec.status().to_string();
+        break;
+      }
       Rec rec{r.offset, r.timestamp_ms, own(r.key), own(r.value), {}, h.max_timestamp};
       for (const Header& hd : RecordHeaders(r.headers_raw, r.header_count)) {
         rec.headers.emplace_back(std::string(hd.key), own(hd.value));

@@ -2,6 +2,7 @@
 // of awkward records, every decoder error path, and a mutation loop that
 // must never crash (run it under ASan/UBSan).
 #include "format/record_batch.hpp"
+#include "format/record_decoder.hpp"
 
 #include <gtest/gtest.h>
 
@@ -79,9 +80,7 @@ Status decode_all(std::string_view batch, std::vector<Got>* out, uint64_t positi
   RecordDecoder dec(batch.substr(0, h.total_size()), h, position);
   for (;;) {
     DecodedRecord r;
-    Result<bool> more = dec.next(&r);
-    if (!more.ok()) return more.status();
-    if (!*more) return Status::OK();
+    if (!dec.next(&r)) return dec.status();
     Got g{r.offset, r.timestamp_ms, own(r.key), own(r.value), {}};
     for (const Header& hd : RecordHeaders(r.headers_raw, r.header_count)) {
       g.headers.emplace_back(std::string(hd.key), own(hd.value));
@@ -524,9 +523,8 @@ TEST(RecordBatchErrors, VarintsRunningOffTheEnd) {
   h.records_count = 1;  // ...then insist there is a record
   RecordDecoder dec(batch, h, 4096);
   DecodedRecord r;
-  Result<bool> res = dec.next(&r);
-  ASSERT_FALSE(res.ok());
-  expect_error(res.status(), Code::corruption, 4096, "malformed length varint");
+  ASSERT_FALSE(dec.next(&r));
+  expect_error(dec.status(), Code::corruption, 4096, "malformed length varint");
 
   // The timestamp delta's continuation bits run to the end of the record.
   batch = one_record();
@@ -617,8 +615,7 @@ void decode_anything(std::string_view batch, const BatchHeader& h) {
   };
   for (int i = 0; i < 100000; ++i) {
     DecodedRecord r;
-    Result<bool> more = dec.next(&r);
-    if (!more.ok() || !*more) return;
+    if (!dec.next(&r)) return;
     inside(r.key);
     inside(r.value);
     uint32_t n = 0;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "format/record_batch.hpp"
+#include "format/record_decoder.hpp"
 
 namespace rivulet::clean {
 
@@ -22,7 +23,7 @@ Result<Compacted> compact_batch(std::string_view batch, uint64_t position, const
   }
   format::RecordDecoder decoder(batch, h, position);
   format::DecodedRecord r;
-  if (h.compression() != 0) return decoder.next(&r).status();  // its `unsupported`
+  if (h.compression() != 0 && !decoder.next(&r)) return decoder.status();  // its `unsupported`
   if ((h.attributes & (format::kAttrControl | format::kAttrTransactional)) != 0) return Compacted::unchanged;
   if (h.base_offset >= map_end_offset) return Compacted::unchanged;  // nothing in it was mapped
 
@@ -39,9 +40,10 @@ Result<Compacted> compact_batch(std::string_view batch, uint64_t position, const
   int32_t kept = 0;
   int32_t dropped = 0;
   for (size_t begin = decoder.cursor();; begin = decoder.cursor()) {
-    Result<bool> more = decoder.next(&r);
-    if (!more.ok()) return more.status();
-    if (!*more) break;
+    if (!decoder.next(&r)) {
+      RIVULET_TRY(decoder.status());
+      break;
+    }
     if (!survives(r)) {
       ++dropped;
       continue;

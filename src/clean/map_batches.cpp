@@ -6,6 +6,7 @@
 #include <string>
 
 #include "format/record_batch.hpp"
+#include "format/record_decoder.hpp"
 
 namespace rivulet::clean {
 namespace {
@@ -40,9 +41,10 @@ Result<int64_t> map_batches(std::span<const BatchRef> batches, int64_t start_off
     const bool skip =
         h.compression() == 0 && (h.attributes & (format::kAttrControl | format::kAttrTransactional)) != 0;
     while (!skip) {
-      Result<bool> more = decoder.next(&r);  // `unsupported` for a compressed batch
-      if (!more.ok()) return more.status();
-      if (!*more) break;
+      if (!decoder.next(&r)) {
+        RIVULET_TRY(decoder.status());  // `unsupported` for a compressed batch
+        break;
+      }
       if (r.offset < start_offset || !r.key) continue;
       if (!map->put(*r.key, r.offset)) return r.offset;  // full: map_end_offset
     }

@@ -14,12 +14,8 @@ namespace rivulet::db {
 Status for_each_record(const format::BatchRef& b, const std::function<Status(const format::DecodedRecord&)>& take) {
   format::RecordDecoder decoder(b.bytes, b.header, b.position);
   format::DecodedRecord rec;
-  for (;;) {
-    Result<bool> more = decoder.next(&rec);
-    if (!more.ok()) return more.status();
-    if (!*more) return Status::OK();
-    RIVULET_TRY(take(rec));
-  }
+  while (decoder.next(&rec)) RIVULET_TRY(take(rec));
+  return decoder.status();
 }
 
 static Status apply_offsets_batch(meta::Catalog& catalog, const format::BatchRef& b) {

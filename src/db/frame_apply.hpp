@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "format/frame.hpp"
+#include "format/record_decoder.hpp"
 #include "log/log_scanner.hpp"
 #include "meta/catalog.hpp"
 

@@ -5,6 +5,7 @@
 
 #include "db/db_impl.hpp"
 #include "format/record_batch.hpp"
+#include "format/record_decoder.hpp"
 
 namespace rivulet {
 
@@ -74,11 +75,10 @@ Status ReaderImpl::decode_batch(uint64_t position, Take take) {
   }
   format::RecordDecoder decoder(batch, h, position);
   format::DecodedRecord rec;
-  for (;;) {
-    Result<bool> more = decoder.next(&rec);
-    if (!more.ok()) return more.status();
-    if (!*more || !take(rec, h)) return Status::OK();
+  while (decoder.next(&rec)) {
+    if (!take(rec, h)) return Status::OK();
   }
+  return decoder.status();
 }
 
 // Looks the batches up and pins their segments with the read mark, so that

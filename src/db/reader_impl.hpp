@@ -10,6 +10,7 @@
 
 #include "db/read_marks.hpp"
 #include "rivulet/db.hpp"
+#include "util/default_init_allocator.hpp"
 
 namespace rivulet {
 
@@ -53,7 +54,8 @@ class ReaderImpl {
   uint32_t topic_id_;
   int32_t partition_;
   int64_t next_offset_ = 0;
-  std::vector<RecordView> out_;
+  // Each view is filled in field by field right after emplace_back().
+  std::vector<RecordView, util::DefaultInitAllocator<RecordView>> out_;
   // Where the records handed out by the last poll lie (see ReadMarks).
   ReadMarks::Mark mark_;
   bool has_mark_ = false;

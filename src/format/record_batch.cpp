@@ -1,6 +1,7 @@
 // Kafka RecordBatch v2: the builder that encodes records straight into the
-// batch buffer (the produce hot path), and the header parser and record
-// decoder that treat every byte read from the file as untrusted.
+// batch buffer (the produce hot path), and the header parser that treats
+// every byte read from the file as untrusted (the records are walked by
+// format/record_decoder.hpp).
 #include "format/record_batch.hpp"
 
 #include <algorithm>
@@ -64,63 +65,16 @@ size_t body_size(int64_t timestamp_delta, int32_t offset_delta, const Bytes& key
   return n;
 }
 
-// Timestamps come from callers and files; wrap instead of overflowing.
+// Timestamps come from callers; wrap instead of overflowing.
 int64_t wrapping_sub(int64_t a, int64_t b) {
   return static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
 }
-int64_t wrapping_add(int64_t a, int64_t b) {
-  return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
-}
 
-// --- decoding errors ------------------------------------------------------
+// --- header errors --------------------------------------------------------
 
 Status corrupt(uint64_t position, const std::string& what) {
   return Status(Code::corruption, "record batch at position " + std::to_string(position) + ": " + what,
                 position);
-}
-
-// Errors inside a record name the record and where it starts in the batch.
-Status bad_record(uint64_t position, int32_t index, size_t at, const std::string& what) {
-  return corrupt(position,
-                 "record " + std::to_string(index) + " at batch byte " + std::to_string(at) + ": " + what);
-}
-
-const char* codec_name(int codec) {
-  switch (codec) {
-    case 1: return "gzip";
-    case 2: return "snappy";
-    case 3: return "lz4";
-    case 4: return "zstd";
-    default: return "unknown";
-  }
-}
-
-// Reads a nullable length-prefixed byte string that must end by `end`.
-inline const char* get_nullable(const char* p, const char* end, Bytes* out) {
-  int32_t len = 0;
-  p = varint::get32(p, end, &len);
-  if (p == nullptr || len < -1 || len > end - p) return nullptr;
-  if (len == -1) {
-    *out = std::nullopt;
-    return p;
-  }
-  *out = std::string_view(p, static_cast<size_t>(len));
-  return p + len;
-}
-
-// Skips `count` headers; returns nullptr if any is malformed or runs past end.
-// Kafka rejects a null header key, so its length must be >= 0.
-const char* skip_headers(const char* p, const char* end, int32_t count) {
-  for (int32_t i = 0; i < count; ++i) {
-    int32_t key_len = 0;
-    p = varint::get32(p, end, &key_len);
-    if (p == nullptr || key_len < 0 || key_len > end - p) return nullptr;
-    p += key_len;
-    Bytes value;
-    p = get_nullable(p, end, &value);
-    if (p == nullptr) return nullptr;
-  }
-  return p;
 }
 
 }  // namespace
@@ -260,99 +214,6 @@ void reseal_batch(std::string* batch, int32_t records_count) {
   store_be<int32_t>(h + kOffBatchLength, static_cast<int32_t>(batch->size() - kBatchLogOverhead));
   store_be<int32_t>(h + kOffRecordsCount, records_count);
   store_be<uint32_t>(h + kBatchCrcOffset, crc32c::value(h + kBatchCrcFrom, batch->size() - kBatchCrcFrom));
-}
-
-// --- RecordDecoder --------------------------------------------------------
-
-RecordDecoder::RecordDecoder(std::string_view batch, const BatchHeader& header, uint64_t position)
-    : batch_(batch.substr(0, std::min(batch.size(), header.total_size()))),
-      header_(header),
-      position_(position) {}
-
-Result<bool> RecordDecoder::next(DecodedRecord* out) {
-  if (header_.compression() != 0) {
-    const int codec = header_.compression();
-    return Status(Code::unsupported,
-                  "record batch at position " + std::to_string(position_) + ": compression codec " +
-                      codec_name(codec) + " (" + std::to_string(codec) + ") is not supported",
-                  position_);
-  }
-  if (index_ >= header_.records_count) {
-    if (pos_ != batch_.size()) {
-      return corrupt(position_, std::to_string(batch_.size() - std::min(pos_, batch_.size())) +
-                                    " bytes after the last of " + std::to_string(header_.records_count) +
-                                    " records");
-    }
-    return false;
-  }
-  if (pos_ >= batch_.size()) {
-    return corrupt(position_, "batch ends after " + std::to_string(index_) + " of " +
-                                  std::to_string(header_.records_count) + " records");
-  }
-
-  const char* const batch_end = batch_.data() + batch_.size();
-  const char* p = batch_.data() + pos_;
-  int32_t length = 0;
-  p = varint::get32(p, batch_end, &length);
-  if (p == nullptr) return bad_record(position_, index_, pos_, "malformed length varint");
-  if (length < 0 || length > batch_end - p) {
-    return bad_record(position_, index_, pos_,
-                      "length " + std::to_string(length) + " exceeds the " + std::to_string(batch_end - p) +
-                          " bytes left in the batch");
-  }
-  // From here on nothing may be read beyond this record's own bytes.
-  const char* const end = p + length;
-  if (p == end) return bad_record(position_, index_, pos_, "empty record");
-  ++p;  // attributes: unused in v2, ignored as Kafka does
-
-  int64_t ts_delta = 0;
-  p = varint::get64(p, end, &ts_delta);
-  if (p == nullptr) return bad_record(position_, index_, pos_, "malformed timestamp delta");
-  int32_t offset_delta = 0;
-  p = varint::get32(p, end, &offset_delta);
-  if (p == nullptr) return bad_record(position_, index_, pos_, "malformed offset delta");
-  if (offset_delta <= prev_offset_delta_ || offset_delta > header_.last_offset_delta) {
-    return bad_record(position_, index_, pos_,
-                      "offset delta " + std::to_string(offset_delta) + " not in (" +
-                          std::to_string(prev_offset_delta_) + ", " +
-                          std::to_string(header_.last_offset_delta) + "]");
-  }
-  // Straight into *out: optionals built on the stack and copied cost a
-  // store-forwarding stall each (a quarter of a sequential read's time).
-  p = get_nullable(p, end, &out->key);
-  if (p == nullptr) return bad_record(position_, index_, pos_, "malformed key");
-  p = get_nullable(p, end, &out->value);
-  if (p == nullptr) return bad_record(position_, index_, pos_, "malformed value");
-
-  int32_t header_count = 0;
-  p = varint::get32(p, end, &header_count);
-  if (p == nullptr) return bad_record(position_, index_, pos_, "malformed header count");
-  // Each header takes at least two bytes; rejecting early bounds the loop.
-  if (header_count < 0 || header_count > (end - p) / 2) {
-    return bad_record(position_, index_, pos_,
-                      "header count " + std::to_string(header_count) + " does not fit in " +
-                          std::to_string(end - p) + " bytes");
-  }
-  const char* const headers_begin = p;
-  p = skip_headers(p, end, header_count);
-  if (p == nullptr) return bad_record(position_, index_, pos_, "malformed headers");
-  if (p != end) {
-    return bad_record(position_, index_, pos_,
-                      "length " + std::to_string(length) + " does not match its " +
-                          std::to_string(length - (end - p)) + " bytes of fields");
-  }
-
-  out->offset = wrapping_add(header_.base_offset, offset_delta);
-  // Kafka's rule: under LogAppendTime every record carries the batch's time.
-  out->timestamp_ms =
-      header_.log_append_time() ? header_.max_timestamp : wrapping_add(header_.base_timestamp, ts_delta);
-  out->headers_raw = std::string_view(headers_begin, static_cast<size_t>(p - headers_begin));
-  out->header_count = static_cast<uint32_t>(header_count);
-
-  pos_ = static_cast<size_t>(end - batch_.data());
-  ++index_;
-  prev_offset_delta_ = offset_delta;
-  return true;
 }
 
 }  // namespace rivulet::format

@@ -1,6 +1,7 @@
 // Kafka RecordBatch v2 (magic 2), byte for byte as Kafka writes it: the
-// builder encodes records straight into the batch buffer, the decoder walks
-// records of a batch whose CRC it has checked. No I/O here.
+// builder encodes records straight into the batch buffer; the records of a
+// batch whose CRC was checked are walked by RecordDecoder
+// (format/record_decoder.hpp). No I/O here.
 //
 // Layout (big-endian): baseOffset i64, batchLength i32, partitionLeaderEpoch
 // i32, magic i8 (=2), crc u32 (CRC-32C over byte 21..end), attributes i16,
@@ -98,39 +99,5 @@ bool batch_crc_ok(std::string_view batch, const BatchHeader& header);
 // `records_count`, then the CRC. Every other header field stays as it is.
 // `batch` holds at least the 61-byte header.
 void reseal_batch(std::string* batch, int32_t records_count);
-
-struct DecodedRecord {
-  int64_t offset = 0;
-  int64_t timestamp_ms = 0;
-  Bytes key;
-  Bytes value;
-  std::string_view headers_raw;  // `header_count` headers, validated
-  uint32_t header_count = 0;
-};
-
-// Walks the records of one uncompressed batch. Every length and varint is
-// bounds-checked: malformed bytes give a corruption Status naming the
-// position, never a crash. Compressed batches give `unsupported`. Offset
-// deltas must strictly increase and stay within lastOffsetDelta, but may
-// skip values: a compacted batch has gaps (recordsCount < lastOffsetDelta + 1).
-class RecordDecoder {
- public:
-  RecordDecoder(std::string_view batch, const BatchHeader& header, uint64_t position);
-  // Sets *out and returns true; returns false at the end of the batch. On
-  // an error *out may be partly set.
-  Result<bool> next(DecodedRecord* out);
-  // Where the next record starts, in bytes from the start of the batch: after
-  // next() returned true, the end of the record it decoded (compaction copies
-  // a surviving record's bytes as they are).
-  size_t cursor() const { return pos_; }
-
- private:
-  std::string_view batch_;
-  BatchHeader header_;
-  uint64_t position_;
-  size_t pos_ = kBatchHeaderSize;
-  int32_t index_ = 0;
-  int32_t prev_offset_delta_ = -1;  // offset deltas must strictly increase
-};
 
 }  // namespace rivulet::format

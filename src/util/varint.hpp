@@ -48,16 +48,21 @@ const char* get64_slow(const char* p, const char* end, int64_t* v);
 
 // One- and two-byte values (lengths under 8 KiB, small deltas) are by far
 // the most common: decoded inline, the rest out of line.
+// (A record's last field, its header count, is a one-byte value right at
+// the end of the record.)
 inline const char* get32(const char* p, const char* end, int32_t* v) {
-  if (end - p >= 2) {
-    uint32_t b0 = static_cast<uint8_t>(p[0]), b1 = static_cast<uint8_t>(p[1]);
+  if (p != end) {
+    uint32_t b0 = static_cast<uint8_t>(p[0]);
     if (b0 < 0x80) {
       *v = unzigzag32(b0);
       return p + 1;
     }
-    if (b1 < 0x80) {
-      *v = unzigzag32((b0 & 0x7f) | (b1 << 7));
-      return p + 2;
+    if (end - p >= 2) {
+      uint32_t b1 = static_cast<uint8_t>(p[1]);
+      if (b1 < 0x80) {
+        *v = unzigzag32((b0 & 0x7f) | (b1 << 7));
+        return p + 2;
+      }
     }
   }
   return get32_slow(p, end, v);
