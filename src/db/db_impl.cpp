@@ -285,7 +285,9 @@ Status DbImpl::apply_locked(const format::ParsedFrame& frame) {
 void DbImpl::make_visible_locked(uint64_t seq) {
   seq = std::min(seq, last_seq());
   if (seq <= visible_seq_.load(std::memory_order_relaxed)) return;
-  {
+  // pending_ changes only under follow_mu_, which the caller holds: most
+  // frames were made visible as they were applied, and need no lock here.
+  if (!pending_.empty()) {
     std::unique_lock state(state_mu_);
     while (!pending_.empty() && pending_.front().seq <= seq) {
       meta::PartitionState* p = pending_.front().partition;
@@ -657,11 +659,8 @@ Status DbImpl::settle_superblock_locked() {
 }
 
 Status DbImpl::maybe_checkpoint_locked(uint64_t threshold) {
-  uint64_t since;
-  {
-    std::shared_lock state(state_mu_);
-    since = replay_->bytes_since_checkpoint();
-  }
+  // Read without state_mu_: only holders of follow_mu_ (the caller) change it.
+  uint64_t since = replay_->bytes_since_checkpoint();
   if (since < threshold || since == 0) return Status::OK();
   Status st = write_checkpoint_locked();
   if (!st.ok()) return {st.code(), "while writing a checkpoint: " + st.message(), st.position()};
@@ -695,12 +694,9 @@ Status DbImpl::clean_step_locked(const db::CleanerLimits& limits, uint64_t budge
 // frame (written by any handle), in steps of at least kMinCleanStep. A
 // step that found nothing to clean is not tried again for as long.
 Status DbImpl::maybe_clean_locked() {
-  uint64_t owed, appended;
-  {
-    std::shared_lock state(state_mu_);
-    owed = catalog_.appended_since_cleaning();
-    appended = catalog_.appended();
-  }
+  // Read without state_mu_: only holders of follow_mu_ (the caller) change them.
+  uint64_t owed = catalog_.appended_since_cleaning();
+  uint64_t appended = catalog_.appended();
   if (owed < kMinCleanStep || appended < idle_cleaner_until_) return Status::OK();
   uint64_t read = 0;
   Status st = clean_step_locked(db::CleanerLimits{}, std::min(owed, kMaxCleanStep), &read);
