@@ -62,15 +62,16 @@ TEST(Crc32c, ExtendConcatenates) {
   }
 }
 
-// Covers both 3-way block sizes (256 and 8192 bytes) and their edges, at
-// every alignment.
+// Covers both 3-way block sizes (256 and 8192 bytes), the folding path's
+// threshold and step (512 and 128 bytes, on CPUs with VPCLMULQDQ) and their
+// edges, at every alignment.
 TEST(Crc32c, HardwareMatchesPortable) {
   std::mt19937_64 rng(7);
   std::vector<uint8_t> buf(3 * 8192 * 2 + 64);
   for (auto& b : buf) b = static_cast<uint8_t>(rng());
   std::vector<size_t> lengths;
   for (size_t n = 0; n <= 80; ++n) lengths.push_back(n);
-  for (size_t base : {3 * 256, 3 * 8192, 2 * 3 * 8192}) {
+  for (size_t base : {512, 640, 1024, 3 * 256, 3 * 8192, 2 * 3 * 8192}) {
     for (size_t d = 0; d < 20; ++d) {
       lengths.push_back(base + d);
       lengths.push_back(base - d);

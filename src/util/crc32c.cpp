@@ -1,13 +1,14 @@
 // CRC-32C (Castagnoli): a slicing-by-8 table implementation that works
-// everywhere, plus the SSE4.2 / ARMv8 CRC instructions chosen at run time so
-// the library needs no special compiler flags.
+// everywhere, plus the SSE4.2 / ARMv8 CRC instructions and (x86-64) the
+// VPCLMULQDQ carry-less multiply, chosen at run time so the library needs no
+// special compiler flags.
 #include "util/crc32c.hpp"
 
 #include <array>
 #include <cstring>
 
 #if defined(__x86_64__)
-#include <nmmintrin.h>
+#include <immintrin.h>
 #elif defined(__aarch64__)
 #include <sys/auxv.h>
 #if defined(__clang__)
@@ -153,6 +154,68 @@ __attribute__((target("sse4.2"))) uint32_t raw_hardware(uint32_t crc, const unsi
 
 bool cpu_has_crc() { return __builtin_cpu_supports("sse4.2"); }
 
+// Long inputs, on CPUs with VPCLMULQDQ (x86-64 since Ice Lake and Zen 3):
+// carry-less multiplication folds 128 bytes per step, about twice what the
+// CRC instruction's three streams do. Four 256-bit accumulators each hold
+// two 128-bit lanes; a step moves every lane forward by 1024 bits
+// (multiplying by x^1024 modulo the polynomial, one 64-bit half at a time)
+// onto the next 128 bytes. At the end the accumulators and lanes fold into
+// one 128-bit value with the same CRC, which the CRC instruction finishes.
+// The CRC so far enters by XOR into the first four bytes (a reflected CRC's
+// register lines up with the next bytes).
+//
+// A fold forward by D bits multiplies a lane's low half by
+// reflect32(x^(D+31) mod P) and its high half by reflect32(x^(D-33) mod P);
+// the constants below were computed that way and checked by brute force,
+// and tests compare this path with the table on thousands of inputs.
+constexpr size_t kFoldStep = 128;
+constexpr size_t kFoldMin = 4 * kFoldStep;  // shorter: the setup costs more than it saves
+
+#define RIVULET_TARGET_FOLD __attribute__((target("avx2,vpclmulqdq,pclmul,sse4.2")))
+
+RIVULET_TARGET_FOLD inline __m256i load256(const unsigned char* q) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+}
+
+// Both halves of each lane times their constants, XORed: the lane moved forward.
+RIVULET_TARGET_FOLD inline __m256i fold(__m256i v, __m256i k) {
+  return _mm256_xor_si256(_mm256_clmulepi64_epi128(v, k, 0x00), _mm256_clmulepi64_epi128(v, k, 0x11));
+}
+
+RIVULET_TARGET_FOLD uint32_t raw_folding(uint32_t crc, const unsigned char* p, size_t n) {
+  if (n < kFoldMin) return raw_hardware(crc, p, n);
+  // Each 128-bit lane: the low half's constant in qword 0, the high half's in qword 1.
+  const __m256i k1024 = _mm256_set_epi64x(0x0d3b6092, 0x6992cea2, 0x0d3b6092, 0x6992cea2);
+  const __m256i k256 = _mm256_set_epi64x(0xba4fc28e, 0x3da6d0cb, 0xba4fc28e, 0x3da6d0cb);
+  const __m128i k128 = _mm_set_epi64x(0x493c7d27, 0xf20c0dfe);
+  __m256i x0 = _mm256_xor_si256(load256(p), _mm256_set_epi64x(0, 0, 0, static_cast<int64_t>(crc)));
+  __m256i x1 = load256(p + 32), x2 = load256(p + 64), x3 = load256(p + 96);
+  for (p += kFoldStep, n -= kFoldStep; n >= kFoldStep; p += kFoldStep, n -= kFoldStep) {
+    x0 = _mm256_xor_si256(fold(x0, k1024), load256(p));
+    x1 = _mm256_xor_si256(fold(x1, k1024), load256(p + 32));
+    x2 = _mm256_xor_si256(fold(x2, k1024), load256(p + 64));
+    x3 = _mm256_xor_si256(fold(x3, k1024), load256(p + 96));
+  }
+  x1 = _mm256_xor_si256(fold(x0, k256), x1);
+  x2 = _mm256_xor_si256(fold(x1, k256), x2);
+  x3 = _mm256_xor_si256(fold(x2, k256), x3);
+  const __m128i lo = _mm256_castsi256_si128(x3);
+  const __m128i hi = _mm256_extracti128_si256(x3, 1);
+  const __m128i f =
+      _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(lo, k128, 0x00), _mm_clmulepi64_si128(lo, k128, 0x11)), hi);
+  // Clean the upper halves of the vector registers before the SSE code that
+  // follows: g++ leaves them dirty across the tail call below, and every
+  // later SSE instruction then waits on them (batched produce ran 3x slower).
+  _mm256_zeroupper();
+  uint64_t c = _mm_crc32_u64(0, static_cast<uint64_t>(_mm_cvtsi128_si64(f)));
+  c = _mm_crc32_u64(c, static_cast<uint64_t>(_mm_extract_epi64(f, 1)));
+  return raw_hardware(static_cast<uint32_t>(c), p, n);  // the last bytes, under 128
+}
+
+bool cpu_has_folding() {
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("vpclmulqdq") && __builtin_cpu_supports("pclmul");
+}
+
 #elif defined(__aarch64__)
 
 RIVULET_TARGET_CRC uint32_t raw_hardware(uint32_t crc, const unsigned char* p, size_t n) {
@@ -188,7 +251,12 @@ bool cpu_has_crc() { return false; }
 
 using RawFn = uint32_t (*)(uint32_t, const unsigned char*, size_t);
 
-RawFn choose() { return cpu_has_crc() ? raw_hardware : raw_portable; }
+RawFn choose() {
+#if defined(__x86_64__)
+  if (cpu_has_crc() && cpu_has_folding()) return raw_folding;
+#endif
+  return cpu_has_crc() ? raw_hardware : raw_portable;
+}
 
 }  // namespace
 

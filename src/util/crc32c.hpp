@@ -1,6 +1,7 @@
 // CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of
 // Kafka's record batch v2 and of every Rivulet structure. Uses the SSE4.2
-// (x86-64) or ARMv8 CRC instruction when the CPU has it, a table otherwise.
+// (x86-64) or ARMv8 CRC instruction when the CPU has it, a table otherwise;
+// on x86-64 with VPCLMULQDQ, carry-less multiplication for long inputs.
 #pragma once
 
 #include <cstddef>
