@@ -101,6 +101,26 @@ TEST(Db, ProduceAndReadBackWithOffsetsFromZero) {
   EXPECT_TRUE(read_values(*db, "t", 0, StartAt::latest()).empty());
 }
 
+// Db::produce reuses one batch between calls; each call still sees the
+// topics as they are now, as a fresh batch would.
+TEST(Db, ProduceSeesTopicsAsTheyAreNow) {
+  TempDir dir;
+  auto db = open_db(dir.file("a.rvl"));
+  ASSERT_TRUE(db->create_topic("t", {.partitions = 1}).ok());
+  ASSERT_TRUE(db->produce({.topic = "t", .value = "old"}).ok());
+  ASSERT_TRUE(db->delete_topic("t").ok());
+  auto gone = db->produce({.topic = "t", .value = "x"});
+  EXPECT_EQ(gone.status().code(), Code::not_found) << gone.status().to_string();
+  ASSERT_TRUE(db->create_topic("t", {.partitions = 3}).ok());
+  for (int i = 0; i < 6; ++i) {
+    auto a = db->produce({.topic = "t", .value = "new", .partition = i % 3});
+    ASSERT_TRUE(a.ok()) << a.status().to_string();
+    EXPECT_EQ(a->partition, i % 3);
+    EXPECT_EQ(a->offset, i / 3);
+  }
+  EXPECT_EQ(read_values(*db, "t", 2), (std::vector<std::string>{"new", "new"}));
+}
+
 TEST(Db, ProducingToAnUnknownTopicSaysHowToCreateIt) {
   TempDir dir;
   auto db = open_db(dir.file("a.rvl"));

@@ -99,6 +99,7 @@ class WriteBatch {
 
  private:
   friend class Db;
+  explicit WriteBatch(std::unique_ptr<Rep> rep);
   std::unique_ptr<Rep> rep_;
 };
 

@@ -53,7 +53,21 @@ std::string shared_path(const std::string& path) {
 DbImpl::DbImpl(std::string path, const OpenOptions& options)
     : path_(std::move(path)), options_(options), env_(options.env ? options.env : io::Env::posix()) {}
 
-DbImpl::~DbImpl() { close().ignore(); }
+DbImpl::~DbImpl() {
+  close().ignore();
+  delete spare_batch_.load();
+}
+
+std::unique_ptr<WriteBatch::Rep> DbImpl::take_spare_batch() {
+  return std::unique_ptr<WriteBatch::Rep>(spare_batch_.exchange(nullptr));
+}
+
+void DbImpl::keep_spare_batch(std::unique_ptr<WriteBatch::Rep> rep) {
+  // Its topic is looked up afresh next time, as a new batch's would be (the
+  // topic may be altered, or deleted and made again, meanwhile).
+  rep->cached.round_robin = nullptr;
+  delete spare_batch_.exchange(rep.release());
+}
 
 Result<std::unique_ptr<DbImpl>> DbImpl::open(const std::string& path, const OpenOptions& options) {
   if (!options.read_only && options.auto_create_partitions < 1) {

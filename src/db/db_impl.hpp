@@ -47,6 +47,11 @@ class DbImpl {
   Status close();
   Result<VacuumReport> vacuum(const std::function<void(uint64_t done, uint64_t total)>& progress);
 
+  // Db::produce keeps one batch between calls (any thread may take it;
+  // a caller that finds none makes one).
+  std::unique_ptr<WriteBatch::Rep> take_spare_batch();
+  void keep_spare_batch(std::unique_ptr<WriteBatch::Rep> rep);
+
   // For WriteBatch::add: the topic's id, partition count and config. With
   // `create`, an unknown topic is created if the options say so.
   Status resolve_topic(std::string_view name, WriteBatch::Rep::CachedTopic* out, bool create = true);
@@ -194,6 +199,7 @@ class DbImpl {
   uint64_t written_since_retention_ = 0;
   bool opened_ = false;         // open() succeeded: failures stop a handle in use
   std::atomic<bool> closed_{false};
+  std::atomic<WriteBatch::Rep*> spare_batch_{nullptr};  // owned; see take_spare_batch
 
   // Frames applied but not yet visible (written under sync full, waiting
   // for their fdatasync): where each leaves the partitions it touched.
