@@ -70,14 +70,13 @@ int64_t wrapping_sub(int64_t a, int64_t b) {
   return static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
 }
 
-// --- header errors --------------------------------------------------------
-
-Status corrupt(uint64_t position, const std::string& what) {
-  return Status(Code::corruption, "record batch at position " + std::to_string(position) + ": " + what,
-                position);
-}
+Status corrupt(uint64_t position, const std::string& what) { return batch_error(position, what); }
 
 }  // namespace
+
+Status batch_error(uint64_t position, const std::string& what, Code code) {
+  return Status(code, "record batch at position " + std::to_string(position) + ": " + what, position);
+}
 
 // --- BatchBuilder ---------------------------------------------------------
 

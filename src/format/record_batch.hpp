@@ -84,6 +84,11 @@ class BatchBuilder {
   int64_t max_ts_ = 0;
 };
 
+// An error about the batch at file position `position`: its message starts
+// "record batch at position N: " and names `what` (header parser and record
+// decoder alike).
+Status batch_error(uint64_t position, const std::string& what, Code code = Code::corruption);
+
 // Parses the 61-byte header at the start of `bytes` and checks what can be
 // checked without the records: magic 2, batchLength >= 49 and within `bytes`,
 // lastOffsetDelta >= 0, recordsCount >= 0. `position` is the batch's place in

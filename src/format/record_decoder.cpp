@@ -25,24 +25,23 @@ RecordDecoder::RecordDecoder(std::string_view batch, const BatchHeader& header, 
 
 bool RecordDecoder::fail(Problem problem, int64_t a, int64_t b) {
   auto n = [](auto v) { return std::to_string(v); };
-  std::string where = "record batch at position " + n(position_) + ": ";
   // Errors inside a record name the record and where it starts in the batch.
-  std::string record = where + "record " + n(index_) + " at batch byte " + n(pos_) + ": ";
+  std::string record = "record " + n(index_) + " at batch byte " + n(pos_) + ": ";
   std::string what;
   switch (problem) {
     case Problem::compressed: {
       const int codec = header_.compression();
-      status_ = Status(Code::unsupported,
-                       where + "compression codec " + codec_name(codec) + " (" + n(codec) + ") is not supported",
-                       position_);
+      status_ = batch_error(position_, "compression codec " + std::string(codec_name(codec)) + " (" + n(codec) +
+                                           ") is not supported",
+                            Code::unsupported);
       return false;
     }
     case Problem::bytes_after_last:
-      what = where + n(batch_.size() - std::min(pos_, batch_.size())) + " bytes after the last of " +
+      what = n(batch_.size() - std::min(pos_, batch_.size())) + " bytes after the last of " +
              n(header_.records_count) + " records";
       break;
     case Problem::ends_early:
-      what = where + "batch ends after " + n(index_) + " of " + n(header_.records_count) + " records";
+      what = "batch ends after " + n(index_) + " of " + n(header_.records_count) + " records";
       break;
     case Problem::bad_length_varint: what = record + "malformed length varint"; break;
     case Problem::length_too_long:
@@ -66,7 +65,7 @@ bool RecordDecoder::fail(Problem problem, int64_t a, int64_t b) {
       what = record + "length " + n(a) + " does not match its " + n(b) + " bytes of fields";
       break;
   }
-  status_ = Status(Code::corruption, what, position_);
+  status_ = batch_error(position_, what);
   return false;
 }
 
