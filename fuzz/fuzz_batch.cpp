@@ -57,19 +57,10 @@ void check_compacted(std::string_view original, const format::BatchHeader& a, co
       if (!orig.next(&o)) __builtin_trap();
       if (o.offset == k.offset) break;
     }
-    // g++ 12 takes the payload of a disengaged optional for read in
-    // operator!= once next() is inlined here (it is not: has_value() guards it).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-    if (o.key != k.key || o.value != k.value || o.timestamp_ms != k.timestamp_ms ||
+    if (o.key() != k.key() || o.value() != k.value() || o.timestamp_ms != k.timestamp_ms ||
         o.headers_raw != k.headers_raw) {
       __builtin_trap();
     }
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
   }
   if (n != z.records_count) __builtin_trap();
 }
@@ -126,8 +117,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // Offsets strictly increase within the batch and stay in its range.
     if (rec.offset < header.base_offset || rec.offset > header.last_offset()) __builtin_trap();
     if (++records > header.records_count) __builtin_trap();
-    touch(rec.key);
-    touch(rec.value);
+    touch(rec.key());
+    touch(rec.value());
     uint32_t n = 0;
     for (const Header& h : RecordHeaders(rec.headers_raw, rec.header_count)) {
       touch(h.key);

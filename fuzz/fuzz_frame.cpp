@@ -41,15 +41,15 @@ void decode_records(const format::ParsedFrame& frame) {
     format::DecodedRecord rec;
     for (;;) {
       if (!decoder.next(&rec)) break;
-      touch(rec.key);
-      touch(rec.value);
+      touch(rec.key());
+      touch(rec.value());
       for (const Header& h : RecordHeaders(rec.headers_raw, rec.header_count)) {
         touch(h.key);
         touch(h.value);
       }
       if (b.topic_id == format::kMetaTopicId) {
         format::MetaChange change;
-        (void)format::decode_meta(rec.key, rec.value, b.position, &change);
+        (void)format::decode_meta(rec.key(), rec.value(), b.position, &change);
       }
     }
     // The same walk through the engine's helper.

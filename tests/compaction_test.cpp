@@ -91,7 +91,7 @@ std::vector<Rec> decode(const std::vector<std::string>& batches) {
         EXPECT_TRUE(dec.status().ok()) << dec.status().to_string();
         break;
       }
-      Rec rec{r.offset, r.timestamp_ms, own(r.key), own(r.value), {}, h.max_timestamp};
+      Rec rec{r.offset, r.timestamp_ms, own(r.key()), own(r.value()), {}, h.max_timestamp};
       for (const Header& hd : RecordHeaders(r.headers_raw, r.header_count)) {
         rec.headers.emplace_back(std::string(hd.key), own(hd.value));
       }

@@ -81,7 +81,7 @@ Status decode_all(std::string_view batch, std::vector<Got>* out, uint64_t positi
   for (;;) {
     DecodedRecord r;
     if (!dec.next(&r)) return dec.status();
-    Got g{r.offset, r.timestamp_ms, own(r.key), own(r.value), {}};
+    Got g{r.offset, r.timestamp_ms, own(r.key()), own(r.value()), {}};
     for (const Header& hd : RecordHeaders(r.headers_raw, r.header_count)) {
       g.headers.emplace_back(std::string(hd.key), own(hd.value));
     }
@@ -616,8 +616,8 @@ void decode_anything(std::string_view batch, const BatchHeader& h) {
   for (int i = 0; i < 100000; ++i) {
     DecodedRecord r;
     if (!dec.next(&r)) return;
-    inside(r.key);
-    inside(r.value);
+    inside(r.key());
+    inside(r.value());
     uint32_t n = 0;
     for (const Header& hd : RecordHeaders(r.headers_raw, r.header_count)) {
       inside(hd.key);

@@ -45,8 +45,8 @@ Result<int64_t> map_batches(std::span<const BatchRef> batches, int64_t start_off
         RIVULET_TRY(decoder.status());  // `unsupported` for a compressed batch
         break;
       }
-      if (r.offset < start_offset || !r.key) continue;
-      if (!map->put(*r.key, r.offset)) return r.offset;  // full: map_end_offset
+      if (r.offset < start_offset || !r.key()) continue;
+      if (!map->put(*r.key(), r.offset)) return r.offset;  // full: map_end_offset
     }
     end = std::max(end, h.last_offset() + 1);
   }

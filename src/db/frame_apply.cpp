@@ -22,7 +22,7 @@ static Status apply_offsets_batch(meta::Catalog& catalog, const format::BatchRef
   return for_each_record(b, [&](const format::DecodedRecord& rec) {
     format::OffsetKey key;
     std::optional<format::OffsetValue> value;
-    RIVULET_TRY(format::decode_offset_record(rec.key, rec.value, b.position, &key, &value));
+    RIVULET_TRY(format::decode_offset_record(rec.key(), rec.value(), b.position, &key, &value));
     catalog.offsets().apply(key, value, rec.timestamp_ms);
     return Status::OK();
   });
@@ -31,7 +31,7 @@ static Status apply_offsets_batch(meta::Catalog& catalog, const format::BatchRef
 static Status apply_meta_batch(meta::Catalog& catalog, const format::BatchRef& b) {
   return for_each_record(b, [&](const format::DecodedRecord& rec) {
     format::MetaChange change;
-    RIVULET_TRY(format::decode_meta(rec.key, rec.value, b.position, &change));
+    RIVULET_TRY(format::decode_meta(rec.key(), rec.value(), b.position, &change));
     return catalog.apply_meta(change, b.position);
   });
 }
@@ -113,7 +113,7 @@ Status Replay::apply(const format::ParsedFrame& frame, const log::ChainPos& at, 
         return {Code::corruption, "checkpoint frame holding a batch of another partition", b.position};
       }
       RIVULET_TRY(for_each_record(b, [&](const format::DecodedRecord& r) {
-        if (r.value) pieces_.emplace_back(r.value->data(), r.value->size());
+        if (r.value_size >= 0) pieces_.emplace_back(r.value_data, static_cast<size_t>(r.value_size));
         return Status::OK();
       }));
     }

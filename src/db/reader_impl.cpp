@@ -55,30 +55,23 @@ Status snapshot(DbImpl* db, uint32_t topic_id, int32_t partition, const std::str
 // consumers do (check.crcs): open replays only the log after the newest
 // checkpoint, so the batches before it are otherwise never checked again,
 // and damage to them would be handed out as records.
-template <typename Take>
-Status ReaderImpl::decode_batch(uint64_t position, Take take) {
+Status ReaderImpl::checked_batch(uint64_t position, std::string_view* batch, format::BatchHeader* h) {
   log::FileMap& map = db_->file_map();
   // Everything up to the end of the file: the header check bounds the batch.
   Result<std::string_view> rest = map.view(position, UINT64_MAX, format::kBatchHeaderSize);
   if (!rest.ok()) return rest.status();
-  format::BatchHeader h;
-  RIVULET_TRY(format::parse_batch_header(*rest, position, &h));
-  std::string_view batch = rest->substr(0, h.total_size());
-  if (checked_ != std::pair(position, h.base_offset)) {
-    if (!format::batch_crc_ok(batch, h)) {
+  RIVULET_TRY(format::parse_batch_header(*rest, position, h));
+  *batch = rest->substr(0, h->total_size());
+  if (checked_ != std::pair(position, h->base_offset)) {
+    if (!format::batch_crc_ok(*batch, *h)) {
       return {Code::corruption,
               fmt::format("{}: record batch of '{}' partition {} at position {} fails its checksum", db_->path(),
                           topic_, partition_, position),
               position};
     }
-    checked_ = {position, h.base_offset};
+    checked_ = {position, h->base_offset};
   }
-  format::RecordDecoder decoder(batch, h, position);
-  format::DecodedRecord rec;
-  while (decoder.next(&rec)) {
-    if (!take(rec, h)) return Status::OK();
-  }
-  return decoder.status();
+  return Status::OK();
 }
 
 // Looks the batches up and pins their segments with the read mark, so that
@@ -112,32 +105,41 @@ Status ReaderImpl::fill(size_t max_records) {
                                             db_->path(), next_offset_, topic_, partition_)};
   }
   for (const ReaderSpan& b : snap.batches) {
-    if (out_.size() >= max_records || next_offset_ >= snap.next_offset) break;
-    bool full = false;
-    int64_t batch_end = 0;
-    RIVULET_TRY(decode_batch(b.position, [&](const format::DecodedRecord& r, const format::BatchHeader& h) {
-      batch_end = h.last_offset() + 1;
-      if (r.offset < next_offset_) return true;
-      if (r.offset >= snap.next_offset) return false;
-      RecordView& v = out_.emplace_back();
-      v.partition = partition_;
-      v.offset = r.offset;
-      v.timestamp_ms = r.timestamp_ms;
-      v.timestamp_type = h.log_append_time() ? TimestampType::log_append_time : TimestampType::create_time;
-      // Set in place (v is new, both null): copying the optionals whole
-      // loads their flag byte inside a wider word, which the CPU cannot
-      // forward from the byte store just before it, and stalls (a fifth
-      // of a sequential read's time).
-      if (r.key) v.key.emplace(*r.key);
-      if (r.value) v.value.emplace(*r.value);
-      v.headers = RecordHeaders(r.headers_raw, r.header_count);
-      next_offset_ = r.offset + 1;
-      full = out_.size() >= max_records;
-      return !full;
-    }));
+    if (count_ >= max_records || next_offset_ >= snap.next_offset) break;
+    std::string_view bytes;
+    format::BatchHeader h;
+    RIVULET_TRY(checked_batch(b.position, &bytes, &h));
+    // Room for every record of the batch the poll may still take, so that
+    // the loop below checks only that one bound.
+    const size_t room = std::min<size_t>(max_records - count_, static_cast<size_t>(std::max(h.records_count, 0)));
+    if (views_.size() < count_ + room) views_.resize(std::max(count_ + room, views_.size() * 2));
+    RecordView* out = views_.data() + count_;
+    RecordView* const out_end = out + room;
+    // Hoisted out of the loop: members would be reloaded after each store.
+    const int32_t partition = partition_;
+    const int64_t from = next_offset_, visible_end = snap.next_offset;
+    const TimestampType type = h.log_append_time() ? TimestampType::log_append_time : TimestampType::create_time;
+    RecordView* const first = out;
+    format::RecordDecoder decoder(bytes, h, b.position);
+    const bool ok = room > 0 && decoder.for_each([&](const format::DecodedRecord& r) {
+      if (r.offset < from) return true;
+      if (r.offset >= visible_end) return false;
+      *out++ = RecordView{.partition = partition,
+                          .offset = r.offset,
+                          .timestamp_ms = r.timestamp_ms,
+                          .timestamp_type = type,
+                          .key = r.key(),
+                          .value = r.value(),
+                          .headers = RecordHeaders(r.headers_raw, r.header_count)};
+      return out != out_end;
+    });
+    count_ = static_cast<size_t>(out - views_.data());
+    if (out != first) next_offset_ = out[-1].offset + 1;
+    if (room > 0 && !ok) return decoder.status();
     // Compaction leaves gaps, up to the batch's last offset: skip them, so
     // a compacted-away tail never looks like records still to come.
-    if (!full && batch_end > next_offset_) next_offset_ = std::min(batch_end, snap.next_offset);
+    const int64_t batch_end = h.last_offset() + 1;
+    if (count_ < max_records && batch_end > next_offset_) next_offset_ = std::min(batch_end, snap.next_offset);
   }
   return Status::OK();
 }
@@ -153,8 +155,7 @@ ReaderImpl::~ReaderImpl() { db_->read_marks().clear(&mark_, &has_mark_); }
 
 Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds timeout, size_t max_records) {
   // The views of the last poll are released: so is what they pinned.
-  out_.clear();
-  out_.reserve(std::min<size_t>(max_records, 4096));
+  count_ = 0;
   if (max_records == 0) return std::span<const RecordView>();
   auto until = std::chrono::steady_clock::now() + timeout;
   for (;;) {
@@ -163,7 +164,7 @@ Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds t
     uint32_t seen = db_->commit_epoch();
     int64_t from = next_offset_;
     RIVULET_TRY(fill(max_records));
-    if (!out_.empty()) return std::span<const RecordView>(out_);
+    if (count_ > 0) return std::span<const RecordView>(views_.data(), count_);
     if (next_offset_ != from) continue;  // only skipped a gap: look further now
     db_->read_marks().clear(&mark_, &has_mark_);
     if (std::chrono::steady_clock::now() >= until) return std::span<const RecordView>();
@@ -178,13 +179,19 @@ Result<int64_t> ReaderImpl::offset_for_time(int64_t ms) {
   RIVULET_TRY(pinned_snapshot(std::nullopt, ms, 64, &snap));
   int64_t found = snap.next_offset;
   for (const ReaderSpan& b : snap.batches) {
+    std::string_view bytes;
+    format::BatchHeader h;
+    RIVULET_TRY(checked_batch(b.position, &bytes, &h));
     bool hit = false;
-    RIVULET_TRY(decode_batch(b.position, [&](const format::DecodedRecord& r, auto&) {
-      if (r.timestamp_ms < ms) return true;
-      found = r.offset;
-      hit = true;
-      return false;
-    }));
+    format::RecordDecoder decoder(bytes, h, b.position);
+    if (!decoder.for_each([&](const format::DecodedRecord& r) {
+          if (r.timestamp_ms < ms) return true;
+          found = r.offset;
+          hit = true;
+          return false;
+        })) {
+      return decoder.status();
+    }
     if (hit) break;
   }
   db_->read_marks().clear(&mark_, &has_mark_);
@@ -192,7 +199,7 @@ Result<int64_t> ReaderImpl::offset_for_time(int64_t ms) {
 }
 
 Status ReaderImpl::seek(StartAt start) {
-  out_.clear();
+  count_ = 0;
   db_->read_marks().clear(&mark_, &has_mark_);
   ReaderSnapshot snap;
   RIVULET_TRY(snapshot(db_, topic_id_, partition_, topic_, 0, std::nullopt, 0, &snap));

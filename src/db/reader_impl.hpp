@@ -10,7 +10,7 @@
 
 #include "db/read_marks.hpp"
 #include "rivulet/db.hpp"
-#include "util/default_init_allocator.hpp"
+#include "format/record_batch.hpp"
 
 namespace rivulet {
 
@@ -36,7 +36,7 @@ class ReaderImpl {
   bool ready_locked() const;
 
  private:
-  // Appends committed records from next_offset_ to out_, up to max.
+  // Appends committed records from next_offset_ to the views, up to max.
   Status fill(size_t max_records);
   // Refreshes, finds up to `limit` batches from `offset` or `time` and
   // holds the read mark on them.
@@ -44,18 +44,18 @@ class ReaderImpl {
                          ReaderSnapshot* snap);
   // The first offset at or after `ms`, or the end of the partition.
   Result<int64_t> offset_for_time(int64_t ms);
-  // Decodes the batch at `position`, calling `take` for each record until
-  // it returns false (reader_impl.cpp).
-  template <typename Take>
-  Status decode_batch(uint64_t position, Take take);
+  // The batch at `position`, its header parsed and its checksum checked.
+  Status checked_batch(uint64_t position, std::string_view* batch, format::BatchHeader* h);
 
   DbImpl* db_;
   std::string topic_;
   uint32_t topic_id_;
   int32_t partition_;
   int64_t next_offset_ = 0;
-  // Each view is filled in field by field right after emplace_back().
-  std::vector<RecordView, util::DefaultInitAllocator<RecordView>> out_;
+  // The last poll's views are the first count_: views_ only grows, and
+  // fill() overwrites its elements in place (no per-record growth check).
+  std::vector<RecordView> views_;
+  size_t count_ = 0;
   // Where the records handed out by the last poll lie (see ReadMarks).
   ReadMarks::Mark mark_;
   bool has_mark_ = false;

@@ -5,9 +5,11 @@
 // increase and stay within lastOffsetDelta, but may skip values: a
 // compacted batch has gaps (recordsCount < lastOffsetDelta + 1).
 //
-// next() is inline, with the error paths out of line: it runs once for every
-// record read, and decoding straight into the caller's loop lets the
-// compiler keep a record's fields in registers.
+// for_each() is inline, with the error paths out of line: it runs for every
+// record read, and its loop keeps the cursor and the batch's fields in local
+// variables, which the compiler holds in registers (as members of the
+// decoder they were reloaded from memory after every store the caller's
+// loop made). next() is the same loop stopped after one record.
 #pragma once
 
 #include <cstddef>
@@ -20,20 +22,40 @@
 
 namespace rivulet::format {
 
+// Key and value are kept as pointer and length (-1 for null) rather than as
+// Bytes: a std::optional is not split into registers by the compiler, and
+// storing its flag byte then copying it whole stalled the read loop.
 struct DecodedRecord {
   int64_t offset = 0;
   int64_t timestamp_ms = 0;
-  Bytes key;
-  Bytes value;
+  const char* key_data = nullptr;
+  const char* value_data = nullptr;
+  int32_t key_size = -1;
+  int32_t value_size = -1;
   std::string_view headers_raw;  // `header_count` headers, validated
   uint32_t header_count = 0;
+
+  Bytes key() const { return bytes(key_data, key_size); }
+  Bytes value() const { return bytes(value_data, value_size); }
+
+ private:
+  static Bytes bytes(const char* data, int32_t size) {
+    if (size < 0) return std::nullopt;
+    return std::string_view(data, static_cast<size_t>(size));
+  }
 };
 
 class RecordDecoder {
  public:
   RecordDecoder(std::string_view batch, const BatchHeader& header, uint64_t position);
+  // Calls take(const DecodedRecord&) for each record from the next one on
+  // until take returns false or the batch ends. Returns false on an error,
+  // which status() then holds; a record is handed to take only once the
+  // whole of it checked out.
+  template <typename Take>
+  bool for_each(Take take);
   // Sets *out and returns true; returns false at the end of the batch or on
-  // an error, which status() then holds (*out may be partly set).
+  // an error, which status() then holds.
   bool next(DecodedRecord* out);
   const Status& status() const { return status_; }
   // Where the next record starts, in bytes from the start of the batch: after
@@ -73,17 +95,14 @@ class RecordDecoder {
 
 namespace detail {
 
-// Reads a nullable length-prefixed byte string that must end by `end`.
-inline const char* get_nullable(const char* p, const char* end, Bytes* out) {
-  int32_t len = 0;
-  p = varint::get32(p, end, &len);
-  if (p == nullptr || len < -1 || len > end - p) return nullptr;
-  if (len == -1) {
-    *out = std::nullopt;
-    return p;
-  }
-  *out = std::string_view(p, static_cast<size_t>(len));
-  return p + len;
+// Reads a nullable length-prefixed byte string that must end by `end`:
+// its bytes start at *data, *size of them (-1: null). Returns the byte
+// after it.
+inline const char* get_nullable(const char* p, const char* end, const char** data, int32_t* size) {
+  p = varint::get32(p, end, size);
+  if (p == nullptr || *size < -1 || *size > end - p) return nullptr;
+  *data = p;
+  return *size < 0 ? p : p + *size;
 }
 
 // Skips `count` headers; returns nullptr if any is malformed or runs past end.
@@ -94,8 +113,9 @@ inline const char* skip_headers(const char* p, const char* end, int32_t count) {
     p = varint::get32(p, end, &key_len);
     if (p == nullptr || key_len < 0 || key_len > end - p) return nullptr;
     p += key_len;
-    Bytes value;
-    p = get_nullable(p, end, &value);
+    const char* value = nullptr;
+    int32_t value_size = 0;
+    p = get_nullable(p, end, &value, &value_size);
     if (p == nullptr) return nullptr;
   }
   return p;
@@ -108,64 +128,104 @@ inline int64_t wrapping_add(int64_t a, int64_t b) {
 
 }  // namespace detail
 
-[[gnu::always_inline]] inline bool RecordDecoder::next(DecodedRecord* out) {
+template <typename Take>
+[[gnu::always_inline]] inline bool RecordDecoder::for_each(Take take) {
   if (header_.compression() != 0) return fail(Problem::compressed);
-  if (index_ >= header_.records_count) {
-    if (pos_ != batch_.size()) return fail(Problem::bytes_after_last);
-    return false;
-  }
-  if (pos_ >= batch_.size()) return fail(Problem::ends_early);
-
-  const char* const batch_end = batch_.data() + batch_.size();
-  const char* p = batch_.data() + pos_;
-  int32_t length = 0;
-  p = varint::get32(p, batch_end, &length);
-  if (p == nullptr) return fail(Problem::bad_length_varint);
-  if (length < 0 || length > batch_end - p) return fail(Problem::length_too_long, length, batch_end - p);
-  // From here on nothing may be read beyond this record's own bytes.
-  const char* const end = p + length;
-  if (p == end) return fail(Problem::empty_record);
-  ++p;  // attributes: unused in v2, ignored as Kafka does
-
-  int64_t ts_delta = 0;
-  p = varint::get64(p, end, &ts_delta);
-  if (p == nullptr) return fail(Problem::bad_timestamp_delta);
-  int32_t offset_delta = 0;
-  p = varint::get32(p, end, &offset_delta);
-  if (p == nullptr) return fail(Problem::bad_offset_delta);
-  if (offset_delta <= prev_offset_delta_ || offset_delta > header_.last_offset_delta) {
-    return fail(Problem::offset_delta_order, offset_delta);
-  }
-  // Straight into *out: optionals built on the stack and copied cost a
-  // store-forwarding stall each (a quarter of a sequential read's time).
-  p = detail::get_nullable(p, end, &out->key);
-  if (p == nullptr) return fail(Problem::bad_key);
-  p = detail::get_nullable(p, end, &out->value);
-  if (p == nullptr) return fail(Problem::bad_value);
-
-  int32_t header_count = 0;
-  p = varint::get32(p, end, &header_count);
-  if (p == nullptr) return fail(Problem::bad_header_count);
-  // Each header takes at least two bytes; rejecting early bounds the loop.
-  if (header_count < 0 || header_count > (end - p) / 2) {
-    return fail(Problem::header_count_too_big, header_count, end - p);
-  }
-  const char* const headers_begin = p;
-  p = detail::skip_headers(p, end, header_count);
-  if (p == nullptr) return fail(Problem::bad_headers);
-  if (p != end) return fail(Problem::length_mismatch, length, length - (end - p));
-
-  out->offset = detail::wrapping_add(header_.base_offset, offset_delta);
+  const char* const begin = batch_.data();
+  const char* const batch_end = begin + batch_.size();
+  const int32_t count = header_.records_count;
+  const int32_t last_delta = header_.last_offset_delta;
+  const int64_t base_offset = header_.base_offset;
   // Kafka's rule: under LogAppendTime every record carries the batch's time.
-  out->timestamp_ms =
-      header_.log_append_time() ? header_.max_timestamp : detail::wrapping_add(header_.base_timestamp, ts_delta);
-  out->headers_raw = std::string_view(headers_begin, static_cast<size_t>(p - headers_begin));
-  out->header_count = static_cast<uint32_t>(header_count);
+  const bool append_time = header_.log_append_time();
+  const int64_t base_ts = append_time ? header_.max_timestamp : header_.base_timestamp;
+  const char* p = begin + pos_;
+  int32_t index = index_;
+  int32_t prev_delta = prev_offset_delta_;  // offset deltas must strictly increase
+  const char* record = p;
+  // Errors name the record by its index and start: put the cursor there.
+  auto stop = [&](Problem problem, int64_t a = 0, int64_t b = 0) {
+    pos_ = static_cast<size_t>(record - begin);
+    index_ = index;
+    prev_offset_delta_ = prev_delta;
+    return fail(problem, a, b);
+  };
+  for (;;) {
+    record = p;
+    if (index >= count) {
+      if (p != batch_end) return stop(Problem::bytes_after_last);
+      pos_ = static_cast<size_t>(p - begin);
+      index_ = index;
+      return true;
+    }
+    if (p >= batch_end) return stop(Problem::ends_early);
 
-  pos_ = static_cast<size_t>(end - batch_.data());
-  ++index_;
-  prev_offset_delta_ = offset_delta;
-  return true;
+    int32_t length = 0;
+    p = varint::get32(p, batch_end, &length);
+    if (p == nullptr) return stop(Problem::bad_length_varint);
+    if (length < 0 || length > batch_end - p) return stop(Problem::length_too_long, length, batch_end - p);
+    // From here on nothing may be read beyond this record's own bytes.
+    const char* const end = p + length;
+    if (p == end) return stop(Problem::empty_record);
+    ++p;  // attributes: unused in v2, ignored as Kafka does
+
+    int64_t ts_delta = 0;
+    p = varint::get64(p, end, &ts_delta);
+    if (p == nullptr) return stop(Problem::bad_timestamp_delta);
+    int32_t offset_delta = 0;
+    p = varint::get32(p, end, &offset_delta);
+    if (p == nullptr) return stop(Problem::bad_offset_delta);
+    if (offset_delta <= prev_delta || offset_delta > last_delta) {
+      return stop(Problem::offset_delta_order, offset_delta);
+    }
+    const char *key = nullptr, *value = nullptr;
+    int32_t key_size = 0, value_size = 0;
+    p = detail::get_nullable(p, end, &key, &key_size);
+    if (p == nullptr) return stop(Problem::bad_key);
+    p = detail::get_nullable(p, end, &value, &value_size);
+    if (p == nullptr) return stop(Problem::bad_value);
+
+    int32_t header_count = 0;
+    p = varint::get32(p, end, &header_count);
+    if (p == nullptr) return stop(Problem::bad_header_count);
+    // Each header takes at least two bytes; rejecting early bounds the loop.
+    if (header_count < 0 || header_count > (end - p) / 2) {
+      return stop(Problem::header_count_too_big, header_count, end - p);
+    }
+    const char* const headers_begin = p;
+    p = detail::skip_headers(p, end, header_count);
+    if (p == nullptr) return stop(Problem::bad_headers);
+    if (p != end) return stop(Problem::length_mismatch, length, length - (end - p));
+
+    const DecodedRecord rec{
+        .offset = detail::wrapping_add(base_offset, offset_delta),
+        .timestamp_ms = append_time ? base_ts : detail::wrapping_add(base_ts, ts_delta),
+        .key_data = key,
+        .value_data = value,
+        .key_size = key_size,
+        .value_size = value_size,
+        .headers_raw = std::string_view(headers_begin, static_cast<size_t>(p - headers_begin)),
+        .header_count = static_cast<uint32_t>(header_count),
+    };
+    ++index;
+    prev_delta = offset_delta;
+    if (!take(rec)) {
+      pos_ = static_cast<size_t>(p - begin);
+      index_ = index;
+      prev_offset_delta_ = prev_delta;
+      return true;
+    }
+  }
+}
+
+inline bool RecordDecoder::next(DecodedRecord* out) {
+  bool got = false;
+  bool ok = for_each([&](const DecodedRecord& r) {
+    *out = r;
+    got = true;
+    return false;
+  });
+  return ok && got;
 }
 
 }  // namespace rivulet::format

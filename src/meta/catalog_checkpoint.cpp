@@ -47,7 +47,7 @@ class In {
   }
   template <typename T>
   Status num(T* v, int64_t lo, int64_t hi) {
-    int64_t x;
+    int64_t x = 0;
     RIVULET_TRY(num(&x));
     if (x < lo || x > hi) return bad(fmt::format("value {} outside {}..{}", x, lo, hi));
     *v = static_cast<T>(x);

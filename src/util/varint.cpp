@@ -32,18 +32,16 @@ inline const char* get_unsigned(const char* p, const char* end, size_t max_bytes
 
 }  // namespace
 
-const char* get32_slow(const char* p, const char* end, int32_t* v) {
+Got32 get32_slow(const char* p, const char* end) {
   uint64_t u = 0;
   p = get_unsigned(p, end, kMax32, 32, &u);
-  if (p != nullptr) *v = unzigzag32(static_cast<uint32_t>(u));
-  return p;
+  return {p, p != nullptr ? unzigzag32(static_cast<uint32_t>(u)) : 0};
 }
 
-const char* get64_slow(const char* p, const char* end, int64_t* v) {
+Got64 get64_slow(const char* p, const char* end) {
   uint64_t u = 0;
   p = get_unsigned(p, end, kMax64, 64, &u);
-  if (p != nullptr) *v = unzigzag64(u);
-  return p;
+  return {p, p != nullptr ? unzigzag64(u) : 0};
 }
 
 }  // namespace rivulet::varint

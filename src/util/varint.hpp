@@ -43,8 +43,19 @@ inline char* put64(char* out, int64_t v) { return put_unsigned(out, zigzag64(v))
 // Read a zigzag varint from [p, end). Return the byte after it, or nullptr if
 // it is truncated or longer than the type allows (5 / 10 bytes), or (for
 // get32) encodes a value outside int32's range.
-const char* get32_slow(const char* p, const char* end, int32_t* v);
-const char* get64_slow(const char* p, const char* end, int64_t* v);
+// The slow paths return the value rather than store it through a pointer:
+// a local whose address is passed to a function that is not inlined has to
+// live in memory, and the record decoder's hot loop would spill each field.
+struct Got32 {
+  const char* next;
+  int32_t value;
+};
+struct Got64 {
+  const char* next;
+  int64_t value;
+};
+Got32 get32_slow(const char* p, const char* end);
+Got64 get64_slow(const char* p, const char* end);
 
 // One- and two-byte values (lengths under 8 KiB, small deltas) are by far
 // the most common: decoded inline, the rest out of line.
@@ -65,14 +76,18 @@ inline const char* get32(const char* p, const char* end, int32_t* v) {
       }
     }
   }
-  return get32_slow(p, end, v);
+  const Got32 got = get32_slow(p, end);
+  if (got.next != nullptr) *v = got.value;
+  return got.next;
 }
 inline const char* get64(const char* p, const char* end, int64_t* v) {
   if (p != end && (static_cast<uint8_t>(*p) & 0x80) == 0) {
     *v = unzigzag64(static_cast<uint8_t>(*p));
     return p + 1;
   }
-  return get64_slow(p, end, v);
+  const Got64 got = get64_slow(p, end);
+  if (got.next != nullptr) *v = got.value;
+  return got.next;
 }
 
 }  // namespace rivulet::varint
