@@ -24,6 +24,9 @@ struct ReaderSnapshot {
 
 namespace {
 
+// Batches shorter than this do not have the next one prefetched.
+constexpr size_t kPrefetchFrom = 16 * 1024;
+
 // Batches of the partition from the one holding `offset`, at most `limit`.
 Status snapshot(DbImpl* db, uint32_t topic_id, int32_t partition, const std::string& topic,
                 std::optional<int64_t> offset, std::optional<int64_t> time, size_t limit, ReaderSnapshot* out) {
@@ -116,10 +119,14 @@ Status ReaderImpl::fill(size_t max_records) {
     // for memory and then computes, one after the other (a cold sequential
     // read spent half its time in the checksum). The next batch is assumed
     // as long as this one; the one after the snapshot's last is taken to
-    // follow it in the file.
-    const uint64_t next_position = k + 1 < snap.batches.size() ? snap.batches[k + 1].position : b.position + bytes.size();
-    Result<std::string_view> next = db_->file_map().view(next_position, next_position + bytes.size());
-    const std::string_view window = next.ok() ? *next : std::string_view();
+    // follow it in the file. Small batches are left alone: they are read at
+    // the tail, where the bytes after them are the writer's next frame.
+    std::string_view window;
+    if (bytes.size() >= kPrefetchFrom) {
+      const uint64_t next_position = k + 1 < snap.batches.size() ? snap.batches[k + 1].position : b.position + bytes.size();
+      Result<std::string_view> next = db_->file_map().view(next_position, next_position + bytes.size());
+      if (next.ok()) window = *next;  // else nothing to prefetch: the batch itself is read as before
+    }
     // A prefetch into a page not mapped yet is dropped: map them now, with
     // a load per page (a fault maps 16 pages). The load does not wait.
     for (size_t page = 0; page < window.size(); page += 4096) {
