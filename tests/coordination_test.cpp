@@ -377,6 +377,7 @@ class GatedEnv final : public io::Env {
   int syncs() const { return syncs_.load(); }
   int waiting() const { return waiting_.load(); }
   std::atomic<bool> gate_writes{false};
+  std::atomic<bool> fail_next_sync{false};
 
  private:
   class GatedFile final : public testing::ForwardingFile {
@@ -385,6 +386,9 @@ class GatedEnv final : public io::Env {
     Status sync() override {
       env_->syncs_.fetch_add(1);
       env_->pass_gate();
+      // As Linux reports a writeback error: once, to the first fdatasync on
+      // the descriptor after it; the next one succeeds.
+      if (env_->fail_next_sync.exchange(false)) return {Code::io_error, "fdatasync: Input/output error (injected)"};
       return ForwardingFile::sync();
     }
     Status write_at(uint64_t pos, std::span<const std::string_view> parts) override {
@@ -457,6 +461,40 @@ TEST(Coordination, FullSyncCommitsShareOneSyncAndStayInvisibleUntilDurable) {
   // The first sync, then one for everyone who arrived while it ran.
   EXPECT_EQ(env.syncs() - before, 2);
   EXPECT_EQ(values(**r).size(), static_cast<size_t>(kThreads));
+}
+
+// A failed fdatasync may have dropped pages of frames written while it
+// ran; the next fdatasync on the same descriptor succeeds all the same
+// (Linux reports a writeback error once). So the commits waiting for the
+// next sync must fail too, not be acknowledged by it.
+TEST(Coordination, CommitsWaitingBehindAFailedSyncFailToo) {
+  TempDir dir;
+  GatedEnv env;
+  OpenOptions options;
+  options.env = &env;
+  options.sync = Sync::full;
+  auto db = open_db(dir.file("ev.rvl"), options);
+  ASSERT_TRUE(db->create_topic("t").ok());
+
+  env.close_gate();
+  constexpr int kThreads = 6;
+  std::vector<std::thread> threads;
+  std::atomic<int> acknowledged{0};
+  auto produce = [&](std::string value) {
+    if (db->produce({.topic = "t", .value = value}).ok()) acknowledged.fetch_add(1);
+  };
+  threads.emplace_back(produce, "first");
+  while (env.waiting() == 0) std::this_thread::sleep_for(milliseconds(1));  // its sync is in flight
+  for (int i = 1; i < kThreads; ++i) threads.emplace_back(produce, "v" + std::to_string(i));
+  for (int spins = 0; spins < 2000 && db->stat()->frames != 1 + kThreads; ++spins) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  ASSERT_EQ(db->stat()->frames, 1u + kThreads);  // every frame written, waiting for a sync
+  env.fail_next_sync = true;
+  env.open_gate();
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(acknowledged.load(), 0) << "a commit was acknowledged by the sync after a failed one";
+  EXPECT_FALSE(db->produce({.topic = "t", .value = "after"}).ok()) << "the handle goes on after a failed sync";
 }
 
 // Commits that line up behind one being written go through together: each

@@ -335,10 +335,21 @@ void SharedState::wait_for_commit(uint32_t seen, Clock::time_point until, std::c
   if (help) sync_through(written_seq(), fdatasync).ignore();
 }
 
+void SharedState::note_sync_failure(const Status& st) {
+  std::lock_guard lock(sync_failure_mu_);
+  if (sync_failure_.ok()) sync_failure_ = st;
+  sync_failed_.store(true, std::memory_order_release);
+}
+
 Status SharedState::sync_through(uint64_t seq, const std::function<Status()>& fdatasync) {
   Slot& mine = shared_->slots[slot_];
+  auto failed = [&] {
+    std::lock_guard lock(sync_failure_mu_);
+    return sync_failure_;
+  };
   for (;;) {
     if (durable_seq() >= seq) return Status::OK();
+    if (sync_failed_.load(std::memory_order_acquire)) return failed();
     uint32_t epoch = shared_->sync_epoch.load();
     uint32_t leader = 0;
     if (shared_->sync_leader.compare_exchange_strong(leader, token())) {
@@ -352,6 +363,8 @@ Status SharedState::sync_through(uint64_t seq, const std::function<Status()>& fd
       if (st.ok()) {
         advance(shared_->durable_seq, target);
         publish_committed(target);
+      } else {
+        note_sync_failure(st);  // before the waiters wake: none may retry
       }
       shared_->sync_leader.store(0);
       shared_->sync_epoch.fetch_add(1);

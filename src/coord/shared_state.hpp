@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "coord/group_area.hpp"
@@ -82,8 +83,16 @@ class SharedState {
   // Returns once every frame through `seq` is durable. One caller at a time
   // (across all processes) runs `fdatasync`, for every frame written so
   // far; the others wait for it and share its result. If `fdatasync` fails,
-  // the failure is returned to its caller only; the others try again.
+  // every later call through this handle fails the same way (unless its
+  // frames were already durable): Linux reports a writeback error once per
+  // open file description, so a later fdatasync on this handle's could
+  // succeed although pages written before the failure were dropped. Other
+  // processes, with descriptors of their own, hear of the error themselves
+  // and try again.
   Status sync_through(uint64_t seq, const std::function<Status()>& fdatasync);
+  // An fdatasync of this handle's descriptor run elsewhere failed: later
+  // sync_through calls fail with `st`.
+  void note_sync_failure(const Status& st);
 
   // ---- waiting for commits ----
   // Changes whenever written_seq() or committed_seq() moves.
@@ -145,6 +154,10 @@ class SharedState {
   bool attached_ = false;  // holds the attach lock
   uint32_t slot_ = UINT32_MAX;
   uint32_t generation_ = 0;
+  // The first failure of an fdatasync run by sync_through (see there).
+  std::mutex sync_failure_mu_;
+  Status sync_failure_;
+  std::atomic<bool> sync_failed_{false};
 };
 
 }  // namespace rivulet::coord

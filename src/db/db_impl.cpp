@@ -451,6 +451,7 @@ Status DbImpl::ensure_allocated(uint64_t end) {
 Status DbImpl::sync_locked() {
   Status st = file_->sync();
   if (!st.ok()) {
+    shared_->note_sync_failure(st);
     // After a failed fdatasync Linux may have dropped the dirty pages: what
     // the file holds is unknown, so stop (as PostgreSQL does).
     return fail({st.code(), fmt::format("{}: {}; commits since the last successful sync may be lost", path_,
