@@ -13,9 +13,11 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "rivulet/record.hpp"
 #include "rivulet/status.hpp"
+#include "util/default_init_allocator.hpp"
 
 namespace rivulet::format {
 
@@ -78,7 +80,8 @@ class BatchBuilder {
   std::string_view finish(int64_t base_offset, int64_t log_append_time = -1);
 
  private:
-  std::string buf_;
+  // Grown by resize() and then written: its new bytes are not zeroed first.
+  std::vector<char, util::DefaultInitAllocator<char>> buf_;
   uint32_t count_ = 0;
   int64_t first_ts_ = 0;
   int64_t max_ts_ = 0;
