@@ -52,6 +52,31 @@ Status snapshot(DbImpl* db, uint32_t topic_id, int32_t partition, const std::str
   return Status::OK();
 }
 
+// What to prefetch while the batch `bytes` (the k-th of `snap`) is decoded:
+// the checksum has just brought it into the cache, and the records are
+// decoded from there while the next batch comes in, so that its checksum
+// finds it in the cache too. Without this the reader waits for memory and
+// then computes, one after the other (a cold sequential read spent half its
+// time in the checksum). The next batch is assumed as long as this one; the
+// one after the snapshot's last is taken to follow it in the file. Small
+// batches get nothing: they are read at the tail, where the bytes after
+// them are the writer's next frame.
+std::string_view next_batch_window(DbImpl* db, const ReaderSnapshot& snap, size_t k, std::string_view bytes) {
+  if (bytes.size() < kPrefetchFrom) return {};
+  const uint64_t next_position =
+      k + 1 < snap.batches.size() ? snap.batches[k + 1].position : snap.batches[k].position + bytes.size();
+  Result<std::string_view> next = db->file_map().view(next_position, next_position + bytes.size());
+  if (!next.ok()) return {};  // nothing to prefetch: the next batch is read as before
+  // A prefetch into a page not mapped yet is dropped: map them now, with a
+  // load per page (a fault maps 16 pages). The load does not wait. Bytes
+  // past the read mark are harmless to touch: they are inside the file,
+  // which never shrinks while open.
+  for (size_t page = 0; page < next->size(); page += 4096) {
+    asm volatile("" : : "r"(*reinterpret_cast<const volatile char*>(next->data() + page)));
+  }
+  return *next;
+}
+
 }  // namespace
 
 // Checks the batch's CRC before handing out any of its records, as Kafka's
@@ -113,25 +138,7 @@ Status ReaderImpl::fill(size_t max_records) {
     std::string_view bytes;
     format::BatchHeader h;
     RIVULET_TRY(checked_batch(b.position, &bytes, &h));
-    // The checksum has just brought this batch into the cache; the records
-    // are decoded from there while the next batch is prefetched, so that
-    // its checksum finds it in the cache too. Without this the reader waits
-    // for memory and then computes, one after the other (a cold sequential
-    // read spent half its time in the checksum). The next batch is assumed
-    // as long as this one; the one after the snapshot's last is taken to
-    // follow it in the file. Small batches are left alone: they are read at
-    // the tail, where the bytes after them are the writer's next frame.
-    std::string_view window;
-    if (bytes.size() >= kPrefetchFrom) {
-      const uint64_t next_position = k + 1 < snap.batches.size() ? snap.batches[k + 1].position : b.position + bytes.size();
-      Result<std::string_view> next = db_->file_map().view(next_position, next_position + bytes.size());
-      if (next.ok()) window = *next;  // else nothing to prefetch: the batch itself is read as before
-    }
-    // A prefetch into a page not mapped yet is dropped: map them now, with
-    // a load per page (a fault maps 16 pages). The load does not wait.
-    for (size_t page = 0; page < window.size(); page += 4096) {
-      asm volatile("" : : "r"(*reinterpret_cast<const volatile char*>(window.data() + page)));
-    }
+    const std::string_view window = next_batch_window(db_, snap, k, bytes);
     // Room for every record of the batch the poll may still take, so that
     // the loop below checks only that one bound.
     const size_t room = std::min<size_t>(max_records - count_, static_cast<size_t>(std::max(h.records_count, 0)));
