@@ -415,13 +415,28 @@ class GatedEnv final : public io::Env {
   std::atomic<int> waiting_{0};
 };
 
+// A handle whose file goes through `env`, under `sync`.
+std::unique_ptr<Db> open_gated(GatedEnv& env, const std::string& path, Sync sync) {
+  OpenOptions options;
+  options.env = &env;
+  options.sync = sync;
+  return open_db(path, options);
+}
+
+// Waits (up to 2 s) until the log holds `frames` frames.
+void wait_for_frames(Db& db, uint64_t frames) {
+  for (int spins = 0; spins < 2000; ++spins) {
+    Result<DbStats> s = db.stat();
+    ASSERT_TRUE(s.ok()) << s.status().to_string();
+    if (s->frames == frames) return;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+}
+
 TEST(Coordination, FullSyncCommitsShareOneSyncAndStayInvisibleUntilDurable) {
   TempDir dir;
   GatedEnv env;
-  OpenOptions options;
-  options.env = &env;
-  options.sync = Sync::full;
-  auto db = open_db(dir.file("ev.rvl"), options);
+  auto db = open_gated(env, dir.file("ev.rvl"), Sync::full);
   ASSERT_TRUE(db->create_topic("t").ok());
   auto r = db->reader("t", 0);
   ASSERT_TRUE(r.ok());
@@ -444,12 +459,7 @@ TEST(Coordination, FullSyncCommitsShareOneSyncAndStayInvisibleUntilDurable) {
   }
   // Every frame gets written while the sync is held; none is visible or
   // acknowledged yet.
-  for (int spins = 0; spins < 2000; ++spins) {
-    Result<DbStats> s = db->stat();
-    ASSERT_TRUE(s.ok());
-    if (s->frames == 1 + kThreads) break;  // the topic, then ours
-    std::this_thread::sleep_for(milliseconds(1));
-  }
+  wait_for_frames(*db, 1 + kThreads);  // the topic, then ours
   EXPECT_EQ(db->stat()->frames, 1u + kThreads);
   EXPECT_EQ(done.load(), 0);
   EXPECT_TRUE(values(**r).empty()) << "records are visible before they are durable";
@@ -470,10 +480,7 @@ TEST(Coordination, FullSyncCommitsShareOneSyncAndStayInvisibleUntilDurable) {
 TEST(Coordination, CommitsWaitingBehindAFailedSyncFailToo) {
   TempDir dir;
   GatedEnv env;
-  OpenOptions options;
-  options.env = &env;
-  options.sync = Sync::full;
-  auto db = open_db(dir.file("ev.rvl"), options);
+  auto db = open_gated(env, dir.file("ev.rvl"), Sync::full);
   ASSERT_TRUE(db->create_topic("t").ok());
 
   env.close_gate();
@@ -486,9 +493,7 @@ TEST(Coordination, CommitsWaitingBehindAFailedSyncFailToo) {
   threads.emplace_back(produce, "first");
   while (env.waiting() == 0) std::this_thread::sleep_for(milliseconds(1));  // its sync is in flight
   for (int i = 1; i < kThreads; ++i) threads.emplace_back(produce, "v" + std::to_string(i));
-  for (int spins = 0; spins < 2000 && db->stat()->frames != 1 + kThreads; ++spins) {
-    std::this_thread::sleep_for(milliseconds(1));
-  }
+  wait_for_frames(*db, 1 + kThreads);
   ASSERT_EQ(db->stat()->frames, 1u + kThreads);  // every frame written, waiting for a sync
   env.fail_next_sync = true;
   env.open_gate();
@@ -505,10 +510,7 @@ TEST(Coordination, CommitsQueuedBehindAWriteEachGetTheirOwnResult) {
     SCOPED_TRACE(sync == Sync::full ? "sync full" : "sync normal");
     TempDir dir;
     GatedEnv env;
-    OpenOptions options;
-    options.env = &env;
-    options.sync = sync;
-    auto db = open_db(dir.file("ev.rvl"), options);
+    auto db = open_gated(env, dir.file("ev.rvl"), sync);
     ASSERT_TRUE(db->create_topic("t").ok());
     ASSERT_TRUE(db->create_topic("gone").ok());
     WriteBatch doomed(*db);
