@@ -32,7 +32,7 @@ Result<Compacted> compact_batch(std::string_view batch, uint64_t position, const
     if (rec.offset >= map_end_offset || !rec.key()) return true;
     const std::optional<int64_t> latest = map.latest(*rec.key());
     if (latest && *latest > rec.offset) return false;
-    return rec.value_size >= 0 || !tombstones_expired;
+    return rec.value().has_value() || !tombstones_expired;
   };
 
   // Survivors' bytes, adjacent ones merged: [begin, end) within the batch.

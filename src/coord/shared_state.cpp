@@ -335,21 +335,13 @@ void SharedState::wait_for_commit(uint32_t seen, Clock::time_point until, std::c
   if (help) sync_through(written_seq(), fdatasync).ignore();
 }
 
-void SharedState::note_sync_failure(const Status& st) {
-  std::lock_guard lock(sync_failure_mu_);
-  if (sync_failure_.ok()) sync_failure_ = st;
-  sync_failed_.store(true, std::memory_order_release);
-}
+void SharedState::note_sync_failure(const Status& st) { sync_failure_.set(st).ignore(); }
 
 Status SharedState::sync_through(uint64_t seq, const std::function<Status()>& fdatasync) {
   Slot& mine = shared_->slots[slot_];
-  auto failed = [&] {
-    std::lock_guard lock(sync_failure_mu_);
-    return sync_failure_;
-  };
   for (;;) {
     if (durable_seq() >= seq) return Status::OK();
-    if (sync_failed_.load(std::memory_order_acquire)) return failed();
+    if (Status failed = sync_failure_.get(); !failed.ok()) return failed;
     uint32_t epoch = shared_->sync_epoch.load();
     uint32_t leader = 0;
     if (shared_->sync_leader.compare_exchange_strong(leader, token())) {

@@ -18,11 +18,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "coord/group_area.hpp"
 #include "io/env.hpp"
+#include "util/sticky_status.hpp"
 
 namespace rivulet::coord {
 
@@ -154,10 +154,8 @@ class SharedState {
   bool attached_ = false;  // holds the attach lock
   uint32_t slot_ = UINT32_MAX;
   uint32_t generation_ = 0;
-  // The first failure of an fdatasync run by sync_through (see there).
-  std::mutex sync_failure_mu_;
-  Status sync_failure_;
-  std::atomic<bool> sync_failed_{false};
+  // The first failure of an fdatasync of this handle (see sync_through).
+  util::StickyStatus sync_failure_;
 };
 
 }  // namespace rivulet::coord

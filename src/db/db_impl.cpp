@@ -340,7 +340,7 @@ Status DbImpl::catch_up_locked() {
 }
 
 Status DbImpl::refresh() {
-  if (failed_.load(std::memory_order_acquire)) return failure();
+  if (Status failed = failure_.get(); !failed.ok()) return failed;
   if (closed_) return {Code::invalid_argument, "the file is closed"};
   if (shared_ && shared_->written_seq() == applied_seq_.load(std::memory_order_acquire) &&
       shared_->committed_seq() <= visible_seq_.load(std::memory_order_acquire)) {
@@ -373,19 +373,8 @@ uint32_t DbImpl::commit_epoch() const {
 Status DbImpl::fail(Status st) {
   // An open that fails hands out no handle, so there is none to stop.
   if (!opened_) return st;
-  std::lock_guard lock(failure_mu_);
-  if (failure_.ok()) {
-    failure_ = Status(st.code(), st.message() + " (this handle can no longer be used; reopen the file)",
-                      st.position());
-    failed_.store(true, std::memory_order_release);
-  }
-  return failure_;
-}
-
-Status DbImpl::failure() const {
-  if (!failed_.load(std::memory_order_acquire)) return Status::OK();
-  std::lock_guard lock(failure_mu_);
-  return failure_;
+  return failure_.set(Status(st.code(), st.message() + " (this handle can no longer be used; reopen the file)",
+                             st.position()));
 }
 
 // A file deleted or replaced (renamed over) while open stays readable and
@@ -408,7 +397,7 @@ Status DbImpl::check_still_named() {
 Status DbImpl::check_writable() {
   if (closed_) return {Code::invalid_argument, "the file is closed"};
   if (options_.read_only) return {Code::read_only, fmt::format("{}: opened read-only", path_)};
-  return failure();
+  return failure_.get();
 }
 
 void DbImpl::wait_for_commit(uint32_t seen, std::chrono::steady_clock::time_point until) {
@@ -1307,7 +1296,7 @@ Status DbImpl::close() {
   Status st;
   {
     std::lock_guard write(write_mu_);
-    if (!options_.read_only && !failed_.load() && shared_ && header_.format_version >= format::kOldestWritableVersion) {
+    if (!options_.read_only && !failure_.failed() && shared_ && header_.format_version >= format::kOldestWritableVersion) {
       // A checkpoint keeps the next open short. Otherwise, record how far
       // the log is durable, so that later damage before this point is
       // reported as corruption rather than cut off as a torn tail.
@@ -1326,7 +1315,7 @@ Status DbImpl::close() {
         shared_->unlock_writer();
       }
     }
-    if (st.ok() && !options_.read_only && !failed_.load()) st = check_still_named();
+    if (st.ok() && !options_.read_only && !failure_.failed()) st = check_still_named();
     closed_ = true;
   }
   marks_.attach(nullptr);

@@ -25,6 +25,7 @@
 #include "log/log_scanner.hpp"
 #include "meta/catalog.hpp"
 #include "rivulet/db.hpp"
+#include "util/sticky_status.hpp"
 
 namespace rivulet {
 
@@ -99,8 +100,6 @@ class DbImpl {
   uint64_t last_seq() const { return head_.next_seq - 1; }
   Status check_writable();
   Status fail(Status st);
-  // The sticky failure fail() recorded, or OK.
-  Status failure() const;
   // Fails if the path no longer names the file this handle has open.
   Status check_still_named();
   // Takes the cross-process writer lock and catches up; `locked` runs
@@ -191,11 +190,9 @@ class DbImpl {
   // Per segment, the segment_seq whose blocks this handle last punched.
   std::vector<uint64_t> punched_;
   log::TailInfo tail_;          // what recovery found after the log
-  // Sticky: after it, no more commits. Set by fail() (from any committing
-  // thread: several groups can fail at once), read by any thread.
-  mutable std::mutex failure_mu_;
-  Status failure_;
-  std::atomic<bool> failed_{false};
+  // After it, no more commits. Set by fail() (from any committing thread:
+  // several groups can fail at once), read by any thread.
+  util::StickyStatus failure_;
   // Retention is looked at by the first write after this time (writer).
   std::chrono::steady_clock::time_point next_retention_{};
   static constexpr size_t kMaxRetentionChanges = 1000;  // per frame

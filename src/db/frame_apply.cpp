@@ -113,7 +113,7 @@ Status Replay::apply(const format::ParsedFrame& frame, const log::ChainPos& at, 
         return {Code::corruption, "checkpoint frame holding a batch of another partition", b.position};
       }
       RIVULET_TRY(for_each_record(b, [&](const format::DecodedRecord& r) {
-        if (r.value_size >= 0) pieces_.emplace_back(r.value_data, static_cast<size_t>(r.value_size));
+        if (Bytes v = r.value()) pieces_.emplace_back(v->data(), v->size());
         return Status::OK();
       }));
     }

@@ -56,8 +56,8 @@ char* put_nullable(char* p, const Bytes& b) {
 
 // Everything after the record's length varint. Inline: it runs for every
 // record produced.
-[[gnu::always_inline]] inline size_t body_size(int64_t timestamp_delta, int32_t offset_delta, const Bytes& key, const Bytes& value,
-                 std::span<const Header> headers) {
+[[gnu::always_inline]] inline size_t body_size(int64_t timestamp_delta, int32_t offset_delta, const Bytes& key,
+                                               const Bytes& value, std::span<const Header> headers) {
   size_t n = 1 + varint::size64(timestamp_delta) + varint::size32(offset_delta) + nullable_size(key) +
              nullable_size(value) + varint::size32(static_cast<int32_t>(headers.size()));
   for (const Header& h : headers) {
