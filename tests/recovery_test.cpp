@@ -173,6 +173,58 @@ TEST(Recovery, DamageToTheLastFrameAfterACleanCloseIsCorruption) {
   EXPECT_EQ(db.status().code(), Code::corruption);
 }
 
+// Open replays only the log after the newest checkpoint, so damage before
+// it is found when a reader reaches the batch (by its CRC, as Kafka's
+// consumers check): an error naming the batch, never its records. The
+// batches a handle replayed were checked then, and are not checked again.
+TEST(Recovery, DamageInACheckpointedBatchIsCorruptionWhenRead) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  OpenOptions o;
+  o.checkpoint_bytes = 1;  // a checkpoint after every commit
+  {
+    auto db = Db::open(path, o);
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    ASSERT_TRUE((*db)->create_topic("t").ok());
+    for (const char* v : {"first-value", "second-value", "third-value"}) {
+      ASSERT_TRUE((*db)->produce({.topic = "t", .value = v}).ok());
+    }
+    ASSERT_TRUE((*db)->close().ok());
+  }
+  std::string bytes = read_all(path);
+  size_t at = bytes.find("second-value");
+  ASSERT_NE(at, std::string::npos);
+  {
+    auto db = Db::open(path);
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    auto stats = (*db)->stat();
+    ASSERT_TRUE(stats.ok());
+    ASSERT_GT(stats->checkpoint_position, at) << "the batch must lie before the checkpoint open starts from";
+  }
+  flip(path, at);
+
+  auto db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << "open does not read before the checkpoint: " << db.status().to_string();
+  auto r = (*db)->reader("t", 0);
+  ASSERT_TRUE(r.ok());
+  std::vector<std::string> got;
+  Status failed;
+  for (int polls = 0; polls < 10 && failed.ok(); ++polls) {
+    auto recs = (*r)->poll(0ms);
+    if (!recs.ok()) {
+      failed = recs.status();
+    } else {
+      for (const RecordView& v : *recs) got.emplace_back(*v.value);
+    }
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"first-value"})) << "nothing of the damaged batch is handed out";
+  ASSERT_EQ(failed.code(), Code::corruption) << failed.to_string();
+  EXPECT_NE(failed.message().find("fails its checksum"), std::string::npos) << failed.message();
+  ASSERT_TRUE(failed.position().has_value());
+  EXPECT_LT(*failed.position(), at);
+  EXPECT_GT(*failed.position() + 100, at) << "the position names the damaged batch";
+}
+
 TEST(Recovery, NotARivuletFileIsRefusedAndLeftAlone) {
   TempDir dir;
   std::string path = dir.file("notes.txt");

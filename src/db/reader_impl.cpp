@@ -9,19 +9,6 @@
 
 namespace rivulet {
 
-struct ReaderSpan {
-  uint64_t position;
-  int64_t base_offset;
-};
-
-// The committed state of a partition a reader needs, copied under the lock.
-struct ReaderSnapshot {
-  int64_t first_offset = 0;
-  int64_t next_offset = 0;
-  std::vector<ReaderSpan> batches;  // from the batch holding the wanted offset on
-  uint64_t lowest_segment_seq = UINT64_MAX;  // of the segments holding them
-};
-
 namespace {
 
 // Batches shorter than this do not have the next one prefetched.
@@ -45,7 +32,8 @@ Status snapshot(DbImpl* db, uint32_t topic_id, int32_t partition, const std::str
   if (!i && offset && p.index.size() > 0) i = 0;
   if (!i) return Status::OK();
   for (size_t k = *i; k < p.index.size() && out->batches.size() < limit; ++k) {
-    out->batches.push_back({p.index.at(k).position, p.index.at(k).base_offset});
+    const index::BatchEntry& e = p.index.at(k);
+    out->batches.push_back({e.position, e.base_offset, e.checked});
     out->lowest_segment_seq =
         std::min(out->lowest_segment_seq, db->catalog().segments().seq_of(p.index.at(k).position));
   }
@@ -83,14 +71,15 @@ std::string_view next_batch_window(DbImpl* db, const ReaderSnapshot& snap, size_
 // consumers do (check.crcs): open replays only the log after the newest
 // checkpoint, so the batches before it are otherwise never checked again,
 // and damage to them would be handed out as records.
-Status ReaderImpl::checked_batch(uint64_t position, std::string_view* batch, format::BatchHeader* h) {
+Status ReaderImpl::checked_batch(const ReaderSpan& span, std::string_view* batch, format::BatchHeader* h) {
+  const uint64_t position = span.position;
   log::FileMap& map = db_->file_map();
   // Everything up to the end of the file: the header check bounds the batch.
   Result<std::string_view> rest = map.view(position, UINT64_MAX, format::kBatchHeaderSize);
   if (!rest.ok()) return rest.status();
   RIVULET_TRY(format::parse_batch_header(*rest, position, h));
   *batch = rest->substr(0, h->total_size());
-  if (checked_ != std::pair(position, h->base_offset)) {
+  if (!span.checked && checked_ != std::pair(position, h->base_offset)) {
     if (!format::batch_crc_ok(*batch, *h)) {
       return {Code::corruption,
               fmt::format("{}: record batch of '{}' partition {} at position {} fails its checksum", db_->path(),
@@ -125,7 +114,7 @@ Status ReaderImpl::pinned_snapshot(std::optional<int64_t> offset, std::optional<
 }
 
 Status ReaderImpl::fill(size_t max_records) {
-  ReaderSnapshot snap;
+  ReaderSnapshot& snap = snap_;
   // Enough batches for a full poll in the common case; the loop asks again.
   RIVULET_TRY(pinned_snapshot(next_offset_, std::nullopt, 64, &snap));
   if (next_offset_ < snap.first_offset) {
@@ -137,7 +126,9 @@ Status ReaderImpl::fill(size_t max_records) {
     if (count_ >= max_records || next_offset_ >= snap.next_offset) break;
     std::string_view bytes;
     format::BatchHeader h;
-    RIVULET_TRY(checked_batch(b.position, &bytes, &h));
+    // A damaged batch after good ones: hand those out first; the next poll
+    // starts at this batch and reports it.
+    if (Status st = checked_batch(b, &bytes, &h); !st.ok()) return count_ > 0 ? Status::OK() : st;
     const std::string_view window = next_batch_window(db_, snap, k, bytes);
     // Room for every record of the batch the poll may still take, so that
     // the loop below checks only that one bound.
@@ -215,7 +206,7 @@ Result<int64_t> ReaderImpl::offset_for_time(int64_t ms) {
   for (const ReaderSpan& b : snap.batches) {
     std::string_view bytes;
     format::BatchHeader h;
-    RIVULET_TRY(checked_batch(b.position, &bytes, &h));
+    RIVULET_TRY(checked_batch(b, &bytes, &h));
     bool hit = false;
     format::RecordDecoder decoder(bytes, h, b.position);
     if (!decoder.for_each([&](const format::DecodedRecord& r) {

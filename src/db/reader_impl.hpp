@@ -15,7 +15,20 @@
 namespace rivulet {
 
 class DbImpl;
-struct ReaderSnapshot;
+
+struct ReaderSpan {
+  uint64_t position;
+  int64_t base_offset;
+  bool checked;  // its CRC was checked as the handle took it in (index::BatchEntry)
+};
+
+// The committed state of a partition a reader needs, copied under the lock.
+struct ReaderSnapshot {
+  int64_t first_offset = 0;
+  int64_t next_offset = 0;
+  std::vector<ReaderSpan> batches;  // from the batch holding the wanted offset on
+  uint64_t lowest_segment_seq = UINT64_MAX;  // of the segments holding them
+};
 
 class ReaderImpl {
  public:
@@ -44,8 +57,8 @@ class ReaderImpl {
                          ReaderSnapshot* snap);
   // The first offset at or after `ms`, or the end of the partition.
   Result<int64_t> offset_for_time(int64_t ms);
-  // The batch at `position`, its header parsed and its checksum checked.
-  Status checked_batch(uint64_t position, std::string_view* batch, format::BatchHeader* h);
+  // The batch `span` names, its header parsed and its checksum checked.
+  Status checked_batch(const ReaderSpan& span, std::string_view* batch, format::BatchHeader* h);
 
   DbImpl* db_;
   std::string topic_;
@@ -56,6 +69,7 @@ class ReaderImpl {
   // fill() overwrites its elements in place (no per-record growth check).
   std::vector<RecordView> views_;
   size_t count_ = 0;
+  ReaderSnapshot snap_;  // fill()'s, kept for its vector's capacity
   // Where the records handed out by the last poll lie (see ReadMarks).
   ReadMarks::Mark mark_;
   bool has_mark_ = false;

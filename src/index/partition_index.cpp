@@ -58,7 +58,7 @@ void PartitionIndex::add(int64_t base_offset, int64_t max_timestamp, uint64_t po
   // Still encoded: goes after what decoding will give (see entries_).
   if (!lazy_ || lazy_->decoded.load(std::memory_order_relaxed)) mutable_entries();
   int64_t so_far = entries_.empty() ? max_timestamp : std::max(entries_.back().max_timestamp_so_far, max_timestamp);
-  entries_.push_back({base_offset, so_far, position, bytes});
+  entries_.push_back({base_offset, so_far, position, bytes, true});
 }
 
 uint64_t PartitionIndex::drop_before(int64_t offset, int64_t next_offset,

@@ -25,6 +25,10 @@ struct BatchEntry {
   int64_t max_timestamp_so_far = 0;
   uint64_t position = 0;  // of the batch in the file
   uint32_t bytes = 0;     // the batch's size
+  // Whether this handle checked the batch's CRC as it took it in (replay
+  // checks every batch; a writer's own were checksummed from its memory).
+  // Batches decoded from a checkpoint's list were not: readers check those.
+  bool checked = false;
 };
 
 // Thread-safety: const members may run at once in several threads (readers

@@ -176,6 +176,7 @@ Status Catalog::apply_relocated(uint32_t topic_id, uint32_t partition, const for
   p.bytes -= e.bytes;
   e.position = position;
   e.bytes = batch.total_size();
+  e.checked = true;  // replay checked the copy; a cleaner checks what it copies
   if (batch.records_count == 0 && *i + 1 < p.index.size()) {
     segments_.add_live(position, e.bytes);
     segments_.move_out(position, e.bytes);
