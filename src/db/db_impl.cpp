@@ -517,12 +517,16 @@ Status DbImpl::reread_superblock_locked() {
   return Status::OK();
 }
 
-// Once a frame is whole in the file: apply it here and publish it to the
-// other handles, visible at once unless it must first be durable.
+// Once a frame is whole in the file: publish it to the other handles,
+// visible at once unless it must first be durable, then apply it here.
+// Publishing first wakes waiting readers while the writer indexes the
+// frame (they read it from the file, not from this handle). A frame this
+// handle then fails to apply fails the handle; it is whole in the log
+// either way, as after a crash at this point.
 Status DbImpl::written_locked(const format::ParsedFrame& frame) {
-  RIVULET_TRY(apply_locked(frame));
   bool visible = options_.sync != Sync::full;
   shared_->publish_written(frame.header.seq, visible);
+  RIVULET_TRY(apply_locked(frame));
   if (visible) make_visible_locked(frame.header.seq);
   return Status::OK();
 }
