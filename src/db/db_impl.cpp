@@ -792,7 +792,7 @@ Status DbImpl::write_frame_locked(std::span<const format::OutgoingBatch> batches
   h.seq = head_.next_seq;
   h.synced_seq = shared_->durable_seq();
   h.prev_crc = head_.prev_crc;
-  std::string head;
+  std::string& head = frame_head_;
   format::encode_frame_head(&h, batches, &head);
 
   uint64_t pos = head_.pos;
@@ -800,8 +800,8 @@ Status DbImpl::write_frame_locked(std::span<const format::OutgoingBatch> batches
                                                   header_.segment_size) +
                                 format::kSegmentHeaderSize;
   char seg[format::kSegmentHeaderSize];
-  std::vector<std::string_view> parts;
-  parts.reserve(batches.size() + 2);
+  std::vector<std::string_view>& parts = frame_parts_;
+  parts.clear();
   if (new_segment) {
     format::encode_segment_header({head_.segment_seq, h.seq, writer_id_}, seg);
     parts.emplace_back(seg, sizeof seg);
@@ -820,9 +820,10 @@ Status DbImpl::write_frame_locked(std::span<const format::OutgoingBatch> batches
     return st;
   }
 
-  format::ParsedFrame frame;
+  format::ParsedFrame& frame = written_frame_;
   frame.position = pos;
   frame.header = h;
+  frame.batches.clear();
   uint64_t at = pos + head.size();
   for (const format::OutgoingBatch& b : batches) {
     // Apply decodes metadata and offset batches from the caller's buffers:
@@ -902,7 +903,8 @@ Status DbImpl::commit(WriteBatch::Rep& batch) {
   if (batch.parts.empty()) return Status::OK();
   if (batch.parts.size() > 65535) return {Code::too_large, "a commit may hold at most 65535 partitions"};
   Status st = write_locked([&]() -> Status {
-    std::vector<format::OutgoingBatch> out;
+    std::vector<format::OutgoingBatch>& out = outgoing_;
+    out.clear();
     int64_t append_time = now_ms();
     {
       std::shared_lock state(state_mu_);
