@@ -83,9 +83,12 @@ class [[nodiscard]] Result {
 
 }  // namespace rivulet
 
-// Propagate a failed Status from an expression returning Status.
-#define RIVULET_TRY(expr)                  \
-  do {                                     \
-    ::rivulet::Status _st = (expr);        \
-    if (!_st.ok()) return _st;             \
+// Propagate a failed Status from an expression returning Status. Failure
+// is marked unlikely: the compiler then moves the error paths out of the
+// functions' hot code, which a commit or poll after an idle while must
+// fetch from memory line by line.
+#define RIVULET_TRY(expr)                    \
+  do {                                       \
+    ::rivulet::Status _st = (expr);          \
+    if (!_st.ok()) [[unlikely]] return _st;  \
   } while (0)
