@@ -859,6 +859,12 @@ uint64_t DbImpl::write_group(db::CommitQueue::Group group) {
   } end_write{shared_.get()};
   std::lock_guard write(write_mu_);
   st = check_writable();
+  // Frames other processes wrote are replayed before the writer lock is
+  // taken, as a reader would: under it, only those written meanwhile.
+  // Otherwise each writer replays the others' frames while they queue for
+  // the lock, and 16 processes committing at once were held to ~40 k
+  // commits/s by that serial work (16 threads of one handle: ~70 k/s).
+  if (st.ok()) st = refresh();
   if (!st.ok()) return fail_all(st);
   bool took_over = false;  // a dead holder's half frame, if any, is overwritten
   st = shared_->lock_writer(&took_over);
