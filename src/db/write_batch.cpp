@@ -18,6 +18,15 @@ WriteBatch::Rep::Part* WriteBatch::Rep::find_part(uint32_t topic_id, int32_t par
   if (last_part < parts.size() && parts[last_part].topic_id == topic_id && parts[last_part].partition == partition) {
     return &parts[last_part];
   }
+  if (parts.size() < kIndexedParts) {
+    for (uint32_t i = 0; i < parts.size(); ++i) {
+      if (parts[i].topic_id == topic_id && parts[i].partition == partition) {
+        last_part = i;
+        return &parts[i];
+      }
+    }
+    return nullptr;
+  }
   auto it = part_of.find(part_key(topic_id, partition));
   if (it == part_of.end()) return nullptr;
   last_part = it->second;
@@ -26,16 +35,19 @@ WriteBatch::Rep::Part* WriteBatch::Rep::find_part(uint32_t topic_id, int32_t par
 
 WriteBatch::Rep::Part& WriteBatch::Rep::add_part(uint32_t topic_id, int32_t partition, bool log_append_time) {
   last_part = static_cast<uint32_t>(parts.size());
-  part_of.emplace(part_key(topic_id, partition), last_part);
-  Part& p = parts.emplace_back();
-  if (!spare.empty()) {
-    p.builder = std::move(spare.back());
+  if (parts.size() + 1 == kIndexedParts) {
+    for (uint32_t i = 0; i < parts.size(); ++i) part_of.emplace(part_key(parts[i].topic_id, parts[i].partition), i);
+  }
+  if (parts.size() + 1 >= kIndexedParts) part_of.emplace(part_key(topic_id, partition), last_part);
+  // A spare builder is moved in, not assigned over a new one: a new one
+  // allocates its buffer.
+  if (spare.empty()) {
+    parts.push_back(Part{topic_id, partition, log_append_time, format::BatchBuilder(), -1});
+  } else {
+    parts.push_back(Part{topic_id, partition, log_append_time, std::move(spare.back()), -1});
     spare.pop_back();
   }
-  p.topic_id = topic_id;
-  p.partition = partition;
-  p.log_append_time = log_append_time;
-  return p;
+  return parts.back();
 }
 
 void WriteBatch::Rep::recycle(Part& p) {

@@ -43,7 +43,11 @@ struct WriteBatch::Rep {
   // Builders of cleared parts, kept so a reused batch does not allocate (and
   // fault in) its buffers again for every commit.
   std::vector<format::BatchBuilder> spare;
-  std::unordered_map<uint64_t, uint32_t> part_of;  // (topic_id << 32 | partition) -> parts index
+  // (topic_id << 32 | partition) -> parts index, once there are
+  // kIndexedParts parts; fewer are searched in `parts` (a map node per part
+  // would be the only allocations of a reused one-record batch).
+  std::unordered_map<uint64_t, uint32_t> part_of;
+  static constexpr size_t kIndexedParts = 8;
   std::vector<Slot> slots;
   CachedTopic cached;
   uint32_t offsets_topic_id = 0;  // once an offset was added
