@@ -51,14 +51,19 @@ Status CommitQueue::run(const Work& work, const Step& write, const Step& finish)
   // Leading: everyone queued behind rides along. If anything throws (out
   // of memory), nobody may be left waiting: the others hear that their
   // commit may or may not be in the file.
-  std::vector<Member*> group;
+  std::vector<Member*> queued;
+  Member* alone[] = {&me};  // a leader with nobody queued allocates nothing
+  Group group(alone);
   bool wrote = false;
   try {
     {
       std::lock_guard lock(mu_);
-      group.swap(queue_);
+      queued.swap(queue_);
     }
-    group.insert(group.begin(), &me);
+    if (!queued.empty()) {
+      queued.insert(queued.begin(), &me);
+      group = queued;
+    }
     write(group);
     wrote = true;
     pass_lead();
