@@ -44,7 +44,7 @@ Result<bool> LogScanner::next(const ChainPos& at, format::ParsedFrame* out, std:
 
 Status LogScanner::walk(const ChainPos& at, const std::function<Status(const format::ParsedFrame&)>& visit,
                         std::string* why, bool peek, uint64_t max_seq) {
-  format::ParsedFrame frame;
+  format::ParsedFrame& frame = frame_;
   for (;;) {
     if (at.next_seq > max_seq) return Status::OK();
     Result<bool> got = next(at, &frame, why, peek);

@@ -41,7 +41,7 @@ class LogScanner {
   // `at` forward (usually with advance()), until no frame continues the
   // chain (`why` says what was found instead) or `visit` fails.
   // `peek` applies to the first frame (see next()). Stops before a frame
-  // numbered past `max_seq`.
+  // numbered past `max_seq`. Not thread-safe either, nor reentrant.
   Status walk(const ChainPos& at, const std::function<Status(const format::ParsedFrame&)>& visit,
               std::string* why = nullptr, bool peek = false, uint64_t max_seq = UINT64_MAX);
 
@@ -57,6 +57,9 @@ class LogScanner {
   // The page of the last peek: looking at it again through the mapping
   // costs nothing once the first look faulted it in.
   uint64_t peeked_page_ = UINT64_MAX;
+  // walk()'s frame, kept for its vector's capacity: a reader catching up
+  // with one new frame would otherwise allocate it every time.
+  format::ParsedFrame frame_;
 };
 
 struct TailInfo {
