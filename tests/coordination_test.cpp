@@ -2,6 +2,7 @@
 // on it: the writer lock that survives its holder's death, commits seen and
 // waited for across handles, group commit, read marks, and an area that is
 // rebuilt when nobody has the log open.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -108,6 +109,29 @@ TEST(Coordination, AnAreaOfAnotherLogIsRefused) {
   ASSERT_FALSE(other.ok());
   EXPECT_EQ(other.status().code(), Code::busy);
   EXPECT_NE(other.status().message().find("another file open under this name"), std::string::npos)
+      << other.status().message();
+}
+
+// Two versions of Rivulet with a log open at once would read each other's
+// shared words at the wrong offsets: the later one refuses, naming why.
+TEST(Coordination, AnAreaOfAnotherVersionInUseIsRefused) {
+  TempDir dir;
+  std::string path = dir.file("a-shm");
+  auto first = attach(path);
+  ASSERT_TRUE(first->publish_initial(1, 1).ok());
+  // What another version's handle holding the area would have left there.
+  // The version's low byte (native-endian), written in place: the area is
+  // mapped by `first`.
+  char version = testing::read_all(path)[8];
+  --version;
+  int fd = ::open(path.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, &version, 1, 8), 1);
+  ::close(fd);
+  Result<std::unique_ptr<SharedState>> other = SharedState::attach(io::Env::posix(), path, path, kLog);
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), Code::unsupported);
+  EXPECT_NE(other.status().message().find("another version of Rivulet"), std::string::npos)
       << other.status().message();
 }
 

@@ -19,7 +19,9 @@ namespace rivulet::coord {
 namespace {
 
 constexpr uint64_t kMagic = 0x01004D48534C5652;  // "RVLSHM\0\1"
-constexpr uint32_t kVersion = 3;  // 2: consumer group members; 3: reclaim epoch, read marks by segment
+// 2: consumer group members; 3: reclaim epoch, read marks by segment;
+// 4: written seq beside committed seq and the commit epoch.
+constexpr uint32_t kVersion = 4;
 constexpr uint32_t kSlots = 1024;
 // Lock words hold the holder's token: slot + 1 in the low 16 bits, the
 // slot's generation (15 bits) above, and kContended when someone sleeps on
@@ -67,11 +69,13 @@ struct Layout {
   std::atomic<uint64_t> reclaim_epoch;  // bumped before each look at the read marks
 
   alignas(64) std::atomic<uint32_t> writer_lock;
-  std::atomic<uint64_t> written_seq;
 
+  // What a waiting reader reads after each commit, in one cache line: it
+  // then takes one line from the writer's core, not two.
   alignas(64) std::atomic<uint64_t> committed_seq;
   std::atomic<uint32_t> commit_epoch;
   std::atomic<uint32_t> commit_waiters;
+  std::atomic<uint64_t> written_seq;
 
   alignas(64) std::atomic<uint64_t> durable_seq;
   std::atomic<uint32_t> sync_leader;
@@ -86,9 +90,9 @@ struct Layout {
 // docs/FORMAT.md lists these offsets; another implementation relies on them.
 static_assert(offsetof(Layout, ready) == 40 && offsetof(Layout, slots_used) == 44 &&
               offsetof(Layout, reclaim_epoch) == 48);
-static_assert(offsetof(Layout, writer_lock) == 64 && offsetof(Layout, written_seq) == 72);
+static_assert(offsetof(Layout, writer_lock) == 64);
 static_assert(offsetof(Layout, committed_seq) == 128 && offsetof(Layout, commit_epoch) == 136 &&
-              offsetof(Layout, commit_waiters) == 140);
+              offsetof(Layout, commit_waiters) == 140 && offsetof(Layout, written_seq) == 144);
 static_assert(offsetof(Layout, durable_seq) == 192 && offsetof(Layout, sync_leader) == 200 &&
               offsetof(Layout, sync_epoch) == 204 && offsetof(Layout, sync_waiters) == 208 &&
               offsetof(Layout, writers) == 212);
