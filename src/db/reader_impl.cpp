@@ -35,7 +35,7 @@ Status snapshot(DbImpl* db, uint32_t topic_id, int32_t partition, const std::str
     const index::BatchEntry& e = p.index.at(k);
     out->batches.push_back({e.position, e.base_offset, e.checked});
     out->lowest_segment_seq =
-        std::min(out->lowest_segment_seq, db->catalog().segments().seq_of(p.index.at(k).position));
+        std::min(out->lowest_segment_seq, db->catalog().segments().seq_of(e.position));
   }
   return Status::OK();
 }
