@@ -409,13 +409,15 @@ TEST(Recovery, ASuperblockWithImpossibleValuesIsCorruptionAtTheSuperblock) {
   EXPECT_EQ(values_of(**db), (std::vector<std::string>{"v"}));
 }
 
-// Sets lastOffsetDelta of the batch at `batch_pos` in the frame at
-// `frame_pos`, then recomputes the batch CRC and the frame's meta_crc (the
-// frame must be the last one: the next frame's link would break).
-void set_last_offset_delta(const std::string& path, uint64_t frame_pos, uint64_t batch_pos, int32_t delta) {
+// Lets `edit` change the batch at `batch_pos` in the frame at `frame_pos`,
+// then recomputes the batch CRC and the frame's meta_crc, so that only the
+// edit is wrong (the frame must be the last one: the next frame's link
+// would break).
+void edit_batch(const std::string& path, uint64_t frame_pos, uint64_t batch_pos,
+                const std::function<void(char* batch)>& edit) {
   std::string all = read_all(path);
   char* b = all.data() + batch_pos;
-  store_be<int32_t>(b + 23, delta);  // lastOffsetDelta's place in the batch header
+  edit(b);
   size_t total = static_cast<size_t>(load_be<int32_t>(b + 8)) + format::kBatchLogOverhead;
   store_be<uint32_t>(b + format::kBatchCrcOffset,
                      crc32c::value(b + format::kBatchCrcFrom, total - format::kBatchCrcFrom));
@@ -427,6 +429,59 @@ void set_last_offset_delta(const std::string& path, uint64_t frame_pos, uint64_t
   crc = crc32c::extend(crc, b, format::kBatchCrcFrom);
   store_le<uint32_t>(f + 4, crc);
   write_all(path, all);
+}
+
+void set_last_offset_delta(const std::string& path, uint64_t frame_pos, uint64_t batch_pos, int32_t delta) {
+  // lastOffsetDelta's place in the batch header
+  edit_batch(path, frame_pos, batch_pos, [=](char* b) { store_be<int32_t>(b + 23, delta); });
+}
+
+// A record that fails to decode (its batch's checksums intact) after good
+// ones of the same poll: the poll hands the good ones out, the next poll
+// reports the record, naming its batch, and nothing after it is handed out.
+TEST(Recovery, AMalformedRecordAfterGoodOnesIsReportedByTheNextPoll) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  {
+    auto db = Db::open(path);
+    ASSERT_TRUE((*db)->create_topic("t").ok());
+    WriteBatch batch(**db);
+    for (const char* v : {"first-value", "second-value", "third-value"}) {
+      ASSERT_TRUE(batch.add({.topic = "t", .value = v}).ok());
+    }
+    ASSERT_TRUE((*db)->commit(batch).ok());
+    ASSERT_TRUE((*db)->close().ok());
+  }
+  auto frames = frames_of(path);
+  const FrameInfo& last = frames.back();
+  ASSERT_EQ(last.batches.size(), 1u);
+  const uint64_t at = last.batches[0].position;
+  const size_t third = read_all(path).find("third-value");
+  ASSERT_NE(third, std::string::npos);
+  // The third record's header count, right after its value: 0 becomes 1
+  // (zigzag 2), a header the record has no bytes for.
+  const size_t header_count = third + std::string("third-value").size() - at;
+  edit_batch(path, last.position, at, [=](char* b) {
+    ASSERT_EQ(b[header_count], 0);
+    b[header_count] = 2;
+  });
+
+  auto db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << "open does not decode data records: " << db.status().to_string();
+  auto r = (*db)->reader("t", 0);
+  ASSERT_TRUE(r.ok());
+  auto recs = (*r)->poll(0ms);
+  ASSERT_TRUE(recs.ok()) << recs.status().to_string();
+  std::vector<std::string> got;
+  for (const RecordView& v : *recs) got.emplace_back(*v.value);
+  EXPECT_EQ(got, (std::vector<std::string>{"first-value", "second-value"}));
+  for (int polls = 0; polls < 2; ++polls) {
+    auto next = (*r)->poll(0ms);
+    ASSERT_FALSE(next.ok()) << "poll " << polls << " must report the record";
+    EXPECT_EQ(next.status().code(), Code::corruption);
+    EXPECT_NE(next.status().message().find("record 2"), std::string::npos) << next.status().message();
+    EXPECT_EQ(next.status().position(), at);
+  }
 }
 
 // A batch whose lastOffsetDelta does not match its records (checksums

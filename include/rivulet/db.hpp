@@ -111,6 +111,9 @@ class Reader {
   // Returns the next records (at most max_records). With nothing new, waits
   // up to `timeout` for a commit (from any process) and returns an empty span
   // if none came. The views are valid until the next poll() or seek().
+  // Damaged bytes are a corruption error naming the batch's position; the
+  // records before them are handed out first, and the error comes from the
+  // poll that reaches the damage (and every one after it, until a seek).
   Result<std::span<const RecordView>> poll(std::chrono::milliseconds timeout,
                                            size_t max_records = 1000);
   // Offset of the next record poll() will return.

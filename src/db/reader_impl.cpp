@@ -126,9 +126,11 @@ Status ReaderImpl::fill(size_t max_records) {
     if (count_ >= max_records || next_offset_ >= snap.next_offset) break;
     std::string_view bytes;
     format::BatchHeader h;
-    // A damaged batch after good ones: hand those out first; the next poll
-    // starts at this batch and reports it.
-    if (Status st = checked_batch(b, &bytes, &h); !st.ok()) return count_ > 0 ? Status::OK() : st;
+    // Damage after good records (a batch failing its CRC, a record failing
+    // to decode): hand those out first; the next poll starts right after
+    // them and reports the damage.
+    auto damaged = [&](const Status& st) { return count_ > 0 ? Status::OK() : st; };
+    if (Status st = checked_batch(b, &bytes, &h); !st.ok()) return damaged(st);
     const std::string_view window = next_batch_window(db_, snap, k, bytes);
     // Room for every record of the batch the poll may still take, so that
     // the loop below checks only that one bound.
@@ -160,7 +162,7 @@ Status ReaderImpl::fill(size_t max_records) {
     });
     count_ = static_cast<size_t>(out - views_.data());
     if (out != first) next_offset_ = out[-1].offset + 1;
-    if (room > 0 && !ok) return decoder.status();
+    if (room > 0 && !ok) return damaged(decoder.status());
     // Compaction leaves gaps, up to the batch's last offset: skip them, so
     // a compacted-away tail never looks like records still to come.
     const int64_t batch_end = h.last_offset() + 1;
