@@ -8,8 +8,9 @@
 //      reader process polling a WAL table every 100 us
 //   2. CPU of a consumer process blocked in Reader::poll with no data
 //   3. durable commits (sync full), 1, 4 and 16 producers as threads (one Db)
-//      and as processes (a Db each); floor: write + fdatasync; SQLite
-//      synchronous=FULL with 1 and 16 writers
+//      and as processes (a Db each); floors: write + fdatasync, and a bare
+//      group commit of 16 threads; SQLite synchronous=FULL with 1 and 16
+//      writers
 //
 // Every Db and SQLite connection is opened in a child process after fork();
 // the parent only forks, starts, waits and reports. Like rivulet_bench it
@@ -640,8 +641,76 @@ void print_durable(const DurableResult& r) {
   std::fflush(stdout);
 }
 
+// The most this machine gives threads that each wait for their own write
+// to be durable: a bare group commit with nothing else to do. A write
+// takes a mutex for its place; a thread whose write is not yet durable
+// starts an fdatasync if none is in flight (covering everything written
+// when it starts) and otherwise sleeps until the one in flight ends, which
+// wakes every sleeper at once. The blocks are overwritten (as in the
+// overwrite floor), so no sync commits the file system's journal. Rivulet
+// does more per commit (a frame, its checksums, the shared heads, the
+// catalog), so this is a ceiling, not a target.
+class BareGroupCommit {
+ public:
+  static constexpr off_t kSize = 16 << 20;
+
+  explicit BareGroupCommit(const std::string& path) : path_(path) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw BenchError(path + ": " + std::strerror(errno));
+    std::vector<char> zeros(1 << 20);
+    for (off_t at = 0; at < kSize; at += static_cast<off_t>(zeros.size())) {
+      if (::pwrite(fd_, zeros.data(), zeros.size(), at) != static_cast<ssize_t>(zeros.size())) fail("pwrite");
+    }
+    if (::fsync(fd_) != 0) fail("fsync");
+  }
+  ~BareGroupCommit() { ::close(fd_); }
+
+  void commit(const char* data, size_t size) {
+    uint32_t mine;
+    {
+      std::lock_guard lock(mu_);
+      if (::pwrite(fd_, data, size, at_) != static_cast<ssize_t>(size)) fail("pwrite");
+      at_ = (at_ + static_cast<off_t>(size)) % (kSize - static_cast<off_t>(size));
+      mine = ++written_;
+    }
+    for (;;) {
+      // The generation is odd while a sync is in flight; it moves after
+      // `synced_` does, so a sleeper cannot miss the end of a sync.
+      uint32_t gen = gen_.load();
+      if (static_cast<int32_t>(synced_.load() - mine) >= 0) return;
+      if (gen % 2 == 1) {
+        futex_wait(&gen_, gen);
+      } else if (gen_.compare_exchange_strong(gen, gen + 1)) {
+        uint32_t upto;
+        {
+          std::lock_guard lock(mu_);
+          upto = written_;
+        }
+        const int rc = ::fdatasync(fd_);
+        if (rc == 0) synced_.store(upto);
+        gen_.store(gen + 2);
+        futex_wake(&gen_);
+        if (rc != 0) fail("fdatasync");
+      }
+    }
+  }
+
+ private:
+  [[noreturn]] void fail(const char* what) const {
+    throw BenchError(path_ + ": " + what + ": " + std::strerror(errno));
+  }
+
+  std::string path_;
+  int fd_ = -1;
+  std::mutex mu_;
+  off_t at_ = 0;           // under mu_
+  uint32_t written_ = 0;   // under mu_: writes so far
+  std::atomic<uint32_t> synced_{0};  // writes durable so far
+  Word gen_{0};
+};
+
 struct DurableResults {
-  DurableResult fsync_append, fsync_overwrite;
+  DurableResult fsync_append, fsync_overwrite, bare_group;
   std::vector<DurableResult> threads, procs, sql;  // 1, 4, 16 producers; SQLite 1, 16
 };
 
@@ -690,6 +759,12 @@ DurableResults run_durables(const Config& cfg, const std::string& dir) {
     return 0;
   }});
   print_durable(out.fsync_overwrite);
+  out.bare_group = run_durable("floor: bare group commit, 16 threads", 16, secs, nullptr, {[&](DurableRun& run) {
+    BareGroupCommit group(fsync_path);
+    const char record[100] = {};
+    return threaded(run, 16, [&](size_t) { return [&] { group.commit(record, sizeof record); }; });
+  }});
+  print_durable(out.bare_group);
   if (!cfg.keep) ::unlink(fsync_path.c_str());
 
   for (size_t n : {1, 4, 16}) {
@@ -750,22 +825,28 @@ void latency_rows(std::vector<Row>& rows, const char* name, const PatternResults
                            r.floor.lat.p99, nanos(r.riv.lat.p99), nanos(r.floor.lat.p99), kP99Target, true));
 }
 
-// The round with the median 16-to-1 ratio (a failed round counts lowest).
-void scaling_row(std::vector<Row>& rows, const char* name, const std::vector<DurableResults>& rounds,
-                 std::vector<DurableResult> DurableResults::*which) {
+// One producer's result and many producers' in one round of durable runs.
+using Pair = std::pair<const DurableResult*, const DurableResult*>;
+
+// The row of the round with the median many-to-one ratio (a failed round
+// counts lowest), judged against the scaling target or (`judged` false)
+// shown for information.
+void scaling_row(std::vector<Row>& rows, const std::string& name, const std::vector<DurableResults>& rounds,
+                 const std::function<Pair(const DurableResults&)>& which, bool judged = true) {
   std::vector<std::pair<double, size_t>> ratios;
   for (size_t i = 0; i < rounds.size(); ++i) {
-    const std::vector<DurableResult>& r = rounds[i].*which;
-    bool ok = r.front().ok() && r.back().ok();
-    ratios.push_back({ok ? r.back().rate / r.front().rate : -1, i});
+    auto [one, many] = which(rounds[i]);
+    ratios.push_back({one->ok() && many->ok() ? many->rate / one->rate : -1, i});
   }
   std::sort(ratios.begin(), ratios.end());
-  const std::vector<DurableResult>& r = rounds[ratios[ratios.size() / 2].second].*which;
-  const DurableResult& one = r.front();
-  const DurableResult& many = r.back();
-  bool ok = one.ok() && many.ok();
-  rows.push_back(ratio_row(std::string("3 ") + name + ", records/s (median round)", ok, many.rate, one.ok(),
-                           one.rate, rate(many.rate), rate(one.rate), kScalingTarget, false));
+  auto [one, many] = which(rounds[ratios[ratios.size() / 2].second]);
+  Row row = ratio_row("3 " + name + ", records/s (median)", one->ok() && many->ok(), many->rate, one->ok(),
+                      one->rate, rate(many->rate), rate(one->rate), kScalingTarget, false);
+  if (!judged) {
+    row.target = "(info)";
+    row.verdict = Verdict::not_evaluated;
+  }
+  rows.push_back(row);
 }
 
 void run(const Config& cfg, const std::string& dir) {
@@ -822,15 +903,21 @@ void run(const Config& cfg, const std::string& dir) {
       auto ratio = [](const std::vector<DurableResult>& v) {
         return v.front().ok() && v.back().ok() ? fmt("%.2fx", v.back().rate / v.front().rate) : std::string("-");
       };
-      std::printf("      16 / 1 producers: rivulet threads %s, rivulet processes %s, sqlite %s\n",
-                  ratio(d.threads).c_str(), ratio(d.procs).c_str(), ratio(d.sql).c_str());
+      std::printf("      16 / 1 producers: rivulet threads %s, rivulet processes %s, sqlite %s, "
+                  "bare group commit (16 threads / overwrite floor) %s\n",
+                  ratio(d.threads).c_str(), ratio(d.procs).c_str(), ratio(d.sql).c_str(),
+                  ratio({d.fsync_overwrite, d.bare_group}).c_str());
     }
-    scaling_row(rows, "16 threads vs 1", rounds, &DurableResults::threads);
-    scaling_row(rows, "16 processes vs 1", rounds, &DurableResults::procs);
+    auto first_last = [](const std::vector<DurableResult>& v) { return Pair(&v.front(), &v.back()); };
+    scaling_row(rows, "16 threads vs 1", rounds, [&](const DurableResults& d) { return first_last(d.threads); });
+    scaling_row(rows, "16 processes vs 1", rounds, [&](const DurableResults& d) { return first_last(d.procs); });
+    scaling_row(rows, "16 threads vs bare group commit", rounds,
+                [](const DurableResults& d) { return Pair(&d.bare_group, &d.threads.back()); }, false);
   }
 
   print_table(rows,
-              "reference: the futex floor's percentile (1), one producer's rate (3); ratio = Rivulet / reference");
+              "reference: the futex floor's percentile (1), one producer's rate (3; for the last row, the bare\n"
+              "group commit of 16 threads: the machine's ceiling); ratio = Rivulet / reference");
 }
 
 }  // namespace
