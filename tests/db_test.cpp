@@ -121,6 +121,48 @@ TEST(Db, ProduceSeesTopicsAsTheyAreNow) {
   EXPECT_EQ(read_values(*db, "t", 2), (std::vector<std::string>{"new", "new"}));
 }
 
+// A WriteBatch reused across commits (clear()) sees a topic altered, or
+// deleted and made again, as a fresh batch would: by this handle at once,
+// by another once this handle has caught up (a commit does).
+TEST(Db, AReusedWriteBatchSeesTopicsAsTheyAreNow) {
+  TempDir dir;
+  auto db = open_db(dir.file("a.rvl"));
+  auto other = open_db(dir.file("a.rvl"));
+  ASSERT_TRUE(db->create_topic("t", {.partitions = 1}).ok());
+  WriteBatch batch(*db);
+  ASSERT_TRUE(batch.add({.topic = "t", .value = "old"}).ok());
+  ASSERT_TRUE(db->commit(batch).ok());
+
+  // Made again by this handle, with three partitions.
+  batch.clear();
+  ASSERT_TRUE(db->delete_topic("t").ok());
+  ASSERT_TRUE(db->create_topic("t", {.partitions = 3}).ok());
+  Status st = batch.add({.topic = "t", .value = "a", .partition = 2});
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  ASSERT_TRUE(db->commit(batch).ok());
+  EXPECT_EQ(read_values(*db, "t", 2), (std::vector<std::string>{"a"}));
+
+  // Altered by this handle: the new record limit holds at once.
+  batch.clear();
+  ASSERT_TRUE(db->alter_topic("t", {.partitions = 3, .max_message_bytes = 100}).ok());
+  EXPECT_EQ(batch.add({.topic = "t", .value = std::string(200, 'x')}).code(), Code::too_large);
+
+  // Made again by another handle: the first commit after it names the
+  // deleted topic; the next add lands in the new one.
+  batch.clear();
+  ASSERT_TRUE(other->delete_topic("t").ok());
+  ASSERT_TRUE(other->create_topic("t", {.partitions = 2}).ok());
+  ASSERT_TRUE(batch.add({.topic = "t", .value = "lost", .partition = 0}).ok()) << "this handle has not caught up";
+  Status gone = db->commit(batch);
+  EXPECT_EQ(gone.code(), Code::not_found) << gone.to_string();
+  batch.clear();
+  st = batch.add({.topic = "t", .value = "b", .partition = 1});
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  ASSERT_TRUE(db->commit(batch).ok());
+  EXPECT_EQ(read_values(*other, "t", 1), (std::vector<std::string>{"b"}));
+  EXPECT_TRUE(read_values(*other, "t", 0).empty());
+}
+
 TEST(Db, ProducingToAnUnknownTopicSaysHowToCreateIt) {
   TempDir dir;
   auto db = open_db(dir.file("a.rvl"));

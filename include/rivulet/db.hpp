@@ -79,7 +79,9 @@ class WriteBatch {
   // unknown topic (unless the Db auto-creates topics, which then happens
   // here, in a commit of its own), an out-of-range partition, or a record
   // larger than the topic's max_message_bytes. A failed add() leaves the
-  // batch as it was.
+  // batch as it was. Topics are as this Db last saw them: one deleted by
+  // another handle since fails the commit (not_found), and the next add()
+  // sees the file as that commit found it.
   Status add(const ProducerRecord& record);
   // Commits `group`'s offset for a partition together with the records:
   // consume, transform, produce and commit the input offsets in one atomic
@@ -91,6 +93,7 @@ class WriteBatch {
   // Records added (offsets not counted).
   size_t size() const;
   bool empty() const { return size() == 0; }
+  // Empties the batch for reuse (its buffers stay allocated).
   void clear();
   // After a successful Db::commit: where record i (in add() order) landed.
   Appended appended(size_t i) const;

@@ -63,9 +63,6 @@ std::unique_ptr<WriteBatch::Rep> DbImpl::take_spare_batch() {
 }
 
 void DbImpl::keep_spare_batch(std::unique_ptr<WriteBatch::Rep> rep) {
-  // Its topic is looked up afresh next time, as a new batch's would be (the
-  // topic may be altered, or deleted and made again, meanwhile).
-  rep->cached.round_robin = nullptr;
   delete spare_batch_.exchange(rep.release());
 }
 
@@ -1070,6 +1067,8 @@ static void fill_cached(const meta::TopicState& t, WriteBatch::Rep::CachedTopic*
   out->partitions = static_cast<int32_t>(t.partitions.size());
   out->config = t.config;
   out->round_robin = &const_cast<meta::TopicState&>(t).round_robin;
+  out->changes = &t.changes;
+  out->changes_seen = t.changes.load(std::memory_order_relaxed);  // under the state lock
 }
 
 Status DbImpl::resolve_topic(std::string_view name, WriteBatch::Rep::CachedTopic* out, bool create) {

@@ -120,7 +120,7 @@ Status WriteBatch::Rep::add_offset(std::string_view group, const OffsetCommit& o
 Status WriteBatch::add(const ProducerRecord& record) {
   Rep& r = *rep_;
   if (r.committed) return {Code::invalid_argument, "this batch was already committed; clear() it first"};
-  if (r.cached.round_robin == nullptr || r.cached.name != record.topic) {
+  if (!r.cached.current(record.topic)) {
     RIVULET_TRY(r.db->resolve_topic(record.topic, &r.cached));
   }
   const Rep::CachedTopic& t = r.cached;

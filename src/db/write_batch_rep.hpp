@@ -2,8 +2,10 @@
 // records go to, and where each added record went.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -29,13 +31,21 @@ struct WriteBatch::Rep {
     int64_t timestamp = 0;
   };
   // The topic of the last add(), so a run of records to one topic looks it
-  // up once.
+  // up once, and again only once the handle has seen it altered or deleted
+  // (a reused batch would otherwise keep a deleted topic's id and config
+  // for good, even once a topic of that name is made again).
   struct CachedTopic {
     std::string name;
     uint32_t id = 0;
     int32_t partitions = 0;
     TopicConfig config;
     std::atomic<uint32_t>* round_robin = nullptr;
+    const std::atomic<uint32_t>* changes = nullptr;  // the topic's change count...
+    uint32_t changes_seen = 0;                       // ...when these details were taken
+
+    bool current(std::string_view topic) const {
+      return round_robin != nullptr && name == topic && changes->load(std::memory_order_acquire) == changes_seen;
+    }
   };
 
   DbImpl* db = nullptr;

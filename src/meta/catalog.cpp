@@ -114,10 +114,12 @@ Status Catalog::apply_meta(const format::MetaChange& change, uint64_t position) 
       return corrupt(position, fmt::format("config change of topic '{}' changes its partition count", t->name));
     }
     t->config = change.config;
+    t->changes.fetch_add(1, std::memory_order_release);
     return Status::OK();
   }
   if (t->id == offsets_topic_id_) return corrupt(position, "deletion of the offsets topic");
   t->deleted = true;
+  t->changes.fetch_add(1, std::memory_order_release);
   live_.erase(t->name);
   for (uint32_t i = 0; i < t->partitions.size(); ++i) drop_batches(t, i, INT64_MAX);
   return Status::OK();

@@ -42,6 +42,10 @@ struct TopicState {
   std::vector<PartitionState> partitions;
   // Spreads unkeyed records; shared by every writer of this process.
   std::atomic<uint32_t> round_robin{0};
+  // Bumped when the config changes or the topic is deleted: a WriteBatch
+  // holding the topic's details looks them up again (under the state lock
+  // its readers take; read without it by add()).
+  std::atomic<uint32_t> changes{0};
 };
 
 class Catalog {
