@@ -8,9 +8,9 @@
 //      reader process polling a WAL table every 100 us
 //   2. CPU of a consumer process blocked in Reader::poll with no data
 //   3. durable commits (sync full), 1, 4 and 16 producers as threads (one Db)
-//      and as processes (a Db each); floors: write + fdatasync, and a bare
-//      group commit of 16 threads; SQLite synchronous=FULL with 1 and 16
-//      writers
+//      and as processes (a Db each); floors: write + fdatasync; reference:
+//      a bare group commit of 16 threads; SQLite synchronous=FULL with 1
+//      and 16 writers
 //
 // Every Db and SQLite connection is opened in a child process after fork();
 // the parent only forks, starts, waits and reports. Like rivulet_bench it
@@ -641,15 +641,16 @@ void print_durable(const DurableResult& r) {
   std::fflush(stdout);
 }
 
-// The most this machine gives threads that each wait for their own write
-// to be durable: a bare group commit with nothing else to do. A write
-// takes a mutex for its place; a thread whose write is not yet durable
-// starts an fdatasync if none is in flight (covering everything written
-// when it starts) and otherwise sleeps until the one in flight ends, which
-// wakes every sleeper at once. The blocks are overwritten (as in the
-// overwrite floor), so no sync commits the file system's journal. Rivulet
-// does more per commit (a frame, its checksums, the shared heads, the
-// catalog), so this is a ceiling, not a target.
+// What the textbook group commit gets on this machine for threads that
+// each wait for their own write to be durable, with nothing else to do: a
+// write takes a mutex for its place; a thread whose write is not yet
+// durable starts an fdatasync if none is in flight (covering everything
+// written when it starts) and otherwise sleeps until the one in flight
+// ends, which wakes every sleeper at once. The blocks are overwritten (as
+// in the overwrite floor), so no sync commits the file system's journal.
+// Rivulet does more per commit (a frame, its checksums, the shared heads,
+// the catalog) but lines its threads up behind one leader that writes for
+// all of them, which this does not: a reference, not a bound.
 class BareGroupCommit {
  public:
   static constexpr off_t kSize = 16 << 20;
@@ -759,7 +760,7 @@ DurableResults run_durables(const Config& cfg, const std::string& dir) {
     return 0;
   }});
   print_durable(out.fsync_overwrite);
-  out.bare_group = run_durable("floor: bare group commit, 16 threads", 16, secs, nullptr, {[&](DurableRun& run) {
+  out.bare_group = run_durable("bare group commit, 16 threads", 16, secs, nullptr, {[&](DurableRun& run) {
     BareGroupCommit group(fsync_path);
     const char record[100] = {};
     return threaded(run, 16, [&](size_t) { return [&] { group.commit(record, sizeof record); }; });
@@ -916,8 +917,8 @@ void run(const Config& cfg, const std::string& dir) {
   }
 
   print_table(rows,
-              "reference: the futex floor's percentile (1), one producer's rate (3; for the last row, the bare\n"
-              "group commit of 16 threads: the machine's ceiling); ratio = Rivulet / reference");
+              "reference: the futex floor's percentile (1), one producer's rate (3; for the last row, a bare\n"
+              "textbook group commit of 16 threads); ratio = Rivulet / reference");
 }
 
 }  // namespace
