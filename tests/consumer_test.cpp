@@ -266,6 +266,53 @@ TEST_F(ConsumerTest, RefusesBadUse) {
 // would be) while records are produced: a partition is never held by two
 // members at once (checked at every callback and record), and every record
 // is read at least once.
+// Damage in one partition does not swallow the records other partitions
+// gave the same poll (their readers have moved past them): the poll hands
+// them out and the next one reports the damage, as Reader::poll does within
+// a partition and Kafka's consumer does with what it fetched before an error.
+TEST(ConsumerGroups, DamageInOnePartitionDoesNotSwallowAnothersRecords) {
+  testing::TempDir dir;
+  std::string path = dir.file("c.rvl");
+  OpenOptions o;
+  o.checkpoint_bytes = 1;  // a checkpoint after every commit: open replays nothing before it
+  {
+    auto db = Db::open(path, o);
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    ASSERT_TRUE((*db)->create_topic("t", {.partitions = 2}).ok());
+    ASSERT_TRUE((*db)->produce({.topic = "t", .value = "zero-first", .partition = 0}).ok());
+    ASSERT_TRUE((*db)->produce({.topic = "t", .value = "one-damaged", .partition = 1}).ok());
+    ASSERT_TRUE((*db)->produce({.topic = "t", .value = "zero-second", .partition = 0}).ok());
+    ASSERT_TRUE((*db)->close().ok());
+  }
+  std::string bytes = testing::read_all(path);
+  const size_t at = bytes.find("one-damaged");
+  ASSERT_NE(at, std::string::npos);
+  bytes[at] = static_cast<char>(bytes[at] ^ 0x40);  // the batch fails its CRC when read
+  testing::write_all(path, bytes);
+
+  auto db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << "open does not read before the checkpoint: " << db.status().to_string();
+  ASSERT_GT((*db)->stat()->checkpoint_position, at);
+  auto c = Consumer::create(**db, {.group = "g", .auto_offset_reset = OffsetReset::earliest,
+                                   .enable_auto_commit = false});
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  ASSERT_TRUE((*c)->subscribe({"t"}).ok());
+  std::vector<std::string> got;
+  Status failed;
+  for (int polls = 0; polls < 10 && failed.ok(); ++polls) {
+    auto r = (*c)->poll(0ms);
+    if (!r.ok()) {
+      failed = r.status();
+    } else {
+      for (const ConsumerRecord& rec : *r) got.emplace_back(*rec.value);
+    }
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"zero-first", "zero-second"}));
+  EXPECT_EQ(failed.code(), Code::corruption) << failed.to_string();
+  EXPECT_EQ(*(*c)->position({"t", 0}), 2);
+  EXPECT_EQ(*(*c)->position({"t", 1}), 0) << "the damaged record is not passed over";
+}
+
 TEST(ConsumerGroups, NoPartitionIsEverReadByTwoMembers) {
   testing::TempDir dir;
   std::string path = dir.file("g.rvl");

@@ -266,7 +266,13 @@ Result<std::span<const ConsumerRecord>> ConsumerImpl::poll(std::chrono::millisec
       if (o.paused) continue;
       Result<std::span<const RecordView>> got =
           o.reader->poll(std::chrono::milliseconds(0), options_.max_poll_records - records_.size());
-      if (!got.ok()) return got.status();
+      if (!got.ok()) {
+        // Damage here after records of other partitions: hand those out
+        // (their readers have moved past them); a later poll reports it,
+        // as Reader::poll does within a partition.
+        if (records_.empty()) return got.status();
+        break;
+      }
       for (const RecordView& r : *got) {
         ConsumerRecord c;
         static_cast<RecordView&>(c) = r;
