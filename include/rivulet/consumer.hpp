@@ -83,10 +83,10 @@ class Consumer {
 
   // Records from the assigned, unpaused partitions: whatever is there, at
   // most max_poll_records, or waits up to `timeout` for some. Rebalances
-  // happen here. Empty if nothing came. Damaged bytes in a partition are a
-  // corruption error (as Reader::poll), returned once this poll has no
-  // records of other partitions to hand out; the partition's position stays
-  // before the damage.
+  // happen here. Empty if nothing came. An error reading one partition
+  // (damaged bytes are a corruption error, as in Reader::poll) is returned
+  // by a poll that has no records of other partitions to hand out; that
+  // partition's position stays before the damage.
   Result<std::span<const ConsumerRecord>> poll(std::chrono::milliseconds timeout);
 
   // Commits the positions of all assigned partitions (synchronously, in one

@@ -267,9 +267,9 @@ Result<std::span<const ConsumerRecord>> ConsumerImpl::poll(std::chrono::millisec
       Result<std::span<const RecordView>> got =
           o.reader->poll(std::chrono::milliseconds(0), options_.max_poll_records - records_.size());
       if (!got.ok()) {
-        // Damage here after records of other partitions: hand those out
-        // (their readers have moved past them); a later poll reports it,
-        // as Reader::poll does within a partition.
+        // An error here (damage, say) after records of other partitions:
+        // hand those out (their readers have moved past them); a later
+        // poll reports it, as Reader::poll does within a partition.
         if (records_.empty()) return got.status();
         break;
       }
