@@ -226,6 +226,41 @@ TEST(RecordBatch, RoundTripAwkwardRecords) {
   expect_same(in, out, 123456789012, -1);
 }
 
+// The decoder takes records whose varints are all one or two bytes and that
+// have no headers by a shorter path. Sizes and deltas on either side of the
+// one-, two- and three-byte varint limits, null and empty keys and values,
+// and records with headers in between, decoded one at a time and all at once.
+TEST(RecordBatch, RoundTripAtVarintBoundaries) {
+  const std::vector<int> sizes = {-1, 0, 1, 63, 64, 65, 8191, 8192, 8193};
+  const std::vector<int64_t> deltas = {0, -1, 63, -64, 64, -65, 8191, -8192, 8192, -8193};
+  auto payload = [](int size, char fill) { return size < 0 ? OptString() : OptString(std::string(size, fill)); };
+  std::vector<TestRecord> in;
+  const int64_t first = 1700000000000;
+  for (size_t i = 0; i < sizes.size() * sizes.size(); ++i) {
+    TestRecord r{payload(sizes[i % sizes.size()], 'k'), payload(sizes[i / sizes.size()], 'v'), {}, first};
+    if (i > 0) r.timestamp = first + deltas[i % deltas.size()];
+    if (i % 7 == 3) r.headers = {{"h", "x"}};
+    in.push_back(std::move(r));
+  }
+  const std::string batch = build(in, 5000);
+  std::vector<Got> one_by_one;
+  const Status st = decode_all(batch, &one_by_one);
+  ASSERT_TRUE(st.ok()) << st.message();
+  expect_same(in, one_by_one, 5000, -1);
+
+  BatchHeader h;
+  ASSERT_TRUE(parse_batch_header(batch, 0, &h).ok());
+  RecordDecoder dec(batch, h, 0);
+  std::vector<Got> all_at_once;
+  ASSERT_TRUE(dec.for_each([&](const DecodedRecord& r) {
+    all_at_once.push_back(Got{r.offset, r.timestamp_ms, own(r.key()), own(r.value()), {}});
+    for (const Header& hd : RecordHeaders(r.headers_raw, r.header_count))
+      all_at_once.back().headers.emplace_back(std::string(hd.key), own(hd.value));
+    return true;
+  })) << dec.status().message();
+  expect_same(in, all_at_once, 5000, -1);
+}
+
 TEST(RecordBatch, RecordSizeMatchesGrowth) {
   BatchBuilder b;
   const std::vector<TestRecord> in = {{"key", "value", {{"a", "b"}}, 10},
