@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -28,6 +29,8 @@
 #include "test_util.hpp"
 #include <nlohmann/json.hpp>
 
+#include "rivulet/consumer.hpp"
+#include "rivulet/db.hpp"
 #include "rivulet/version.hpp"
 
 namespace {
@@ -35,6 +38,9 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using namespace std::string_literals;
+using rivulet::Consumer;
+using rivulet::Db;
+using rivulet::TopicPartition;
 
 // Generous: these are to stop a hung test, not to measure anything.
 constexpr auto kRunTimeout = std::chrono::seconds(60);
@@ -866,6 +872,36 @@ TEST_F(CliTest, FollowSeesRecordsFromAnotherProcess) {
   auto lines = lines_of(r.out);
   std::sort(lines.begin(), lines.end());
   EXPECT_EQ(lines, (std::vector<std::string>{"one", "three", "two"}));
+}
+
+// consume --group without --follow drains its share of the group, also
+// the partitions an earlier member still held when it joined: it waits for
+// that member to let them go (at its next poll), and fails naming them if
+// the member never does.
+TEST_F(CliTest, GroupConsumeWithoutFollowWaitsForItsShare) {
+  ok({"f.rvl", "topic", "create", "t", "--partitions", "2"});
+  ok({"f.rvl", "produce", "t", "--partition", "1"}, "a\nb\n");
+  auto db = Db::open(path("f.rvl"));
+  ASSERT_TRUE(db.ok()) << db.status().to_string();
+  auto holder = Consumer::create(**db, {.group = "g", .auto_offset_reset = rivulet::OffsetReset::earliest});
+  ASSERT_TRUE(holder.ok()) << holder.status().to_string();
+  ASSERT_TRUE((*holder)->subscribe({"t"}).ok());
+  ASSERT_EQ((*holder)->assignment().size(), 2u);
+  const TopicPartition one{"t", 1};
+  ASSERT_TRUE((*holder)->pause({&one, 1}).ok());  // holds partition 1 without reading it
+
+  // A member that does not poll keeps what it holds: the command gives up.
+  std::string err = fails(1, {"f.rvl", "consume", "t", "--group", "g"});
+  EXPECT_NE(err.find("stopped without t[1]: another member of group 'g' has held it"), std::string::npos) << err;
+
+  // A member that polls lets go of the newcomer's share.
+  std::atomic<bool> stop{false};
+  std::thread polling([&] {
+    while (!stop) EXPECT_TRUE((*holder)->poll(std::chrono::milliseconds(5)).ok());
+  });
+  EXPECT_EQ(ok({"f.rvl", "consume", "t", "--group", "g"}), "a\nb\n");
+  stop = true;
+  polling.join();
 }
 
 TEST_F(CliTest, GroupMembersSharePartitions) {

@@ -228,6 +228,28 @@ TEST_F(ConsumerTest, MembersShareThePartitionsAndTakeOverOnLeave) {
   ASSERT_TRUE(poll_until({c1.get()}, [&] { return c1->assignment().size() == 4; }));
 }
 
+// A joining member's share may still be held by an earlier member, which
+// lets go at its next poll: until then the newcomer says it awaits them.
+TEST_F(ConsumerTest, SaysWhichPartitionsAnotherMemberStillHolds) {
+  auto c1 = consumer({.group = "g"});
+  ASSERT_TRUE(c1->subscribe({"t"}).ok());
+  EXPECT_EQ(c1->assignment().size(), 4u);
+  EXPECT_TRUE(c1->awaiting().empty());
+  auto c2 = consumer({.group = "g"});
+  ASSERT_TRUE(c2->subscribe({"t"}).ok());
+  ASSERT_TRUE(c2->poll(0ms).ok());
+  EXPECT_TRUE(c2->assignment().empty());
+  const std::vector<TopicPartition> awaited = c2->awaiting();
+  EXPECT_EQ(awaited.size(), 2u);
+
+  ASSERT_TRUE(c1->poll(0ms).ok());  // lets go of c2's share
+  ASSERT_TRUE(poll_until({c2.get()}, [&] { return c2->awaiting().empty(); }));
+  EXPECT_EQ(c2->assignment(), awaited);
+  EXPECT_EQ(c1->assignment().size(), 2u);
+  ASSERT_TRUE(c2->unsubscribe().ok());
+  EXPECT_TRUE(c2->awaiting().empty());
+}
+
 TEST_F(ConsumerTest, PicksUpTopicsCreatedAfterSubscribing) {
   auto c = consumer({.group = "g", .auto_offset_reset = OffsetReset::earliest});
   ASSERT_TRUE(c->subscribe({"later"}).ok());

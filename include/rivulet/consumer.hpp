@@ -100,6 +100,13 @@ class Consumer {
   Status add_offsets_to(WriteBatch& batch);
 
   std::vector<TopicPartition> assignment() const;
+  // Partitions the group gives this consumer that another member still
+  // holds: that member lets them go at its next poll(), and a poll() here
+  // then takes them (and they move to assignment()). Empty once the
+  // consumer has its whole share. A caller that drains its share and stops
+  // at the first empty poll() would miss these; `consume --group` without
+  // --follow waits for them.
+  std::vector<TopicPartition> awaiting() const;
   // Next offset poll() returns for an assigned partition.
   Result<int64_t> position(const TopicPartition& tp) const;
   Status seek(const TopicPartition& tp, StartAt start);

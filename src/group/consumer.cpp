@@ -44,6 +44,7 @@ class ConsumerImpl {
   Status commit(std::span<const OffsetCommit> offsets);
   Status add_offsets_to(WriteBatch& batch);
   std::vector<TopicPartition> assignment() const;
+  std::vector<TopicPartition> awaiting() const { return awaiting_; }
   Result<int64_t> position(const TopicPartition& tp) const;
   Status seek(const TopicPartition& tp, StartAt start);
   Result<std::optional<CommittedOffset>> committed(const TopicPartition& tp);
@@ -76,7 +77,9 @@ class ConsumerImpl {
   std::vector<Owned> owned_;  // sorted by topic and partition
   std::vector<ConsumerRecord> records_;
   uint32_t seen_epoch_ = 0;
-  bool retry_ = false;  // some partition of ours is still locked by another member
+  // Partitions of ours whose lock another member still holds, as of the
+  // last look: retried every kRetry.
+  std::vector<TopicPartition> awaiting_;
   Clock::time_point next_look_{};
   Clock::time_point next_auto_commit_{};
   size_t first_ = 0;  // where the next poll starts, so every partition gets its turn
@@ -113,6 +116,7 @@ Status ConsumerImpl::unsubscribe() {
   RIVULET_TRY(check_open());
   if (!member_) return Status::OK();
   Status st = revoke(nullptr);
+  awaiting_.clear();
   member_.reset();  // leaves
   return st;
 }
@@ -159,7 +163,7 @@ Status ConsumerImpl::rebalance(bool force) {
     return it == target.end() || it->tp != o.tp || it->topic_id != o.topic_id;
   }));
   std::vector<TopicPartition> taken;
-  retry_ = false;
+  awaiting_.clear();
   Status st;
   for (const Target& t : target) {
     if (find(t.tp)) continue;
@@ -167,7 +171,7 @@ Status ConsumerImpl::rebalance(bool force) {
     if (!st.ok()) break;
   }
   if (!taken.empty() && options_.on_assigned) options_.on_assigned(taken);
-  next_look_ = now + (retry_ ? std::chrono::milliseconds(kRetry) : std::chrono::milliseconds(kLook));
+  next_look_ = now + (awaiting_.empty() ? std::chrono::milliseconds(kLook) : std::chrono::milliseconds(kRetry));
   return st;
 }
 
@@ -175,7 +179,7 @@ Status ConsumerImpl::take(const TopicPartition& tp, uint32_t topic_id, std::vect
   Result<bool> owned = member_->try_own(topic_id, tp.partition);
   if (!owned.ok()) return owned.status();
   if (!*owned) {
-    retry_ = true;
+    awaiting_.push_back(tp);
     return Status::OK();
   }
   // The lock is ours, so whoever read the partition before has committed
@@ -380,6 +384,7 @@ Status Consumer::commit() { return impl_->commit(); }
 Status Consumer::commit(std::span<const OffsetCommit> offsets) { return impl_->commit(offsets); }
 Status Consumer::add_offsets_to(WriteBatch& batch) { return impl_->add_offsets_to(batch); }
 std::vector<TopicPartition> Consumer::assignment() const { return impl_->assignment(); }
+std::vector<TopicPartition> Consumer::awaiting() const { return impl_->awaiting(); }
 Result<int64_t> Consumer::position(const TopicPartition& tp) const { return impl_->position(tp); }
 Status Consumer::seek(const TopicPartition& tp, StartAt start) { return impl_->seek(tp, start); }
 Result<std::optional<CommittedOffset>> Consumer::committed(const TopicPartition& tp) { return impl_->committed(tp); }

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -34,6 +35,10 @@ namespace {
 
 constexpr size_t kMaxPoll = 1000;
 constexpr std::chrono::seconds kIdleWait{3600};  // wait_any returns as soon as there is a record
+// consume --group without --follow: how long it waits for partitions of
+// its share that another member still holds, and how often it looks.
+constexpr std::chrono::seconds kHandoverWait{10};
+constexpr std::chrono::milliseconds kHandoverPoll{20};
 
 struct ConsumeOptions {
   std::string topic;
@@ -157,6 +162,16 @@ int run_readers(const std::string& file, const ConsumeOptions& o) {
   return kExitOk;
 }
 
+std::string still_held_message(const std::string& file, const std::string& group,
+                               std::span<const TopicPartition> awaiting) {
+  std::string names;
+  for (const TopicPartition& tp : awaiting) {
+    names += fmt::format("{}{}[{}]", names.empty() ? "" : ", ", tp.topic, tp.partition);
+  }
+  return fmt::format("{}: stopped without {}: another member of group '{}' has held {} for {} s without polling",
+                     file, names, group, awaiting.size() == 1 ? "it" : "them", kHandoverWait.count());
+}
+
 // With --group: a member of the group, sharing the topic's partitions with
 // the group's other members (other `consume --group` commands included).
 // Printed first, then committed, exactly up to what was printed: at least
@@ -195,12 +210,24 @@ int run_member(const std::string& file, const ConsumeOptions& o) {
   self = consumer.get();
   check(consumer->subscribe({o.topic}));
   check(seek_failed);
+  // Without --follow the command ends at its first empty poll, but not
+  // while the group gives it partitions another member still holds (that
+  // member lets go at its next poll, within milliseconds if it is polling):
+  // it waits for those, up to kHandoverWait.
+  std::chrono::milliseconds timeout = o.follow ? std::chrono::milliseconds(kIdleWait) : std::chrono::milliseconds(0);
+  std::optional<std::chrono::steady_clock::time_point> handover_deadline;
   for (;;) {
-    auto records = take(consumer->poll(o.follow ? std::chrono::milliseconds(kIdleWait) : std::chrono::milliseconds(0)));
+    auto records = take(consumer->poll(timeout));
     check(seek_failed);
     if (records.empty()) {
       if (o.follow) continue;
-      break;
+      std::vector<TopicPartition> awaiting = consumer->awaiting();
+      if (awaiting.empty()) break;
+      const auto now = std::chrono::steady_clock::now();
+      if (!handover_deadline) handover_deadline = now + kHandoverWait;
+      if (now >= *handover_deadline) fail(still_held_message(file, o.group, awaiting));
+      timeout = kHandoverPoll;
+      continue;
     }
     size_t n = print(printing, {}, records);
     // The next offset of each partition printed from, in one commit.
@@ -254,7 +281,9 @@ void add_consume_command(CLI::App& app, const std::string& file, Registry& regis
       "commands, programs using rivulet::Consumer) share the topic's partitions,\n"
       "which move to the others when one stops or dies. A partition starts where G\n"
       "committed (--from applies where G has not) and G's offsets move as records\n"
-      "are printed. --partition cannot be combined with --group. In text\n"
+      "are printed; without --follow it waits for partitions of its share that\n"
+      "another member still holds (that member lets go at its next poll), up to\n"
+      "10 s, then fails naming them. --partition cannot be combined with --group. In text\n"
       "format a null key or value prints as nothing. A JSON line is\n"
       "  {\"topic\":..,\"partition\":..,\"offset\":..,\"timestamp\":..,\"key\":..,\"value\":..,\n"
       "   \"headers\":[{\"key\":..,\"value\":..}]}\n"
