@@ -20,6 +20,7 @@
 #include "rivulet/record.hpp"
 #include "util/crc32c.hpp"
 #include "util/endian.hpp"
+#include "util/varint.hpp"
 
 namespace rivulet::format {
 namespace {
@@ -226,12 +227,15 @@ TEST(RecordBatch, RoundTripAwkwardRecords) {
   expect_same(in, out, 123456789012, -1);
 }
 
-// The decoder takes records whose varints are all one or two bytes and that
-// have no headers by a shorter path. Sizes and deltas on either side of the
-// one-, two- and three-byte varint limits, null and empty keys and values,
-// and records with headers in between, decoded one at a time and all at once.
+// The builder and the decoder take records whose varints are all one or two
+// bytes and that have no headers by a shorter path. Sizes and deltas on
+// either side of the one-, two- and three-byte varint limits (for the
+// record's length too: values of 8118-8123 bytes put it at 8191 or 8192),
+// null and empty keys and values, and records with headers in between:
+// each grows the batch by what record_size() (the general formula) says,
+// and decodes the same one at a time and all at once.
 TEST(RecordBatch, RoundTripAtVarintBoundaries) {
-  const std::vector<int> sizes = {-1, 0, 1, 63, 64, 65, 8191, 8192, 8193};
+  const std::vector<int> sizes = {-1, 0, 1, 63, 64, 65, 8118, 8119, 8120, 8121, 8122, 8123, 8191, 8192, 8193};
   const std::vector<int64_t> deltas = {0, -1, 63, -64, 64, -65, 8191, -8192, 8192, -8193};
   auto payload = [](int size, char fill) { return size < 0 ? OptString() : OptString(std::string(size, fill)); };
   std::vector<TestRecord> in;
@@ -242,7 +246,44 @@ TEST(RecordBatch, RoundTripAtVarintBoundaries) {
     if (i % 7 == 3) r.headers = {{"h", "x"}};
     in.push_back(std::move(r));
   }
-  const std::string batch = build(in, 5000);
+  BatchBuilder builder;
+  for (size_t i = 0; i < in.size(); ++i) {
+    std::vector<Header> headers;
+    for (const auto& [k, v] : in[i].headers) headers.push_back(Header{k, view(v)});
+    const size_t before = builder.size();
+    builder.add(view(in[i].key), view(in[i].value), headers, in[i].timestamp);
+    EXPECT_EQ(builder.size() - before, BatchBuilder::record_size(in[i].timestamp - first, static_cast<int32_t>(i),
+                                                                 view(in[i].key), view(in[i].value), headers))
+        << "record " << i;
+  }
+  const std::string batch(builder.finish(5000, -1));
+  // The records' bytes, field by field with the general varint writers.
+  std::string expected;
+  for (size_t i = 0; i < in.size(); ++i) {
+    std::string body(1, '\0');  // attributes
+    auto put = [&body](int64_t v) {
+      char buf[varint::kMax64];
+      body.append(buf, varint::put64(buf, v));
+    };
+    auto put_nullable = [&](const OptString& b) {
+      put(b ? static_cast<int64_t>(b->size()) : -1);
+      if (b) body += *b;
+    };
+    put(in[i].timestamp - first);
+    put(static_cast<int64_t>(i));
+    put_nullable(in[i].key);
+    put_nullable(in[i].value);
+    put(static_cast<int64_t>(in[i].headers.size()));
+    for (const auto& [k, v] : in[i].headers) {
+      put(static_cast<int64_t>(k.size()));
+      body += k;
+      put_nullable(v);
+    }
+    char len[varint::kMax64];
+    expected.append(len, varint::put64(len, static_cast<int64_t>(body.size())));
+    expected += body;
+  }
+  EXPECT_TRUE(batch.substr(kBatchHeaderSize) == expected) << "the records' bytes differ";
   std::vector<Got> one_by_one;
   const Status st = decode_all(batch, &one_by_one);
   ASSERT_TRUE(st.ok()) << st.message();
