@@ -14,10 +14,7 @@ static uint64_t part_key(uint32_t topic_id, int32_t partition) {
   return uint64_t{topic_id} << 32 | static_cast<uint32_t>(partition);
 }
 
-WriteBatch::Rep::Part* WriteBatch::Rep::find_part(uint32_t topic_id, int32_t partition) {
-  if (last_part < parts.size() && parts[last_part].topic_id == topic_id && parts[last_part].partition == partition) {
-    return &parts[last_part];
-  }
+WriteBatch::Rep::Part* WriteBatch::Rep::find_other_part(uint32_t topic_id, int32_t partition) {
   if (parts.size() < kIndexedParts) {
     for (uint32_t i = 0; i < parts.size(); ++i) {
       if (parts[i].topic_id == topic_id && parts[i].partition == partition) {

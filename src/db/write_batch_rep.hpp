@@ -67,7 +67,15 @@ struct WriteBatch::Rep {
   uint32_t last_part = 0;  // runs of records to one partition are the common case
 
   // The part for (topic, partition), or null if there is none yet.
-  Part* find_part(uint32_t topic_id, int32_t partition);
+  // Inline for the common case, the same part as the last add.
+  Part* find_part(uint32_t topic_id, int32_t partition) {
+    if (last_part < parts.size() && parts[last_part].topic_id == topic_id && parts[last_part].partition == partition)
+        [[likely]] {
+      return &parts[last_part];
+    }
+    return find_other_part(topic_id, partition);
+  }
+  Part* find_other_part(uint32_t topic_id, int32_t partition);
   Part& add_part(uint32_t topic_id, int32_t partition, bool log_append_time);
   // Keeps the part's builder (and its buffer) in `spare` for a later part.
   void recycle(Part& p);

@@ -66,30 +66,6 @@ char* put_nullable(char* p, const Bytes& b) {
   return n;
 }
 
-// The common shape, as the decoder's short path sees it: every varint of
-// one or two bytes (zigzag values under 2^14) and no headers.
-constexpr uint64_t kTwoBytes = uint64_t{1} << 14;
-
-inline size_t small_size(uint64_t zigzag) { return zigzag < 0x80 ? 1 : 2; }
-
-inline char* put_small(char* p, uint64_t zigzag) {
-  if (zigzag < 0x80) {
-    *p = static_cast<char>(zigzag);
-    return p + 1;
-  }
-  p[0] = static_cast<char>(zigzag | 0x80);
-  p[1] = static_cast<char>(zigzag >> 7);
-  return p + 2;
-}
-
-// A nullable length as its zigzag value: -1 (null) is 1.
-inline uint64_t nullable_zigzag(const Bytes& b) { return b ? uint64_t{b->size()} << 1 : 1; }
-
-inline char* put_small_nullable(char* p, const Bytes& b, uint64_t zigzag) {
-  p = put_small(p, zigzag);
-  return b ? put_raw(p, *b) : p;
-}
-
 // Timestamps come from callers; wrap instead of overflowing.
 int64_t wrapping_sub(int64_t a, int64_t b) {
   return static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
@@ -118,38 +94,11 @@ size_t BatchBuilder::record_size(int64_t timestamp_delta, int32_t offset_delta, 
   return varint::size32(static_cast<int32_t>(body)) + body;
 }
 
-size_t BatchBuilder::add(Bytes key, Bytes value, std::span<const Header> headers, int64_t timestamp_ms,
-                         size_t limit) {
+size_t BatchBuilder::add_general(Bytes key, Bytes value, std::span<const Header> headers, int64_t timestamp_ms,
+                                 size_t limit) {
   const int64_t first_ts = count_ == 0 ? timestamp_ms : first_ts_;
   const int64_t ts_delta = wrapping_sub(timestamp_ms, first_ts);
   const auto offset_delta = static_cast<int32_t>(count_);
-  // The common shape in fewer steps: sizes by one comparison each, varints
-  // written as one or two bytes. The bytes are the same as below.
-  const uint64_t ts_zz = varint::zigzag64(ts_delta), key_zz = nullable_zigzag(key), value_zz = nullable_zigzag(value);
-  const uint64_t offset_zz = uint64_t{count_} << 1;
-  if (headers.empty() && (ts_zz | offset_zz | key_zz | value_zz) < kTwoBytes) [[likely]] {
-    // attributes + the four varints + key and value bytes + header count 0
-    const size_t body = 1 + small_size(ts_zz) + small_size(offset_zz) + small_size(key_zz) + small_size(value_zz) +
-                        (key ? key->size() : 0) + (value ? value->size() : 0) + 1;
-    if (body < kTwoBytes / 2) {
-      const uint64_t body_zz = uint64_t{body} << 1;
-      const size_t record_bytes = small_size(body_zz) + body;
-      if (record_bytes > limit) return record_bytes;
-      first_ts_ = first_ts;
-      max_ts_ = count_ == 0 ? timestamp_ms : std::max(max_ts_, timestamp_ms);
-      const size_t old_size = buf_.size();
-      buf_.resize(old_size + record_bytes);
-      char* p = put_small(buf_.data() + old_size, body_zz);
-      *p++ = 0;  // record attributes
-      p = put_small(p, ts_zz);
-      p = put_small(p, offset_zz);
-      p = put_small_nullable(p, key, key_zz);
-      p = put_small_nullable(p, value, value_zz);
-      *p = 0;  // no headers
-      ++count_;
-      return record_bytes;
-    }
-  }
   const size_t body_bytes = body_size(ts_delta, offset_delta, key, value, headers);
   const size_t record_bytes = varint::size64(static_cast<int64_t>(body_bytes)) + body_bytes;
   if (record_bytes > limit || body_bytes > INT32_MAX) return record_bytes;
