@@ -303,5 +303,79 @@ TEST(Vacuum, GivesTheSpaceOfADeletedTopicBackAndReportsProgress) {
   expect_check_ok(path);
 }
 
+// delete_records inside a batch, then a tombstone for a key of that
+// batch. Compaction must drop the key's older value along with the expired
+// tombstone; otherwise the deleted value comes back.
+TEST(Compaction, ATombstoneRemovesAnOlderValueInTheBatchHoldingTheEarliestOffset) {
+  TempDir dir;
+  std::string path = dir.file("d.rvl");
+  auto db = open_db(path);
+  TopicConfig config;
+  config.cleanup_policy = CleanupPolicy::compact;
+  config.delete_retention_ms = 60'000;
+  ASSERT_TRUE(db->create_topic("c", config).ok());
+  const int64_t old = now_ms() - 3'600'000;
+  WriteBatch b(*db);  // one batch: offsets 0..9, key "k" at offset 5
+  for (int i = 0; i < 10; ++i) {
+    std::string key = i == 5 ? "k" : "other-" + std::to_string(i);
+    ASSERT_TRUE(b.add({.topic = "c", .key = key, .value = "v" + std::to_string(i), .timestamp_ms = old}).ok());
+  }
+  ASSERT_TRUE(db->commit(b).ok());
+  ASSERT_TRUE(db->delete_records("c", 0, 4).ok());  // the earliest offset is inside that batch
+  ASSERT_TRUE(db->produce({.topic = "c", .key = "k", .value = std::nullopt, .timestamp_ms = old}).ok());  // 10
+  ASSERT_TRUE(db->vacuum().ok());
+  std::map<int64_t, Rec> got = read_partition(*db, "c");
+  EXPECT_EQ(got.count(5), 0u) << "the value the tombstone deleted is back: k=" << *got[5].value;
+  EXPECT_EQ(got.count(10), 0u);  // the expired tombstone went
+}
+
+
+
+// a seek by time after delete_records inside a batch must not land
+// below the earliest offset (Kafka's offsetsForTimes answers from the log
+// start on); the reader then fails every poll with out_of_range.
+TEST(Retention, ASeekByTimeAfterDeleteRecordsInsideABatchStartsAtTheEarliestOffset) {
+  TempDir dir;
+  auto db = open_db(dir.file("t.rvl"));
+  ASSERT_TRUE(db->create_topic("t").ok());
+  WriteBatch b(*db);  // one batch: offsets 0..9, timestamps 1000..1009
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(b.add({.topic = "t", .value = "v" + std::to_string(i), .timestamp_ms = 1000 + i}).ok());
+  }
+  ASSERT_TRUE(db->commit(b).ok());
+  ASSERT_TRUE(db->delete_records("t", 0, 5).ok());
+  auto r = db->reader("t", 0, StartAt::timestamp(1000));
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ((*r)->position(), 5);
+  auto got = (*r)->poll(0ms);
+  ASSERT_TRUE(got.ok()) << got.status().to_string();
+  ASSERT_FALSE(got->empty());
+  EXPECT_EQ((*got)[0].offset, 5);
+}
+
+// with timestamps out of order, compaction can take away the record
+// that raised a batch's running maximum timestamp; the first record at or
+// after the time may then lie more than one snapshot (64 batches) further.
+TEST(Compaction, ASeekByTimeFindsARecordMoreThan64BatchesPastTheIndexHit) {
+  TempDir dir;
+  auto db = open_db(dir.file("s.rvl"));
+  TopicConfig config;
+  config.cleanup_policy = CleanupPolicy::compact;
+  ASSERT_TRUE(db->create_topic("c", config).ok());
+  ASSERT_TRUE(db->produce({.topic = "c", .key = "a", .value = "a1", .timestamp_ms = 2000}).ok());  // 0
+  for (int i = 0; i < 100; ++i) {  // 1..100, old timestamps
+    ASSERT_TRUE(db->produce({.topic = "c", .key = "b" + std::to_string(i), .value = "b", .timestamp_ms = 1000}).ok());
+  }
+  ASSERT_TRUE(db->produce({.topic = "c", .key = "c", .value = "c", .timestamp_ms = 3000}).ok());    // 101
+  ASSERT_TRUE(db->produce({.topic = "c", .key = "a", .value = "a2", .timestamp_ms = 500}).ok());    // 102
+  ASSERT_TRUE(db->vacuum().ok());  // offset 0 goes: "a" has a later record
+  std::map<int64_t, Rec> all = read_partition(*db, "c");
+  ASSERT_EQ(all.count(0), 0u);
+  ASSERT_EQ(all.count(101), 1u);
+  auto r = db->reader("c", 0, StartAt::timestamp(1500));
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ((*r)->position(), 101) << "the first record with timestamp >= 1500 is offset 101";
+}
+
 }  // namespace
 }  // namespace rivulet

@@ -142,7 +142,14 @@ Status Cleaner::start_partition(const meta::Catalog& catalog, log::FileMap& map,
   Result<int64_t> map_end = clean::map_batches(batches, from, map_.get());
   if (!map_end.ok()) return map_end.status();
   int64_t retention = t->config.delete_retention_ms;
-  partition_job_ = PartitionJob{key.first, key.second, p.first_offset, *map_end,
+  // From the start of the batch holding the earliest offset, which
+  // delete_records may have put inside a batch: plan_partition skips a batch
+  // that begins before the cursor as one already compacted.
+  int64_t cursor = p.first_offset;
+  if (std::optional<size_t> first = p.index.find_offset(p.first_offset)) {
+    cursor = std::min(cursor, p.index.at(*first).base_offset);
+  }
+  partition_job_ = PartitionJob{key.first, key.second, cursor, *map_end,
                                 retention < 0 ? INT64_MIN : now_ms - retention};
   return Status::OK();
 }

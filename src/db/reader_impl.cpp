@@ -201,25 +201,33 @@ Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds t
 
 Result<int64_t> ReaderImpl::offset_for_time(int64_t ms) {
   // The first batch whose running maximum reaches `ms` usually holds the
-  // record; after compaction (or with timestamps out of order) a later one.
+  // record; after compaction (or with timestamps out of order) a later one,
+  // possibly past this snapshot: look on until the end. Records below the
+  // earliest offset (delete_records inside a batch) are not there.
   ReaderSnapshot snap;
   RIVULET_TRY(pinned_snapshot(std::nullopt, ms, 64, &snap));
   int64_t found = snap.next_offset;
-  for (const ReaderSpan& b : snap.batches) {
-    std::string_view bytes;
-    format::BatchHeader h;
-    RIVULET_TRY(checked_batch(b, &bytes, &h));
-    bool hit = false;
-    format::RecordDecoder decoder(bytes, h, b.position);
-    if (!decoder.for_each([&](const format::DecodedRecord& r) {
-          if (r.timestamp_ms < ms) return true;
-          found = r.offset;
-          hit = true;
-          return false;
-        })) {
-      return decoder.status();
+  for (bool hit = false; !hit;) {
+    int64_t after = -1;
+    for (const ReaderSpan& b : snap.batches) {
+      std::string_view bytes;
+      format::BatchHeader h;
+      RIVULET_TRY(checked_batch(b, &bytes, &h));
+      format::RecordDecoder decoder(bytes, h, b.position);
+      if (!decoder.for_each([&](const format::DecodedRecord& r) {
+            if (r.offset < snap.first_offset || r.timestamp_ms < ms) return true;
+            found = r.offset;
+            hit = true;
+            return false;
+          })) {
+        return decoder.status();
+      }
+      if (hit) break;
+      after = h.last_offset() + 1;
     }
-    if (hit) break;
+    if (hit || snap.batches.size() < 64 || after < 0 || after >= snap.next_offset) break;
+    RIVULET_TRY(pinned_snapshot(after, std::nullopt, 64, &snap));
+    found = snap.next_offset;
   }
   db_->read_marks().clear(&mark_, &has_mark_);
   return std::min(found, snap.next_offset);  // the batch may not be visible yet

@@ -74,9 +74,11 @@ class PartitionIndex {
     if (lazy_) (void)load();
     return entries_;
   }
-  // Forgets entry i (a batch compaction emptied); the running maximum
-  // timestamps of later entries stay as they are, which is still right
-  // for finding times (they only ever overstate nothing new).
+  // Forgets entry i (a batch compaction emptied). The running maximum
+  // timestamps of later entries stay as they are: with timestamps out of
+  // order they may now overstate, so find_time() can point at a batch
+  // before the answer, never after it; the reader's search by time scans
+  // on from there (ReaderImpl::offset_for_time).
   void erase(size_t i) {
     std::vector<BatchEntry>& entries = mutable_entries();
     entries.erase(entries.begin() + static_cast<std::ptrdiff_t>(i));
@@ -84,7 +86,8 @@ class PartitionIndex {
 
   // The batch that holds `offset`: the last entry with base_offset <= offset.
   std::optional<size_t> find_offset(int64_t offset) const;
-  // The first batch holding a record with timestamp >= ms.
+  // The first batch whose running maximum reaches ms: the one holding the
+  // first record with timestamp >= ms, or (after compaction) one before it.
   std::optional<size_t> find_time(int64_t ms) const;
 
   size_t memory_bytes() const { return entries_.capacity() * sizeof(BatchEntry); }
