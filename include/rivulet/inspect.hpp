@@ -22,6 +22,9 @@ struct BatchInfo {
   uint64_t position = 0;  // of the batch in the file
   uint32_t bytes = 0;
   int compression = 0;    // Kafka codec id
+  // base_offset + lastOffsetDelta: after compaction the batch's records
+  // have gaps, so this can be above base_offset + record_count - 1.
+  int64_t last_offset = 0;
 };
 
 struct FrameInfo {

@@ -191,7 +191,8 @@ Status dump_file(const std::string& path, const std::function<void(const FrameIn
         for (const format::BatchRef& b : f.batches) {
           info.batches.push_back({b.topic_id, topic_name(w.catalog, b.topic_id), static_cast<int32_t>(b.partition),
                                   b.header.base_offset, b.header.records_count, b.header.max_timestamp, b.position,
-                                  static_cast<uint32_t>(b.header.total_size()), b.header.compression()});
+                                  static_cast<uint32_t>(b.header.total_size()), b.header.compression(),
+                                  b.header.last_offset()});
         }
         visit(info);
         return Status::OK();

@@ -97,7 +97,8 @@ class BatchRecords {
     } else if (Status st = it->second->seek(StartAt::offset(b.base_offset)); !st.ok()) {
       return message_of(st);
     }
-    int64_t end = b.base_offset + b.record_count;
+    // Not base + count: a compacted batch's records have gaps.
+    const int64_t end = b.last_offset + 1;
     bool first = true;
     while (it->second->position() < end) {
       auto polled = it->second->poll(std::chrono::milliseconds(0),
@@ -166,9 +167,9 @@ void append_frame(const FrameInfo& f, const InspectOptions& o, BatchRecords* rec
       out += "{\"topic\":";
       append_json_bytes(out, Bytes(b.topic));
       out += fmt::format(
-          ",\"topic_id\":{},\"partition\":{},\"base_offset\":{},\"record_count\":{},"
+          ",\"topic_id\":{},\"partition\":{},\"base_offset\":{},\"last_offset\":{},\"record_count\":{},"
           "\"max_timestamp\":{},\"position\":{},\"bytes\":{},\"compression\":{}",
-          b.topic_id, b.partition, b.base_offset, b.record_count, b.max_timestamp_ms, b.position,
+          b.topic_id, b.partition, b.base_offset, b.last_offset, b.record_count, b.max_timestamp_ms, b.position,
           b.bytes, b.compression);
       if (records != nullptr && !is_metadata(b.topic)) {
         std::string recs;
@@ -183,8 +184,8 @@ void append_frame(const FrameInfo& f, const InspectOptions& o, BatchRecords* rec
       out += '}';
     } else {
       out += "  batch at " + std::to_string(b.position) + ": topic " + b.topic;
-      out += fmt::format(" partition {} base offset {} records {} max timestamp {} bytes {}",
-                         b.partition, b.base_offset, b.record_count, b.max_timestamp_ms, b.bytes);
+      out += fmt::format(" partition {} offsets {}-{} records {} max timestamp {} bytes {}", b.partition,
+                         b.base_offset, b.last_offset, b.record_count, b.max_timestamp_ms, b.bytes);
       if (b.compression != 0) out += fmt::format(" compression {}", b.compression);
       out += '\n';
       if (records != nullptr && !is_metadata(b.topic)) {
@@ -248,10 +249,13 @@ void add_check_commands(CLI::App& app, const std::string& file, Registry& regist
   dump->add_flag("--records", dump_opts->records,
                  "also print each record (offset, timestamp, key, value, headers)");
   dump->footer(
-      "Frames are listed in log order with position, sequence number and length;\n"
-      "each batch with topic, partition, base offset, record count, max timestamp\n"
-      "and size. Keys and values print as in consume --format json. Stops with exit\n"
-      "status 1 at the first corrupt frame.\n"
+      "Frames are listed in log order, from the checkpoint the log starts at, with\n"
+      "position, sequence number and length; each batch with topic, partition,\n"
+      "offsets (base to last: a compacted batch has gaps), record count, max\n"
+      "timestamp and size. --records reads each batch's records as a reader sees\n"
+      "them now (a batch cleaning replaced shows its live copy's). Keys and values\n"
+      "print as in consume --format json. Stops with exit status 1 at the first\n"
+      "corrupt frame.\n"
       "\n"
       "Examples:\n"
       "  rivulet app.rvl dump\n"
