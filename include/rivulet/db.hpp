@@ -34,6 +34,8 @@ struct PartitionInfo {
   int32_t partition = 0;
   int64_t first_offset = 0;  // earliest offset still readable
   int64_t next_offset = 0;   // offset the next record will get
+  // next_offset - first_offset. A compacted topic holds fewer: compaction
+  // leaves gaps in the offsets (counting them would mean reading every batch).
   int64_t record_count = 0;
   uint64_t bytes = 0;        // of the record batches still readable (live)
   // Of batches wholly below first_offset (retention, delete_records): dead,

@@ -85,6 +85,12 @@ void add_stat_command(CLI::App& app, const std::string& file, Registry& registry
   cmd->add_flag("--json", o->json, "one JSON object instead of text (segments included)");
   cmd->add_flag("--segments", o->segments, "also list every segment with its live and dead bytes");
   cmd->footer(
+      "Per partition: FIRST is the earliest offset still readable, NEXT the offset\n"
+      "the next record gets, RECORDS their difference (in a compacted topic fewer\n"
+      "records remain: compaction leaves gaps in the offsets), BYTES the live\n"
+      "batches' size and DEAD BYTES that of batches retention or delete left behind\n"
+      "until cleaning reuses their space.\n"
+      "\n"
       "Examples:\n"
       "  rivulet app.rvl stat\n"
       "  rivulet app.rvl stat --segments\n"
