@@ -1017,4 +1017,48 @@ TEST_F(CliTest, ClosedStdoutEndsQuietly) {
   EXPECT_EQ(r.err, "");
 }
 
+
+// consume --group --from latest: a record that arrives for a partition the
+// member has not printed from yet must not be skipped when the partition
+// moves to a newcomer (the newcomer starts where the group committed, and
+// at latest where it committed nothing). The first member is stopped only to
+// make the timing certain: the record lands while the partition is still
+// its own and the newcomer has joined.
+TEST_F(CliTest, GroupFromLatestLosesNoRecordWhenAPartitionMoves) {
+  ok({"f.rvl", "topic", "create", "t", "--partitions", "2"});
+  Child a(dir_.path(), {"f.rvl", "consume", "t", "--group", "g", "--from", "latest", "--follow"});
+  auto members_now = [&] {
+    RunResult d = run({"f.rvl", "group", "describe", "g", "--json"});
+    return d.exit_code == 0 ? json::parse(d.out)["members"] : json::array();
+  };
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  json members;
+  while (Clock::now() < deadline && (members = members_now()).size() != 1) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(members.size(), 1u);
+  const pid_t a_pid = members[0]["pid"].get<pid_t>();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a holds both partitions, at their end
+  ASSERT_EQ(::kill(a_pid, SIGSTOP), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ok({"f.rvl", "produce", "t", "--partition", "1"}, "x\n");  // a's partition, b's share once b joins
+  Child b(dir_.path(), {"f.rvl", "consume", "t", "--group", "g", "--from", "latest", "--follow"});
+  while (Clock::now() < deadline && members_now().size() != 2) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_EQ(::kill(a_pid, SIGCONT), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a lets partition 1 go, b takes it
+  ok({"f.rvl", "produce", "t", "--partition", "1"}, "y\n");
+  ok({"f.rvl", "produce", "t", "--partition", "0"}, "z\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::vector<std::string> printed;
+  for (Child* child : {&a, &b}) {
+    RunResult r = child->finish({}, std::chrono::seconds(1));  // killed: they follow forever
+    for (const std::string& line : lines_of(r.out)) printed.push_back(line);
+  }
+  std::sort(printed.begin(), printed.end());
+  EXPECT_EQ(printed, (std::vector<std::string>{"x", "y", "z"}));
+}
+
 }  // namespace

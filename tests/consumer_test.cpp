@@ -549,5 +549,130 @@ TEST_F(GroupProcesses, SurvivorTakesOverTheDeadMembersPartitions) {
   EXPECT_EQ((*c)->assignment().size(), 4u);
 }
 
+
+// A database without topics: each test makes what it needs.
+class ConsumerEdges : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto db = Db::open(path_);
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    db_ = std::move(db).value();
+  }
+  testing::TempDir dir_;
+  std::string path_ = dir_.file("r.rvl");
+  std::unique_ptr<Db> db_;
+};
+
+// A subscribed topic is deleted while a member reads it: the member keeps
+// consuming its other topics.
+TEST_F(ConsumerEdges, DeletingASubscribedTopicDoesNotBreakTheConsumer) {
+  ASSERT_TRUE(db_->create_topic("a").ok());
+  ASSERT_TRUE(db_->create_topic("b").ok());
+  ASSERT_TRUE(db_->produce({.topic = "a", .value = "a0"}).ok());
+  ASSERT_TRUE(db_->produce({.topic = "b", .value = "b0"}).ok());
+  auto c = Consumer::create(*db_, {.group = "g", .auto_offset_reset = OffsetReset::earliest,
+                                   .auto_commit_interval = std::chrono::milliseconds(0)});
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->subscribe({"a", "b"}).ok());
+  size_t got = 0;
+  for (int i = 0; i < 50 && got < 2; ++i) {
+    auto r = (*c)->poll(std::chrono::milliseconds(10));
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    got += r->size();
+  }
+  ASSERT_EQ(got, 2u);
+  ASSERT_TRUE(db_->delete_topic("a").ok());
+  ASSERT_TRUE(db_->produce({.topic = "b", .value = "b1"}).ok());
+  std::vector<std::string> after;
+  for (int i = 0; i < 50 && after.empty(); ++i) {
+    auto r = (*c)->poll(std::chrono::milliseconds(10));
+    EXPECT_TRUE(r.ok()) << "poll " << i << ": " << r.status().to_string();
+    if (!r.ok()) continue;
+    for (const ConsumerRecord& rec : *r) after.emplace_back(*rec.value);
+  }
+  EXPECT_EQ(after, std::vector<std::string>{"b1"});
+  auto r = (*c)->poll(std::chrono::milliseconds(30));  // a look gives up the deleted topic's partition
+  EXPECT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ((*c)->assignment(), (std::vector<TopicPartition>{{"b", 0}}));
+  EXPECT_TRUE((*c)->close().ok());
+}
+
+
+
+// auto_offset_reset none: a committed offset that retention or
+// delete_records has passed is an error, as Kafka's none is, not a silent
+// jump to the end over records nobody in the group has read.
+TEST_F(ConsumerEdges, ResetNoneDoesNotSkipRecordsPastAGoneCommittedOffset) {
+  ASSERT_TRUE(db_->create_topic("t").ok());
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(db_->produce({.topic = "t", .value = "v" + std::to_string(i)}).ok());
+  ASSERT_TRUE(db_->commit_offsets("g", std::vector<OffsetCommit>{{"t", 0, 2, ""}}).ok());
+  ASSERT_TRUE(db_->delete_records("t", 0, 5).ok());
+  auto c = Consumer::create(*db_, {.group = "g", .auto_offset_reset = OffsetReset::none});
+  ASSERT_TRUE(c.ok());
+  Status st = (*c)->subscribe({"t"});
+  if (st.ok()) {
+    // If it started somewhere, it must not be past records 5..9.
+    std::vector<std::string> got;
+    for (int i = 0; i < 20; ++i) {
+      auto r = (*c)->poll(std::chrono::milliseconds(5));
+      if (!r.ok()) {
+        st = r.status();
+        break;
+      }
+      for (const ConsumerRecord& rec : *r) got.emplace_back(*rec.value);
+    }
+    if (st.ok()) {
+      EXPECT_EQ(got.size(), 5u) << "records 5..9 were skipped; position " << *(*c)->position({"t", 0});
+    }
+  }
+  if (!st.ok()) {
+    EXPECT_NE(st.message().find("'g'"), std::string::npos) << st.to_string();
+  }
+}
+
+// As DamageInOnePartitionDoesNotSwallowAnothersRecords, with the damage in
+// the partition a poll looks at first: the other partition's records still
+// come out (consumer.hpp: the error is returned by a poll that has no records
+// of other partitions to hand out).
+TEST(ConsumerGroups, DamageInTheFirstPartitionDoesNotStarveTheOthers) {
+  testing::TempDir dir;
+  std::string path = dir.file("c.rvl");
+  OpenOptions o;
+  o.checkpoint_bytes = 1;
+  {
+    auto db = Db::open(path, o);
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    ASSERT_TRUE((*db)->create_topic("t", {.partitions = 2}).ok());
+    ASSERT_TRUE((*db)->produce({.topic = "t", .value = "zero-damaged", .partition = 0}).ok());
+    ASSERT_TRUE((*db)->produce({.topic = "t", .value = "one-first", .partition = 1}).ok());
+    ASSERT_TRUE((*db)->close().ok());
+  }
+  std::string bytes = testing::read_all(path);
+  const size_t at = bytes.find("zero-damaged");
+  ASSERT_NE(at, std::string::npos);
+  bytes[at] = static_cast<char>(bytes[at] ^ 0x40);
+  testing::write_all(path, bytes);
+
+  auto db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << db.status().to_string();
+  auto c = Consumer::create(**db, {.group = "g", .auto_offset_reset = OffsetReset::earliest,
+                                   .enable_auto_commit = false});
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  ASSERT_TRUE((*c)->subscribe({"t"}).ok());
+  std::vector<std::string> got;
+  int errors = 0;
+  for (int polls = 0; polls < 10; ++polls) {
+    auto r = (*c)->poll(std::chrono::milliseconds(0));
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().code(), Code::corruption) << r.status().to_string();
+      ++errors;
+    } else {
+      for (const ConsumerRecord& rec : *r) got.emplace_back(*rec.value);
+    }
+  }
+  EXPECT_EQ(got, std::vector<std::string>{"one-first"});
+  EXPECT_GT(errors, 0);
+}
+
 }  // namespace
 }  // namespace rivulet

@@ -26,12 +26,13 @@ namespace rivulet {
 
 class ConsumerImpl;
 
-// Where a partition starts when the group has no committed offset for it
-// (Kafka's auto.offset.reset).
+// Where a partition starts when the group has no committed offset for it,
+// or one no longer in the partition (retention, delete_records): Kafka's
+// auto.offset.reset.
 enum class OffsetReset {
   earliest,
   latest,
-  none,  // poll() fails with not_found
+  none,  // poll() fails: not_found without an offset, out_of_range for a gone one
 };
 
 struct ConsumerOptions {

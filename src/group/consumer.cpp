@@ -200,7 +200,14 @@ Status ConsumerImpl::take(const TopicPartition& tp, uint32_t topic_id, std::vect
   Result<std::unique_ptr<Reader>> reader = db_.reader(tp.topic, tp.partition, start);
   if (!reader.ok() && *c && reader.status().code() == Code::out_of_range) {
     // The committed offset is gone (retention) or beyond the end: as Kafka
-    // does, fall back to the reset policy.
+    // does, fall back to the reset policy, which none forbids.
+    if (options_.auto_offset_reset == OffsetReset::none) {
+      member_->disown(topic_id, tp.partition);
+      return {Code::out_of_range,
+              fmt::format("group '{}' committed offset {} for {}, which is out of range ({}), and auto_offset_reset "
+                          "is none",
+                          options_.group, (*c)->offset, name_of(tp), reader.status().message())};
+    }
     reader = db_.reader(tp.topic, tp.partition,
                         options_.auto_offset_reset == OffsetReset::earliest ? StartAt::earliest() : StartAt::latest());
   }
@@ -243,9 +250,24 @@ Status ConsumerImpl::revoke(const std::function<bool(const Owned&)>& drop) {
 
 Status ConsumerImpl::commit_positions(const std::function<bool(const Owned&)>& which) {
   std::vector<OffsetCommit> offsets;
+  std::optional<std::vector<TopicInfo>> topics;  // listed once, if anything is to be committed
   for (const Owned& o : owned_) {
     int64_t pos = o.reader->position();
-    if (which(o) && pos != o.committed) offsets.push_back({o.tp.topic, o.tp.partition, pos, {}});
+    if (!which(o) || pos == o.committed) continue;
+    if (!topics) {
+      Result<std::vector<TopicInfo>> listed = db_.list_topics();
+      if (!listed.ok()) return listed.status();
+      topics = std::move(listed).value();
+    }
+    // A topic deleted (or deleted and created again) since the partition was
+    // taken has nothing left to commit: the commit would fail (for good:
+    // the next look, which gives the partition up, comes after it) or put
+    // the old topic's position on the new one.
+    if (std::none_of(topics->begin(), topics->end(),
+                     [&](const TopicInfo& t) { return t.name == o.tp.topic && t.id == o.topic_id; })) {
+      continue;
+    }
+    offsets.push_back({o.tp.topic, o.tp.partition, pos, {}});
   }
   if (offsets.empty()) return Status::OK();
   RIVULET_TRY(db_.commit_offsets(options_.group, offsets));
@@ -258,6 +280,7 @@ Result<std::span<const ConsumerRecord>> ConsumerImpl::poll(std::chrono::millisec
   if (!member_) return Status(Code::invalid_argument, "poll before subscribe");
   records_.clear();
   Clock::time_point until = Clock::now() + timeout;
+  bool looked_again = false;
   for (;;) {
     if (options_.enable_auto_commit && Clock::now() >= next_auto_commit_) {
       RIVULET_TRY(commit_positions([](const Owned&) { return true; }));
@@ -265,17 +288,18 @@ Result<std::span<const ConsumerRecord>> ConsumerImpl::poll(std::chrono::millisec
     }
     RIVULET_TRY(rebalance(false));
     std::vector<Reader*> waiting;
+    Status failed;  // the first partition's error, returned if no other has records
     for (size_t k = 0; k < owned_.size() && records_.size() < options_.max_poll_records; ++k) {
       Owned& o = owned_[(first_ + k) % owned_.size()];
       if (o.paused) continue;
       Result<std::span<const RecordView>> got =
           o.reader->poll(std::chrono::milliseconds(0), options_.max_poll_records - records_.size());
       if (!got.ok()) {
-        // An error here (damage, say) after records of other partitions:
-        // hand those out (their readers have moved past them); a later
-        // poll reports it, as Reader::poll does within a partition.
-        if (records_.empty()) return got.status();
-        break;
+        // An error here (damage, say): hand out the other partitions'
+        // records first (their readers have moved past them); a poll that
+        // has none reports it, as Reader::poll does within a partition.
+        if (failed.ok()) failed = got.status();
+        continue;
       }
       for (const RecordView& r : *got) {
         ConsumerRecord c;
@@ -287,6 +311,14 @@ Result<std::span<const ConsumerRecord>> ConsumerImpl::poll(std::chrono::millisec
     }
     if (!owned_.empty()) first_ = (first_ + 1) % owned_.size();
     if (!records_.empty()) return std::span<const ConsumerRecord>(records_);
+    if (!failed.ok()) {
+      // not_found: a topic deleted since the last look, which gives its
+      // partitions up; look now rather than fail until the next one.
+      if (failed.code() != Code::not_found || looked_again) return failed;
+      looked_again = true;
+      RIVULET_TRY(rebalance(true));
+      continue;
+    }
     Clock::time_point now = Clock::now();
     if (now >= until) return std::span<const ConsumerRecord>();
     // Wake for a commit to any partition of ours, and in time for the next

@@ -191,7 +191,26 @@ int run_member(const std::string& file, const ConsumeOptions& o) {
   options.enable_auto_commit = false;
   options.auto_offset_reset = start.kind == StartAt::Kind::latest ? OffsetReset::latest : OffsetReset::earliest;
   Consumer* self = nullptr;
-  Status seek_failed;
+  Status seek_failed;  // in a callback; checked after each poll
+  bool closing = false;
+  // A partition that moves to another member: commit where this one is (it
+  // printed and committed everything before it), or the newcomer would start
+  // at --from again where the group has committed nothing, and with
+  // --from latest skip what arrived meanwhile. Not when closing: a --limit
+  // may have left records of the last poll unprinted.
+  options.on_revoked = [&](std::span<const TopicPartition> tps) {
+    if (closing || !seek_failed.ok()) return;
+    std::vector<OffsetCommit> offsets;
+    for (const TopicPartition& tp : tps) {
+      Result<int64_t> pos = self->position(tp);
+      if (!pos.ok()) {
+        seek_failed = pos.status();
+        return;
+      }
+      offsets.push_back({tp.topic, tp.partition, *pos, ""});
+    }
+    seek_failed = self->commit(offsets);
+  };
   // Where the group has committed nothing, --from says where to start.
   if (start.kind == StartAt::Kind::offset || start.kind == StartAt::Kind::timestamp) {
     options.on_assigned = [&](std::span<const TopicPartition> tps) {
@@ -242,6 +261,7 @@ int run_member(const std::string& file, const ConsumeOptions& o) {
     check(consumer->commit(offsets));
     if (printing.remaining == 0) break;
   }
+  closing = true;
   check(consumer->close());
   return kExitOk;
 }
