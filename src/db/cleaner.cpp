@@ -102,6 +102,7 @@ std::optional<Cleaner::PartitionKey> Cleaner::pick_partition(const meta::Catalog
     const meta::TopicState* t = catalog.by_id(id);
     if (!t || t->deleted || catalog.is_internal_id(id) || !is_compact(t->config)) continue;
     for (uint32_t i = 0; i < t->partitions.size(); ++i) {
+      if (limits.set_damage_aside && damaged_.count({id, i})) continue;
       uint64_t dirty = dirty_bytes(catalog, {id, i});
       double share = static_cast<double>(dirty) / static_cast<double>(std::max<uint64_t>(1, t->partitions[i].bytes));
       if (dirty < limits.min_dirty_bytes || share < limits.min_dirty_fraction || dirty <= best_dirty) continue;
@@ -240,10 +241,16 @@ Status Cleaner::plan(const meta::Catalog& catalog, log::FileMap& map, uint64_t h
   // Job after job until the budget is spent (a segment may take little of
   // it: its dead frames cost only a look).
   const uint64_t start = *read;
+  auto damage = [&](const Status& st) { return st.code() == Code::corruption && limits.set_damage_aside; };
   for (int jobs = 0; jobs < 64 && *read - start < budget; ++jobs) {
     if (!segment_job_ && !partition_job_) {
       if (std::optional<PartitionKey> key = pick_partition(catalog, limits)) {
-        RIVULET_TRY(start_partition(catalog, map, *key, now_ms));
+        if (Status st = start_partition(catalog, map, *key, now_ms); !st.ok()) {
+          if (!damage(st)) return st;
+          damaged_.insert(*key);
+          partition_job_.reset();
+          continue;
+        }
       } else {
         segment_job_ = pick_segment(catalog, head_pos, limits);
       }
@@ -254,10 +261,22 @@ Status Cleaner::plan(const meta::Catalog& catalog, log::FileMap& map, uint64_t h
       // batches it compacts, which applied after them would undo it (and
       // could bring back records of a tombstone it dropped).
       if (!out->empty()) break;
-      RIVULET_TRY(plan_partition(catalog, map, left, out, read));
+      const PartitionKey key{partition_job_->topic_id, partition_job_->partition};
+      if (Status st = plan_partition(catalog, map, left, out, read); !st.ok()) {
+        if (!damage(st)) return st;
+        damaged_.insert(key);  // and none of this pass's batches is written
+        partition_job_.reset();
+        out->clear();
+      }
       break;
     } else if (segment_job_) {
-      RIVULET_TRY(plan_segment(catalog, map, left, out, read));
+      if (Status st = plan_segment(catalog, map, left, out, read); !st.ok()) {
+        if (!damage(st)) return st;
+        walked_.insert({segment_job_->index, segment_job_->seq});  // not picked again in this use
+        segment_job_.reset();
+        out->clear();
+        break;
+      }
     } else {
       break;  // nothing (more) to clean
     }

@@ -48,6 +48,12 @@ struct CleanerLimits {
   // Leave alone the segment holding the oldest batch of a partition near
   // its retention.bytes (vacuum cleans it all the same).
   bool spare_retention = true;
+  // Damage (a batch failing its checksum, an index that does not decode)
+  // found by a job sets its partition or segment aside for this handle, and
+  // planning goes on: cleaning runs before each commit, and failing there
+  // would refuse every write to every topic. Readers and check still report
+  // the damage. False (vacuum): the damage is the step's error.
+  bool set_damage_aside = true;
 };
 
 // One batch for a relocated frame.
@@ -103,6 +109,8 @@ class Cleaner {
   std::set<std::pair<uint32_t, uint64_t>> walked_;
   // Per compact partition, the offset below which the last pass compacted.
   std::map<PartitionKey, int64_t> clean_end_;
+  // Compact partitions whose pass found damage (set_damage_aside).
+  std::set<PartitionKey> damaged_;
 };
 
 }  // namespace rivulet::db

@@ -714,7 +714,7 @@ Status DbImpl::maybe_clean_locked() {
   uint64_t read = 0;
   Status st = clean_step_locked(db::CleanerLimits{}, std::min(owed, kMaxCleanStep), &read);
   if (st.ok() && read == 0) idle_cleaner_until_ = appended + kMinCleanStep;
-  if (!st.ok()) return {st.code(), "while cleaning: " + st.message(), st.position()};
+  if (!st.ok()) return with_path(path_, {st.code(), "while cleaning: " + st.message(), st.position()});
   return Status::OK();
 }
 
@@ -732,6 +732,7 @@ Result<VacuumReport> DbImpl::vacuum(const std::function<void(uint64_t done, uint
   limits.spare_retention = false;
   limits.min_dirty_fraction = 0;
   limits.min_dirty_bytes = 1;
+  limits.set_damage_aside = false;  // a vacuum that meets damage says so
   uint64_t total = 0;
   RIVULET_TRY(with_path(path_, write_locked([&] {
     // The segment being written is never cleaned: if it holds dead bytes,
