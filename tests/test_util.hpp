@@ -50,6 +50,17 @@ inline void write_all(const std::string& path, const std::string& bytes) {
   out << bytes;
 }
 
+// Flips a bit of the first byte of `text` in the file at `path`, so that
+// the batch holding it fails its checksum. False if the text is not there.
+inline bool damage_first(const std::string& path, std::string_view text) {
+  std::string bytes = read_all(path);
+  const size_t at = bytes.find(text);
+  if (at == std::string::npos) return false;
+  bytes[at] = static_cast<char>(bytes[at] ^ 0x40);
+  write_all(path, bytes);
+  return true;
+}
+
 // Calls fn(const RecordView&) for each record of a partition from `start`
 // on, polling without waiting until a poll returns nothing. A failure to
 // make the reader or to poll fails the test and ends the walk.
