@@ -79,6 +79,8 @@ uint64_t PartitionIndex::drop_before(int64_t offset, int64_t next_offset,
 
 std::optional<size_t> PartitionIndex::find_offset(int64_t offset) const {
   entries();
+  // A reader following the tail asks for the last batch: no search.
+  if (!entries_.empty() && offset >= entries_.back().base_offset) return entries_.size() - 1;
   auto it = std::upper_bound(entries_.begin(), entries_.end(), offset,
                              [](int64_t o, const BatchEntry& e) { return o < e.base_offset; });
   if (it == entries_.begin()) return std::nullopt;

@@ -20,6 +20,7 @@ void FileMap::note_size(uint64_t size) {
 bool FileMap::read(uint64_t pos, void* buf, size_t n) { return file_->read_at(pos, buf, n).ok(); }
 
 Result<const char*> FileMap::base_for(uint64_t end) {
+  if (const io::Mapping* m = newest_.load(std::memory_order_acquire); m && m->length() >= end) return m->data();
   std::lock_guard lock(mu_);
   if (!maps_.empty() && maps_.back()->length() >= end) return maps_.back()->data();
   // Map generously past the end: address space is cheap, remapping is not.
@@ -28,6 +29,7 @@ Result<const char*> FileMap::base_for(uint64_t end) {
   Result<std::unique_ptr<io::Mapping>> m = file_->map(want);
   if (!m.ok()) return m.status();
   maps_.push_back(std::move(m).value());
+  newest_.store(maps_.back().get(), std::memory_order_release);
   return maps_.back()->data();
 }
 

@@ -42,6 +42,8 @@ class FileMap {
   std::atomic<uint64_t> size_{0};
   std::mutex mu_;
   std::vector<std::unique_ptr<io::Mapping>> maps_;  // newest last
+  // maps_.back(), read without mu_: a mapping lives until close.
+  std::atomic<const io::Mapping*> newest_{nullptr};
 };
 
 }  // namespace rivulet::log
