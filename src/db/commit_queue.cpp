@@ -34,12 +34,14 @@ void CommitQueue::hand_results(Group group, const Member* leader) {
 
 Status CommitQueue::run(const Work& work, const Step& write, const Step& finish) {
   Member me{&work, Status::OK()};
+  bool led_at_once = false;
   {
     std::lock_guard lock(mu_);
     if (writing_) {
       queue_.push_back(&me);
     } else {
       writing_ = true;
+      led_at_once = true;
       me.state.store(kLead, std::memory_order_relaxed);
     }
   }
@@ -56,7 +58,10 @@ Status CommitQueue::run(const Work& work, const Step& write, const Step& finish)
   Group group(alone);
   bool wrote = false;
   try {
-    {
+    // Whoever queued behind a leader that found the queue idle arrived
+    // just now; they go in the next group rather than cost every lone
+    // commit a second trip through the lock.
+    if (!led_at_once) {
       std::lock_guard lock(mu_);
       queued.swap(queue_);
     }

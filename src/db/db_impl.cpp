@@ -909,7 +909,7 @@ Status DbImpl::commit(WriteBatch::Rep& batch) {
   Status st = write_locked([&]() -> Status {
     std::vector<format::OutgoingBatch>& out = outgoing_;
     out.clear();
-    int64_t append_time = now_ms();
+    int64_t append_time = -1;  // read only for log_append_time topics
     {
       std::shared_lock state(state_mu_);
       for (WriteBatch::Rep::Part& p : batch.parts) {
@@ -919,6 +919,7 @@ Status DbImpl::commit(WriteBatch::Rep& batch) {
                                                      t ? t->name : std::to_string(p.topic_id)));
         }
         p.base_offset = t->partitions[static_cast<size_t>(p.partition)].next_offset;
+        if (p.log_append_time && append_time < 0) append_time = now_ms();
         std::string_view bytes = p.builder.finish(p.base_offset, p.log_append_time ? append_time : -1);
         out.push_back({p.topic_id, static_cast<uint32_t>(p.partition), bytes});
       }
@@ -974,7 +975,7 @@ Status DbImpl::write_meta_locked(std::span<const format::MetaChange> changes) {
 // handle after each second moves the earliest offsets that retention.ms and
 // retention.bytes allow, in a frame before the caller's.
 Status DbImpl::apply_retention_locked() {
-  auto now = std::chrono::steady_clock::now();
+  auto now = coarse_steady_now();
   if (now < next_retention_ && written_since_retention_ < std::min(kRetentionEveryBytes, options_.checkpoint_bytes)) {
     return Status::OK();
   }

@@ -1,5 +1,8 @@
-// Wall-clock time in milliseconds since the Unix epoch, as Kafka timestamps.
+// Clocks: wall-clock milliseconds for Kafka timestamps, and a cheap
+// monotonic clock for upkeep that runs "about once a second".
 #pragma once
+
+#include <time.h>
 
 #include <chrono>
 #include <cstdint>
@@ -10,6 +13,14 @@ inline int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+// steady_clock at the kernel tick's resolution (a few ms): no clock read,
+// so a per-commit "is upkeep due?" test costs next to nothing.
+inline std::chrono::steady_clock::time_point coarse_steady_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::chrono::steady_clock::time_point(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec));
 }
 
 }  // namespace rivulet
