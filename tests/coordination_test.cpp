@@ -497,6 +497,54 @@ TEST(Coordination, FullSyncCommitsShareOneSyncAndStayInvisibleUntilDurable) {
   EXPECT_EQ(values(**r).size(), static_cast<size_t>(kThreads));
 }
 
+// Under full, a frame written but not yet durable is not visible, and
+// cleaning must not act on it: compacting an older value away because of a
+// newer one nobody can see yet left this handle's readers with neither
+// until the sync ended (other processes apply frames in order, so not them).
+TEST(Coordination, CompactionWaitsForTheNewerValueToBeVisible) {
+  TempDir dir;
+  GatedEnv env;
+  auto db = open_gated(env, dir.file("ev.rvl"), Sync::full);
+  TopicConfig config;
+  config.cleanup_policy = CleanupPolicy::compact;
+  ASSERT_TRUE(db->create_topic("c", config).ok());
+  ASSERT_TRUE(db->create_topic("other").ok());
+  ASSERT_TRUE(db->produce({.topic = "c", .key = "k", .value = "old"}).ok());
+
+  env.close_gate();
+  // One commit of enough bytes that the next commit owes a cleaning step,
+  // ending with the newer value of k; its sync is held.
+  std::thread newer([&] {
+    WriteBatch batch(*db);
+    for (int i = 0; i < 800; ++i) {
+      ASSERT_TRUE(batch.add({.topic = "c", .key = "filler" + std::to_string(i), .value = std::string(100, 'x')}).ok());
+    }
+    ASSERT_TRUE(batch.add({.topic = "c", .key = "k", .value = "new"}).ok());
+    EXPECT_TRUE(db->commit(batch).ok());
+  });
+  while (env.waiting() == 0) std::this_thread::sleep_for(milliseconds(1));
+  const uint64_t frames = db->stat()->frames;
+  // The next commit's write step runs the cleaner, which compacts "c".
+  std::thread next([&] { EXPECT_TRUE(db->produce({.topic = "other", .value = "x"}).ok()); });
+  for (int spins = 0; spins < 2000 && db->stat()->frames == frames; ++spins) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  ASSERT_GT(db->stat()->frames, frames) << "the second commit was never written";
+
+  auto r = db->reader("c", 0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(values(**r), std::vector<std::string>{"old"}) << "the visible value was compacted away";
+
+  env.open_gate();
+  newer.join();
+  next.join();
+  auto after = db->reader("c", 0);
+  ASSERT_TRUE(after.ok());
+  std::vector<std::string> got = values(**after);
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got.back(), "new");
+}
+
 // A failed fdatasync may have dropped pages of frames written while it
 // ran; the next fdatasync on the same descriptor succeeds all the same
 // (Linux reports a writeback error once). So the commits waiting for the

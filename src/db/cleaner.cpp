@@ -87,10 +87,12 @@ uint64_t Cleaner::dirty_bytes(const meta::Catalog& catalog, PartitionKey key) co
   const meta::PartitionState& p = catalog.by_id(key.first)->partitions[key.second];
   auto it = clean_end_.find(key);
   int64_t from = std::max(p.first_offset, it == clean_end_.end() ? p.first_offset : it->second);
-  // Batches that begin at or after it (a pass ends at a batch's end unless
-  // its map filled up).
+  // Visible batches that begin at or after it (a pass ends at a batch's
+  // end unless its map filled up; it never reads past the visible end).
   uint64_t dirty = 0;
-  for (size_t k = p.index.size(); k > 0 && p.index.at(k - 1).base_offset >= from; --k) dirty += p.index.at(k - 1).bytes;
+  for (size_t k = p.index.size(); k > 0 && p.index.at(k - 1).base_offset >= from; --k) {
+    if (p.index.at(k - 1).base_offset < p.visible_end) dirty += p.index.at(k - 1).bytes;
+  }
   return dirty;
 }
 
@@ -121,7 +123,11 @@ Status Cleaner::start_partition(const meta::Catalog& catalog, log::FileMap& map,
   int64_t from = std::max(p.first_offset, it == clean_end_.end() ? p.first_offset : it->second);
   std::vector<clean::BatchRef> batches;
   uint64_t records = 0;
-  for (size_t k = p.index.find_offset(from).value_or(0); k < p.index.size(); ++k) {
+  // Only what readers can see: under full a frame is written before its
+  // sync ends, and a newer value nobody can see yet must not compact away
+  // the one they can.
+  for (size_t k = p.index.find_offset(from).value_or(0);
+       k < p.index.size() && p.index.at(k).base_offset < p.visible_end; ++k) {
     Result<std::string_view> bytes = batch_bytes(map, p.index.at(k));
     if (!bytes.ok()) return bytes.status();
     format::BatchHeader h;
