@@ -1,7 +1,8 @@
 // The shared coordination area (coord/shared_state.hpp) and what Db builds
 // on it: the writer lock that survives its holder's death, commits seen and
 // waited for across handles, group commit, read marks, and an area that is
-// rebuilt when nobody has the log open.
+// rebuilt when nobody has the log open; and the consumer groups' member
+// table in it.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -19,8 +20,10 @@
 
 #include <gtest/gtest.h>
 
+#include "coord/group_membership.hpp"
 #include "coord/shared_state.hpp"
 #include "fault_env.hpp"
+#include "io/locks.hpp"
 #include "forwarding_file.hpp"
 #include "rivulet/rivulet.hpp"
 #include "test_util.hpp"
@@ -630,6 +633,166 @@ TEST(Coordination, CommitsQueuedBehindAWriteEachGetTheirOwnResult) {
     ASSERT_TRUE(report.ok());
     EXPECT_TRUE(report->ok);
   }
+}
+
+// ---- the member table of consumer groups ----
+
+// A shared file whose liveness checks first call a hook: a test runs other
+// members' joins and leaves there, in the middle of a look at the table.
+class HookedSharedFile final : public io::SharedFile {
+ public:
+  HookedSharedFile(std::unique_ptr<io::SharedFile> f, const std::function<void(uint64_t)>* hook)
+      : f_(std::move(f)), hook_(hook) {}
+  const std::string& path() const override { return f_->path(); }
+  Result<io::FileId> id() override { return f_->id(); }
+  Status lock(uint64_t byte, io::LockType type, bool wait) override { return f_->lock(byte, type, wait); }
+  Status unlock(uint64_t byte) override { return f_->unlock(byte); }
+  Result<bool> locked_by_other(uint64_t byte) override {
+    if (*hook_) (*hook_)(byte);
+    return f_->locked_by_other(byte);
+  }
+  Status reset(uint64_t size) override { return f_->reset(size); }
+  Result<uint64_t> size() override { return f_->size(); }
+  Result<std::unique_ptr<io::SharedMapping>> map(uint64_t length) override { return f_->map(length); }
+
+ private:
+  std::unique_ptr<io::SharedFile> f_;
+  const std::function<void(uint64_t)>* hook_;
+};
+
+class HookedEnv final : public io::Env {
+ public:
+  Result<std::unique_ptr<io::File>> open(const std::string& path, io::OpenMode mode) override {
+    return base_->open(path, mode);
+  }
+  Result<std::unique_ptr<io::SharedFile>> open_shared(const std::string& path, const std::string& like) override {
+    Result<std::unique_ptr<io::SharedFile>> f = base_->open_shared(path, like);
+    if (!f.ok()) return f.status();
+    return std::unique_ptr<io::SharedFile>(new HookedSharedFile(std::move(f).value(), &hook));
+  }
+  Result<io::FileId> file_id(const std::string& path) override { return base_->file_id(path); }
+  Result<uint64_t> file_size(const std::string& path) override { return base_->file_size(path); }
+  Status rename_noreplace(const std::string& from, const std::string& to) override {
+    return base_->rename_noreplace(from, to);
+  }
+  Status remove(const std::string& path) override { return base_->remove(path); }
+  Status sync_parent_dir(const std::string& path) override { return base_->sync_parent_dir(path); }
+  uint32_t boot_tag() override { return base_->boot_tag(); }
+
+  // Called before every liveness check, from any thread; set it before
+  // the threads start.
+  std::function<void(uint64_t)> hook;
+
+ private:
+  io::Env* base_ = io::Env::posix();
+};
+
+std::unique_ptr<coord::GroupMembership> join_group(SharedState& shared, const std::string& group, uint64_t topic) {
+  Result<std::unique_ptr<coord::GroupMembership>> m = coord::GroupMembership::join(shared, group, {&topic, 1});
+  EXPECT_TRUE(m.ok()) << m.status().to_string();
+  return m.ok() ? std::move(m).value() : nullptr;
+}
+
+// Runs `churn` in a thread and waits until it is done, or for 300 ms if the
+// table lock of the look it interrupts holds it back (the look must then
+// go on, or neither would).
+class Churn {
+ public:
+  void run(std::function<void()> churn) {
+    thread_ = std::thread([this, churn = std::move(churn)] {
+      churn();
+      done_ = true;
+    });
+    for (int i = 0; i < 300 && !done_; ++i) std::this_thread::sleep_for(milliseconds(1));
+  }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  ~Churn() { join(); }
+
+ private:
+  std::thread thread_;
+  std::atomic<bool> done_{false};
+};
+
+TEST(Coordination, AMemberLookingAtItsGroupNeverCountsAnotherGroupsMember) {
+  TempDir dir;
+  HookedEnv env;
+  std::string path = dir.file("g-shm");
+  Result<std::unique_ptr<SharedState>> s = SharedState::attach(&env, path, path, kLog);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  ASSERT_TRUE((*s)->publish_initial(1, 1).ok());
+  constexpr uint64_t kA = 1, kB = 2;  // what members of group a and of group b subscribe to
+  auto me = join_group(**s, "a", kA);
+  auto mate = join_group(**s, "a", kA);
+  const uint32_t mate_slot = mate->index();
+  const std::vector<uint64_t> before{me->join_seq(), mate->join_seq()}, after{me->join_seq()};
+  std::unique_ptr<coord::GroupMembership> stranger;
+  Churn churn;
+  std::atomic<bool> fired{false};
+  // While `me` checks that its mate is alive, the mate leaves and a member
+  // of group b takes its entry.
+  env.hook = [&](uint64_t byte) {
+    if (byte != io::kMemberLockBase + mate_slot || fired.exchange(true)) return;
+    churn.run([&] {
+      mate.reset();
+      stranger = join_group(**s, "b", kB);
+    });
+  };
+  Result<std::vector<coord::LiveMember>> members = me->members();
+  ASSERT_TRUE(fired.load());
+  ASSERT_TRUE(members.ok()) << members.status().to_string();
+  std::vector<uint64_t> seen;
+  for (const coord::LiveMember& m : *members) {
+    EXPECT_EQ(m.topics, std::vector<uint64_t>{kA}) << "entry " << m.index << " is a member of group b";
+    seen.push_back(m.join_seq);
+  }
+  EXPECT_TRUE(seen == before || seen == after) << "the group as it was before or after the change";
+  churn.join();
+  ASSERT_TRUE(stranger);
+  EXPECT_EQ(stranger->index(), mate_slot) << "the member of group b took the mate's entry";
+}
+
+TEST(Coordination, DescribingGroupsSeesTheTableAsOfOneMoment) {
+  TempDir dir;
+  HookedEnv env;
+  std::string path = dir.file("g-shm");
+  Result<std::unique_ptr<SharedState>> s = SharedState::attach(&env, path, path, kLog);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  ASSERT_TRUE((*s)->publish_initial(1, 1).ok());
+  auto f = join_group(**s, "f", 1);
+  auto b = join_group(**s, "b", 2);
+  auto a = join_group(**s, "a", 3);
+  ASSERT_EQ(f->index(), 0u);
+  ASSERT_EQ(b->index(), 1u);
+  ASSERT_EQ(a->index(), 2u);
+  std::unique_ptr<coord::GroupMembership> a_again;
+  Churn churn;
+  std::atomic<bool> fired{false};
+  // Once the describe has passed entry 0: f leaves, a new member of group a
+  // takes entry 0, and the old one leaves entry 2. Group a always has a
+  // member; a describe reading entry 2 after the change misses it.
+  env.hook = [&](uint64_t byte) {
+    if (byte != io::kMemberLockBase + 1 || fired.exchange(true)) return;
+    churn.run([&] {
+      f.reset();
+      a_again = join_group(**s, "a", 3);
+      a.reset();
+    });
+  };
+  Result<std::vector<coord::LiveGroup>> groups = coord::GroupMembership::live_groups(**s);
+  ASSERT_TRUE(fired.load());
+  ASSERT_TRUE(groups.ok()) << groups.status().to_string();
+  std::vector<std::string> names;
+  for (const coord::LiveGroup& g : *groups) {
+    names.push_back(g.name);
+    EXPECT_EQ(g.members.size(), 1u) << g.name;
+  }
+  const std::vector<std::string> before{"a", "b", "f"}, after{"a", "b"};
+  EXPECT_TRUE(names == before || names == after) << "groups seen: " << ::testing::PrintToString(names);
+  churn.join();
+  ASSERT_TRUE(a_again);
+  EXPECT_EQ(a_again->index(), 0u) << "the new member of group a took f's entry";
 }
 
 }  // namespace

@@ -135,8 +135,17 @@ void GroupMembership::clear_locked(uint32_t i) {
 uint32_t GroupMembership::epoch() const { return area_.epoch.load(std::memory_order_acquire); }
 
 Result<std::vector<LiveMember>> GroupMembership::members() {
+  // Under the table lock: entries are rewritten under it (a slot freed and
+  // taken by another group's joiner), so a look without it could count
+  // another group's member or read a half-written entry.
+  RIVULET_TRY(lock_table());
+  Result<std::vector<LiveMember>> live = members_locked();
+  unlock_table();
+  return live;
+}
+
+Result<std::vector<LiveMember>> GroupMembership::members_locked() {
   std::vector<LiveMember> live;
-  bool dead = false;
   for (uint32_t i = 0; i < kMaxMembers; ++i) {
     const MemberEntry& m = area_.members[i];
     if (m.used.load(std::memory_order_acquire) == 0 || m.group != group_) continue;
@@ -144,20 +153,11 @@ Result<std::vector<LiveMember>> GroupMembership::members() {
       Result<bool> held = file_->locked_by_other(io::kMemberLockBase + i);
       if (!held.ok()) return held.status();
       if (!*held) {
-        dead = true;
+        clear_locked(i);
         continue;
       }
     }
     live.push_back(describe(i, m));
-  }
-  if (dead) {
-    RIVULET_TRY(lock_table());
-    for (uint32_t i = 0; i < kMaxMembers; ++i) {
-      if (i == index_ || area_.members[i].used.load() == 0 || area_.members[i].group != group_) continue;
-      Result<bool> held = file_->locked_by_other(io::kMemberLockBase + i);
-      if (held.ok() && !*held) clear_locked(i);
-    }
-    unlock_table();
   }
   std::sort(live.begin(), live.end(), [](const LiveMember& a, const LiveMember& b) { return a.join_seq < b.join_seq; });
   return live;
@@ -194,12 +194,24 @@ void GroupMembership::leave() {
 }
 
 Result<std::vector<LiveGroup>> GroupMembership::live_groups(SharedState& shared) {
-  GroupArea& area = shared.groups();
+  // The table is read under its lock, taken through a description of our
+  // own: OFD locks of one description never conflict, so taking it on the
+  // handle's (which its other threads share) would exclude nobody, and one
+  // thread's unlock would end another's read.
+  Result<std::unique_ptr<io::SharedFile>> file = shared.env()->open_shared(shared.path(), shared.path());
+  if (!file.ok()) return file.status();
+  RIVULET_TRY((*file)->lock(io::kGroupTableLock, io::LockType::shared, true));
+  Result<std::vector<LiveGroup>> groups = live_groups_locked(shared.groups(), **file);
+  (*file)->unlock(io::kGroupTableLock).ignore();
+  return groups;
+}
+
+Result<std::vector<LiveGroup>> GroupMembership::live_groups_locked(const GroupArea& area, io::SharedFile& file) {
   std::vector<LiveGroup> groups;
   for (uint32_t i = 0; i < kMaxMembers; ++i) {
     const MemberEntry& m = area.members[i];
     if (m.used.load(std::memory_order_acquire) == 0 || m.group >= kMaxGroups) continue;
-    Result<bool> held = shared.held_by_other(io::kMemberLockBase + i);
+    Result<bool> held = file.locked_by_other(io::kMemberLockBase + i);
     if (!held.ok()) return held.status();
     if (!*held) continue;
     auto it = std::find_if(groups.begin(), groups.end(), [&](const LiveGroup& g) { return g.index == m.group; });

@@ -45,8 +45,9 @@ class GroupMembership {
 
   // Moves whenever any group's membership changes.
   uint32_t epoch() const;
-  // The live members of this group (this one included). Entries of dead
-  // members are cleared on the way, which moves the epoch.
+  // The live members of this group (this one included), read under the
+  // table lock. Entries of dead members are cleared on the way, which
+  // moves the epoch.
   Result<std::vector<LiveMember>> members();
   uint32_t index() const { return index_; }
   uint32_t group_index() const { return group_; }
@@ -59,8 +60,9 @@ class GroupMembership {
   // Drops the entry and every lock (called by the destructor too).
   void leave();
 
-  // Every group with live members, by name, seen through `shared`'s own
-  // description (for describe and list; clears nothing).
+  // Every group with live members, by name (for describe and list; clears
+  // nothing). Reads the table under its lock, through a description of its
+  // own.
   static Result<std::vector<LiveGroup>> live_groups(SharedState& shared);
 
  private:
@@ -68,6 +70,8 @@ class GroupMembership {
   Status lock_table();
   void unlock_table();
   Status register_locked(std::string_view group, std::span<const uint64_t> topics);
+  Result<std::vector<LiveMember>> members_locked();
+  static Result<std::vector<LiveGroup>> live_groups_locked(const GroupArea& area, io::SharedFile& file);
   // Clears entry i (its member is dead) and its group if no member is left.
   void clear_locked(uint32_t i);
 

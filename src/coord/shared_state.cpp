@@ -122,7 +122,6 @@ const std::string& SharedState::path() const { return file_->path(); }
 
 GroupArea& SharedState::groups() { return shared_->groups; }
 
-Result<bool> SharedState::held_by_other(uint64_t byte) { return file_->locked_by_other(byte); }
 
 Result<std::unique_ptr<SharedState>> SharedState::attach(io::Env* env, const std::string& path, const std::string& database,
                                                          const LogIdentity& log) {

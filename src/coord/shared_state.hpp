@@ -122,9 +122,6 @@ class SharedState {
   // Where consumer group members register (coord/group_membership.hpp).
   GroupArea& groups();
   io::Env* env() const { return env_; }
-  // Whether a description other than this handle's holds a lock on `byte`
-  // of FILE-shm.
-  Result<bool> held_by_other(uint64_t byte);
 
   // Slot index of this handle and how many handles are attached (stat).
   uint32_t slot() const { return slot_; }

@@ -20,7 +20,8 @@ inline constexpr uint64_t kAttachLockByte = uint64_t{1} << 40;
 inline constexpr uint64_t kSlotLockBase = kAttachLockByte + 1;
 
 // Consumer groups (coord/group_membership.hpp), in the shared file too:
-// the member table is changed under an exclusive lock on kGroupTableLock;
+// the member table is changed under an exclusive lock on kGroupTableLock
+// and read under a shared or exclusive one;
 // member i holds kMemberLockBase + i while it lives; the member that reads
 // partition P of topic T for group slot G holds
 // kPartitionLockBase + G * 2^40 + T * 2^17 + P.
