@@ -670,5 +670,48 @@ TEST(ConsumerGroups, DamageInTheFirstPartitionDoesNotStarveTheOthers) {
   EXPECT_GT(errors, 0);
 }
 
+TEST(ConsumerGroups, APausedPartitionDoesNotPinWhatItReadBeforeThePause) {
+  testing::TempDir dir;
+  std::string path = dir.file("c.rvl");
+  OpenOptions small;
+  small.segment_size = 64 * 1024;
+  auto db = Db::open(path, small);
+  ASSERT_TRUE(db.ok()) << db.status().to_string();
+  ASSERT_TRUE((*db)->create_topic("t").ok());
+  ASSERT_TRUE((*db)->create_topic("filler").ok());
+  ASSERT_TRUE((*db)->produce({.topic = "t", .value = "first"}).ok());
+  // Past the first two segments, so that the first record is behind every
+  // handle's chain position (which each handle marks too).
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE((*db)->produce({.topic = "filler", .value = std::string(4000, 'x')}).ok());
+  auto other = Db::open(path, small);
+  ASSERT_TRUE(other.ok()) << other.status().to_string();
+  const uint64_t heads = (*other)->stat()->lowest_read_mark;
+  ASSERT_GE(heads, 2u);
+
+  auto c = Consumer::create(**db, {.group = "g", .auto_offset_reset = OffsetReset::earliest,
+                                   .enable_auto_commit = false});
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  ASSERT_TRUE((*c)->subscribe({"t"}).ok());
+  auto r = (*c)->poll(0ms);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*other)->stat()->lowest_read_mark, 0u) << "the records of the poll pin their segment";
+
+  const TopicPartition t0{"t", 0};
+  ASSERT_TRUE((*c)->pause({&t0, 1}).ok());
+  EXPECT_EQ((*other)->stat()->lowest_read_mark, 0u) << "until the next poll, the records are still the caller's";
+  r = (*c)->poll(0ms);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_TRUE(r->empty());
+  EXPECT_EQ((*other)->stat()->lowest_read_mark, heads) << "the paused partition still pins what it read";
+
+  ASSERT_TRUE((*db)->produce({.topic = "t", .value = "second"}).ok());
+  ASSERT_TRUE((*c)->resume({&t0, 1}).ok());
+  r = (*c)->poll(0ms);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ(*(*r)[0].value, "second") << "resumed where it stood";
+}
+
 }  // namespace
 }  // namespace rivulet

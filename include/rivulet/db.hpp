@@ -119,6 +119,7 @@ class Reader {
   // Damaged bytes are a corruption error naming the batch's position; the
   // records before them are handed out first, and the error comes from the
   // poll that reaches the damage (and every one after it, until a seek).
+  // With max_records 0 it only releases the last poll's views.
   Result<std::span<const RecordView>> poll(std::chrono::milliseconds timeout,
                                            size_t max_records = 1000);
   // Offset of the next record poll() will return.

@@ -183,7 +183,10 @@ ReaderImpl::~ReaderImpl() { db_->read_marks().clear(&mark_, &has_mark_); }
 Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds timeout, size_t max_records) {
   // The views of the last poll are released: so is what they pinned.
   count_ = 0;
-  if (max_records == 0) return std::span<const RecordView>();
+  if (max_records == 0) {
+    db_->read_marks().clear(&mark_, &has_mark_);
+    return std::span<const RecordView>();
+  }
   auto until = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     // Read the epoch first: a commit after this point changes it, so the

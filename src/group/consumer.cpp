@@ -279,6 +279,12 @@ Result<std::span<const ConsumerRecord>> ConsumerImpl::poll(std::chrono::millisec
   RIVULET_TRY(check_open());
   if (!member_) return Status(Code::invalid_argument, "poll before subscribe");
   records_.clear();
+  // The last poll's records are released: so must be the segments a paused
+  // partition's reader pinned for them (a poll for no records does that),
+  // or a pause would hold space reclaiming back for as long as it lasts.
+  for (Owned& o : owned_) {
+    if (o.paused) RIVULET_TRY(o.reader->poll(std::chrono::milliseconds(0), 0).status());
+  }
   Clock::time_point until = Clock::now() + timeout;
   bool looked_again = false;
   for (;;) {
