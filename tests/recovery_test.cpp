@@ -538,6 +538,53 @@ TEST(Recovery, ABatchWhoseLastOffsetDeltaDoesNotMatchItsRecordsIsCorruption) {
   EXPECT_EQ(values_of(**db), (std::vector<std::string>{"first", "second"}));
 }
 
+// A segment-end frame naming a segment far past the end of the file (its
+// checksums intact) is corruption at that frame: replay used to size its
+// segment table by the index and died of std::bad_alloc.
+TEST(Recovery, ASegmentEndFrameNamingASegmentFarPastTheFileIsCorruption) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  {
+    OpenOptions o;
+    o.segment_size = 64 * 1024;
+    auto db = Db::open(path, o);
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    ASSERT_TRUE((*db)->create_topic("t").ok());
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE((*db)->produce({.topic = "t", .value = std::string(1000, 'v')}).ok());
+    ASSERT_TRUE((*db)->close().ok());
+  }
+  uint64_t at = 0;
+  for (const FrameInfo& f : frames_of(path)) {
+    if (f.segment_end && at == 0) at = f.position;
+  }
+  ASSERT_NE(at, 0u) << "the records should fill more than one segment";
+  for (uint32_t next : {UINT32_MAX, uint32_t{1000}}) {
+    SCOPED_TRACE(next);
+    std::string all = read_all(path);
+    char* f = all.data() + at;
+    store_le<uint32_t>(f + 44, next);
+    store_le<uint32_t>(f + 4, crc32c::value(f + 8, format::kFrameHeaderSize - 8));  // meta_crc
+    write_all(path, all);
+    for (bool read_only : {false, true}) {
+      OpenOptions o;
+      o.read_only = read_only;
+      auto db = Db::open(path, o);
+      ASSERT_FALSE(db.ok());
+      EXPECT_EQ(db.status().code(), Code::corruption);
+      EXPECT_EQ(db.status().position(), at);
+      EXPECT_NE(db.status().message().find(path), std::string::npos) << db.status().message();
+      EXPECT_NE(db.status().message().find("position " + std::to_string(at)), std::string::npos)
+          << db.status().message();
+    }
+    EXPECT_EQ(read_all(path), all) << "a failed open writes nothing";
+    auto report = check_file(path);
+    ASSERT_TRUE(report.ok()) << report.status().to_string();
+    EXPECT_FALSE(report->ok);
+    ASSERT_FALSE(report->problems.empty());
+    EXPECT_NE(report->problems[0].find("position " + std::to_string(at)), std::string::npos) << report->problems[0];
+  }
+}
+
 TEST(Recovery, TruncatedFileIsCorruption) {
   TempDir dir;
   std::string path = dir.file("a.rvl");

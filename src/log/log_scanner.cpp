@@ -39,7 +39,27 @@ Result<bool> LogScanner::next(const ChainPos& at, format::ParsedFrame* out, std:
     avail = *whole;
   }
   format::ChainLink link{at.next_seq, at.prev_crc};
-  return format::parse_frame(avail, at.pos, &link, out, why);
+  if (!format::parse_frame(avail, at.pos, &link, out, why)) return false;
+  if (out->segment_end() && format_version_ >= 3) RIVULET_TRY(check_next_segment(*out));
+  return true;
+}
+
+// A writer names a free segment or the lowest index never used, and the
+// file already reaches into every segment below that one: so the segment
+// named begins less than one segment past the end of the file. A frame
+// naming one further on is corruption (replay would size its segment
+// table by the index).
+Status LogScanner::check_next_segment(const format::ParsedFrame& frame) {
+  const uint64_t start = format::segment_start(frame.header.next_segment, segment_size_);
+  if (start < map_->known_size() + segment_size_) return Status::OK();
+  Result<uint64_t> size = map_->refresh_size();  // another process may have grown the file
+  if (!size.ok()) return size.status();
+  if (start < *size + segment_size_) return Status::OK();
+  return {Code::corruption,
+          fmt::format("segment-end frame {} at position {} names segment {}, which begins at position {}, "
+                      "past the segment after the end of the file ({} bytes)",
+                      frame.header.seq, frame.position, frame.header.next_segment, start, *size),
+          frame.position};
 }
 
 Status LogScanner::walk(const ChainPos& at, const std::function<Status(const format::ParsedFrame&)>& visit,

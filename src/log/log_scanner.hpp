@@ -29,7 +29,8 @@ class LogScanner {
       : map_(map), segment_size_(segment_size), format_version_(format_version) {}
 
   // Reads the frame at `at` if a valid one continues the chain there.
-  // Returns false (with `why`) when it does not; errors only for I/O. With
+  // Returns false (with `why`) when it does not; errors for I/O, and
+  // corruption for a segment-end frame naming a segment past the file. With
   // `peek`, the first look at a page the head has not been on before is a
   // read call, so that checking for new frames at the head does not fault
   // in a fresh page (tens of microseconds on a virtual machine) for every
@@ -51,6 +52,8 @@ class LogScanner {
   uint64_t segment_end(uint64_t pos) const;
 
  private:
+  Status check_next_segment(const format::ParsedFrame& frame);
+
   FileMap* map_;
   uint32_t segment_size_;
   uint32_t format_version_;
