@@ -53,7 +53,7 @@ void decode_records(const format::ParsedFrame& frame) {
       }
     }
     // The same walk through the engine's helper.
-    (void)db::for_each_record(b, [](const format::DecodedRecord&) { return Status::OK(); });
+    (void)db::for_each_record(b, "fuzz", [](const format::DecodedRecord&) { return Status::OK(); });
   }
 }
 

@@ -13,10 +13,12 @@
 #include "format/file_layout.hpp"
 #include "format/frame.hpp"
 #include "format/record_batch.hpp"
+#include "format/record_decoder.hpp"
 #include "rivulet/rivulet.hpp"
 #include "test_util.hpp"
 #include "util/crc32c.hpp"
 #include "util/endian.hpp"
+#include "util/varint.hpp"
 
 namespace rivulet {
 namespace {
@@ -583,6 +585,214 @@ TEST(Recovery, ASegmentEndFrameNamingASegmentFarPastTheFileIsCorruption) {
     ASSERT_FALSE(report->problems.empty());
     EXPECT_NE(report->problems[0].find("position " + std::to_string(at)), std::string::npos) << report->problems[0];
   }
+}
+
+// Produces `values` to partition `partition` of topic `topic` (made with
+// `partitions`) in one commit each with no checkpoint, then reopens with a
+// checkpoint after every commit and closes: the batches lie before the
+// checkpoint the log then starts at, so open never replays them. Returns
+// the batches' positions.
+std::vector<uint64_t> produce_before_checkpoint(const std::string& path, const std::string& topic, int32_t partitions,
+                                                int32_t partition, const std::vector<std::string>& values) {
+  std::vector<uint64_t> at;
+  {
+    auto db = Db::open(path);
+    EXPECT_TRUE(db.ok()) << db.status().to_string();
+    if (!db.ok()) return at;
+    EXPECT_TRUE((*db)->create_topic(topic, {.partitions = partitions}).ok());
+    for (const std::string& v : values) {
+      EXPECT_TRUE((*db)->produce({.topic = topic, .value = v, .partition = partition}).ok());
+    }
+    EXPECT_TRUE((*db)->close().ok());
+  }
+  for (const FrameInfo& f : frames_of(path)) {
+    for (const BatchInfo& b : f.batches) {
+      if (b.topic == topic) at.push_back(b.position);
+    }
+  }
+  OpenOptions o;
+  o.checkpoint_bytes = 1;
+  auto db = Db::open(path, o);
+  EXPECT_TRUE(db.ok()) << db.status().to_string();
+  if (!db.ok()) return at;
+  EXPECT_TRUE((*db)->close().ok());
+  db = Db::open(path);
+  EXPECT_TRUE(db.ok()) << db.status().to_string();
+  if (db.ok()) {
+    EXPECT_GT((*db)->stat()->checkpoint_position, at.back()) << "the batches must lie before the checkpoint";
+  }
+  return at;
+}
+
+// Polls `topic` `partition` from the start until a poll fails or returns
+// nothing; returns the values read and the failure.
+std::pair<std::vector<std::string>, Status> poll_all(Db& db, const std::string& topic, int32_t partition) {
+  auto r = db.reader(topic, partition, StartAt::earliest());
+  if (!r.ok()) return {{}, r.status()};
+  std::vector<std::string> got;
+  for (int polls = 0; polls < 10; ++polls) {
+    auto recs = (*r)->poll(0ms);
+    if (!recs.ok()) return {got, recs.status()};
+    if (recs->empty()) break;
+    for (const RecordView& v : *recs) got.emplace_back(*v.value);
+  }
+  return {got, Status::OK()};
+}
+
+// Errors from a batch header or a record name the file, topic and
+// partition, for readers and for check alike: a position alone does not
+// say which data is lost.
+TEST(Recovery, ABadBatchHeaderOrRecordIsNamedWithFileTopicAndPartition) {
+  TempDir dir;
+  {
+    SCOPED_TRACE("batch header");
+    std::string path = dir.file("header.rvl");
+    auto at = produce_before_checkpoint(path, "u", 2, 1, {"first-value", "second-value"});
+    ASSERT_EQ(at.size(), 2u);
+    patch(path, at[1] + 16, std::string(1, '\x03'));  // magic 2 becomes 3
+    auto db = Db::open(path);
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    auto [got, failed] = poll_all(**db, "u", 1);
+    EXPECT_EQ(got, (std::vector<std::string>{"first-value"}));
+    ASSERT_EQ(failed.code(), Code::corruption) << failed.to_string();
+    EXPECT_EQ(failed.position(), at[1]);
+    EXPECT_NE(failed.message().find(path), std::string::npos) << failed.message();
+    EXPECT_NE(failed.message().find("topic 'u' partition 1"), std::string::npos) << failed.message();
+    auto report = check_file(path);
+    ASSERT_TRUE(report.ok()) << report.status().to_string();
+    ASSERT_FALSE(report->problems.empty());
+    EXPECT_NE(report->problems[0].find(path), std::string::npos) << report->problems[0];
+    EXPECT_NE(report->problems[0].find("topic 'u' partition 1"), std::string::npos) << report->problems[0];
+  }
+  SCOPED_TRACE("record");
+  std::string path = dir.file("record.rvl");
+  {
+    auto db = Db::open(path);
+    ASSERT_TRUE((*db)->create_topic("t").ok());
+    ASSERT_TRUE((*db)->produce({.topic = "t", .value = "first-value"}).ok());
+    ASSERT_TRUE((*db)->close().ok());
+  }
+  const FrameInfo last = frames_of(path).back();
+  ASSERT_EQ(last.batches.size(), 1u);
+  const uint64_t at = last.batches[0].position;
+  // The record's header count, right after its value: a header it has no
+  // bytes for. Open does not decode data records; readers and check do.
+  const size_t header_count = read_all(path).find("first-value") + std::string("first-value").size() - at;
+  edit_batch(path, last.position, at, [=](char* b) { b[header_count] = 2; });
+  auto db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << db.status().to_string();
+  auto [got, failed] = poll_all(**db, "t", 0);
+  EXPECT_TRUE(got.empty());
+  ASSERT_EQ(failed.code(), Code::corruption) << failed.to_string();
+  EXPECT_EQ(failed.position(), at);
+  EXPECT_NE(failed.message().find(path), std::string::npos) << failed.message();
+  EXPECT_NE(failed.message().find("topic 't' partition 0"), std::string::npos) << failed.message();
+  auto report = check_file(path);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  ASSERT_FALSE(report->problems.empty());
+  EXPECT_NE(report->problems[0].find(path), std::string::npos) << report->problems[0];
+  EXPECT_NE(report->problems[0].find("topic 't' partition 0"), std::string::npos) << report->problems[0];
+}
+
+// Where the batch list of `topic` `partition` lies in the checkpoint the
+// superblock names, which must be one frame of one batch (a small file):
+// the checkpoint frame, its batch, and the offset of the list's bytes in
+// that batch. The state's layout is docs/FORMAT.md's "The state".
+struct ListInCheckpoint {
+  uint64_t frame = 0;
+  uint64_t batch = 0;
+  size_t offset = 0;  // of the list's first byte, from the batch's start
+};
+
+ListInCheckpoint find_batch_list(const std::string& path, const std::string& topic, uint32_t partition) {
+  ListInCheckpoint found;
+  const std::string all = read_all(path);
+  format::Superblock sb[2];
+  bool valid[2];
+  for (int i = 0; i < 2; ++i) {
+    valid[i] = format::decode_superblock(std::string_view(all).substr(format::kSuperblockPos[i]), &sb[i]);
+  }
+  found.frame = (valid[0] && (!valid[1] || sb[0].generation > sb[1].generation) ? sb[0] : sb[1]).checkpoint_pos;
+  EXPECT_NE(found.frame, 0u) << "no checkpoint";
+  format::FrameHeader h = format::peek_frame_header(all.data() + found.frame);
+  EXPECT_EQ(h.batch_count, 1);
+  EXPECT_EQ(h.flags & (format::kFrameCheckpointStart | format::kFrameCheckpointEnd),
+            format::kFrameCheckpointStart | format::kFrameCheckpointEnd);
+  found.batch = found.frame + format::kFrameHeaderSize + format::kSummaryEntrySize;
+  std::string_view batch(all.data() + found.batch, all.size() - found.batch);
+  format::BatchHeader bh;
+  EXPECT_TRUE(format::parse_batch_header(batch, found.batch, &bh).ok());
+  batch = batch.substr(0, bh.total_size());
+  format::RecordDecoder decoder(batch, bh, found.batch);
+  format::DecodedRecord rec;
+  EXPECT_TRUE(decoder.next(&rec));
+  const char* p = rec.value_data;
+  const char* end = p + rec.value_size;
+  auto num = [&] {
+    int64_t v = 0;
+    p = p ? varint::get64(p, end, &v) : nullptr;
+    return v;
+  };
+  auto bytes = [&] {
+    int64_t n = num();
+    std::string_view b(p ? p : end, p ? static_cast<size_t>(n) : 0);
+    if (p) p += n;
+    return b;
+  };
+  num(), num(), num();  // magic, version, next_id
+  for (int64_t topics = num(); topics > 0 && p; --topics) {
+    std::string_view key = bytes(), value;
+    std::string name;
+    int64_t partitions = 1;
+    if (!key.empty()) {
+      value = bytes();
+      size_t n = value.find("\"name\":\"") + 8, c = value.find("\"partitions\":") + 13;
+      name = std::string(value.substr(n, value.find('"', n) - n));
+      partitions = std::stoll(std::string(value.substr(c, 8)));
+    }
+    num();  // deleted
+    for (int64_t i = 0; i < partitions && p; ++i) {
+      for (int k = 0; k < 5; ++k) num();  // first and next offset, bytes, dead bytes, entry count
+      std::string_view list = bytes();
+      if (name == topic && i == partition) {
+        found.offset = static_cast<size_t>(list.data() - batch.data());
+        return found;
+      }
+    }
+  }
+  ADD_FAILURE() << "no batch list for " << topic << " partition " << partition;
+  return found;
+}
+
+// A damaged batch list in a checkpoint is found when the partition is
+// first used: the error names the file and the partition, not only the
+// checkpoint's position.
+TEST(Recovery, ADamagedCheckpointBatchListIsNamedWithFileAndPartition) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  produce_before_checkpoint(path, "t", 2, 1, {"first-value", "second-value"});
+  ListInCheckpoint list = find_batch_list(path, "t", 1);
+  ASSERT_NE(list.offset, 0u);
+  // The first entry's base offset difference, 0, becomes -1.
+  edit_batch(path, list.frame, list.batch, [&](char* b) {
+    ASSERT_EQ(b[list.offset], 0);
+    b[list.offset] = 1;
+  });
+
+  auto db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << "lists are decoded when first used: " << db.status().to_string();
+  auto [got, failed] = poll_all(**db, "t", 1);
+  EXPECT_TRUE(got.empty());
+  ASSERT_EQ(failed.code(), Code::corruption) << failed.to_string();
+  for (const std::string& part : {path, std::string("topic 't' partition 1"),
+                                  std::string("checkpoint at position " + std::to_string(list.frame))}) {
+    EXPECT_NE(failed.message().find(part), std::string::npos) << part << " in " << failed.message();
+  }
+  auto report = check_file(path);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  ASSERT_FALSE(report->problems.empty());
+  EXPECT_NE(report->problems[0].find(path), std::string::npos) << report->problems[0];
+  EXPECT_NE(report->problems[0].find("topic 't' partition 1"), std::string::npos) << report->problems[0];
 }
 
 TEST(Recovery, TruncatedFileIsCorruption) {

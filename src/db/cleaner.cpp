@@ -129,9 +129,10 @@ Status Cleaner::start_partition(const meta::Catalog& catalog, log::FileMap& map,
   for (size_t k = p.index.find_offset(from).value_or(0);
        k < p.index.size() && p.index.at(k).base_offset < p.visible_end; ++k) {
     Result<std::string_view> bytes = batch_bytes(map, p.index.at(k));
-    if (!bytes.ok()) return bytes.status();
+    if (!bytes.ok()) return format::in_partition(bytes.status(), t->name, key.second);
     format::BatchHeader h;
-    RIVULET_TRY(format::parse_batch_header(*bytes, p.index.at(k).position, &h));
+    Status parsed = format::parse_batch_header(*bytes, p.index.at(k).position, &h);
+    RIVULET_TRY(format::in_partition(parsed, t->name, key.second));
     records += static_cast<uint64_t>(std::max(0, h.records_count));
     batches.push_back({*bytes, p.index.at(k).position});
   }
@@ -147,7 +148,7 @@ Status Cleaner::start_partition(const meta::Catalog& catalog, log::FileMap& map,
     map_->clear();
   }
   Result<int64_t> map_end = clean::map_batches(batches, from, map_.get());
-  if (!map_end.ok()) return map_end.status();
+  if (!map_end.ok()) return format::in_partition(map_end.status(), t->name, key.second);
   int64_t retention = t->config.delete_retention_ms;
   // From the start of the batch holding the earliest offset, which
   // delete_records may have put inside a batch: plan_partition skips a batch
@@ -220,11 +221,12 @@ Status Cleaner::plan_partition(const meta::Catalog& catalog, log::FileMap& map, 
     const index::BatchEntry& e = p->index.at(k);
     if (e.base_offset < job.cursor && k + 1 < p->index.size()) continue;
     if (e.base_offset >= job.map_end) break;
+    const std::string& topic = catalog.by_id(job.topic_id)->name;
     Result<std::string_view> bytes = batch_bytes(map, e);
-    if (!bytes.ok()) return bytes.status();
+    if (!bytes.ok()) return format::in_partition(bytes.status(), topic, job.partition);
     std::string kept;
     Result<clean::Compacted> r = clean::compact_batch(*bytes, e.position, *map_, job.map_end, job.cutoff_ms, &kept);
-    if (!r.ok()) return r.status();
+    if (!r.ok()) return format::in_partition(r.status(), topic, job.partition);
     if (*r == clean::Compacted::empty) {
       kept.assign(bytes->substr(0, format::kBatchHeaderSize));
       format::reseal_batch(&kept, 0);

@@ -22,6 +22,11 @@
 
 namespace rivulet {
 
+Status with_path(const std::string& path, const Status& st) {
+  if (st.ok() || st.message().starts_with(path + ": ")) return st;  // named once is enough
+  return {st.code(), fmt::format("{}: {}", path, st.message()), st.position()};
+}
+
 namespace {
 
 constexpr uint64_t kMinAllocationStep = 64u << 10;
@@ -33,11 +38,6 @@ constexpr uint64_t kCheckpointAtClose = 1u << 20;
 uint64_t random_u64() {
   std::random_device rd;
   return (uint64_t{rd()} << 32) ^ rd() ^ static_cast<uint64_t>(now_ms()) << 20;
-}
-
-Status with_path(const std::string& path, const Status& st) {
-  if (st.ok() || st.message().starts_with(path + ": ")) return st;  // named once is enough
-  return {st.code(), fmt::format("{}: {}", path, st.message()), st.position()};
 }
 
 // The shared area lives beside the log under its real name, so a symlink

@@ -29,6 +29,9 @@
 
 namespace rivulet {
 
+// `st` with its message starting "PATH: " (unless it already does).
+Status with_path(const std::string& path, const Status& st);
+
 class DbImpl {
  public:
   static Result<std::unique_ptr<DbImpl>> open(const std::string& path, const OpenOptions& options);

@@ -11,15 +11,16 @@
 
 namespace rivulet::db {
 
-Status for_each_record(const format::BatchRef& b, const std::function<Status(const format::DecodedRecord&)>& take) {
+Status for_each_record(const format::BatchRef& b, std::string_view topic,
+                       const std::function<Status(const format::DecodedRecord&)>& take) {
   format::RecordDecoder decoder(b.bytes, b.header, b.position);
   format::DecodedRecord rec;
   while (decoder.next(&rec)) RIVULET_TRY(take(rec));
-  return decoder.status();
+  return format::in_partition(decoder.status(), topic, b.partition);
 }
 
 static Status apply_offsets_batch(meta::Catalog& catalog, const format::BatchRef& b) {
-  return for_each_record(b, [&](const format::DecodedRecord& rec) {
+  return for_each_record(b, format::kOffsetsTopicName, [&](const format::DecodedRecord& rec) {
     format::OffsetKey key;
     std::optional<format::OffsetValue> value;
     RIVULET_TRY(format::decode_offset_record(rec.key(), rec.value(), b.position, &key, &value));
@@ -29,7 +30,7 @@ static Status apply_offsets_batch(meta::Catalog& catalog, const format::BatchRef
 }
 
 static Status apply_meta_batch(meta::Catalog& catalog, const format::BatchRef& b) {
-  return for_each_record(b, [&](const format::DecodedRecord& rec) {
+  return for_each_record(b, format::kMetaTopicName, [&](const format::DecodedRecord& rec) {
     format::MetaChange change;
     RIVULET_TRY(format::decode_meta(rec.key(), rec.value(), b.position, &change));
     return catalog.apply_meta(change, b.position);
@@ -112,7 +113,7 @@ Status Replay::apply(const format::ParsedFrame& frame, const log::ChainPos& at, 
       if (b.topic_id != format::kMetaTopicId || b.partition != format::kCheckpointPartition) {
         return {Code::corruption, "checkpoint frame holding a batch of another partition", b.position};
       }
-      RIVULET_TRY(for_each_record(b, [&](const format::DecodedRecord& r) {
+      RIVULET_TRY(for_each_record(b, format::kMetaTopicName, [&](const format::DecodedRecord& r) {
         if (Bytes v = r.value()) pieces_.emplace_back(v->data(), v->size());
         return Status::OK();
       }));

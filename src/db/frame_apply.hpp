@@ -12,9 +12,10 @@
 
 namespace rivulet::db {
 
-// Calls `take` for each record of batch `b`; a malformed record is
-// corruption naming its position.
-Status for_each_record(const format::BatchRef& b, const std::function<Status(const format::DecodedRecord&)>& take);
+// Calls `take` for each record of batch `b`, of topic `topic`; a malformed
+// record is corruption naming the topic, partition and position.
+Status for_each_record(const format::BatchRef& b, std::string_view topic,
+                       const std::function<Status(const format::DecodedRecord&)>& take);
 
 // A frame whose checksums hold but whose contents contradict the catalog
 // (offsets that skip, an unknown topic) is corruption at its position.

@@ -82,21 +82,25 @@ Status check_indexed_batches(Walk& w, const std::unordered_set<uint64_t>& walked
   for (uint32_t id = 0; id < w.catalog.next_topic_id(); ++id) {
     const meta::TopicState* t = w.catalog.by_id(id);
     if (!t || t->deleted) continue;
-    for (const meta::PartitionState& p : t->partitions) {
+    for (uint32_t partition = 0; partition < t->partitions.size(); ++partition) {
+      const meta::PartitionState& p = t->partitions[partition];
       RIVULET_TRY(p.index.load());
       for (size_t i = 0; i < p.index.size(); ++i) {
         const index::BatchEntry& e = p.index.at(i);
         if (walked.count(e.position)) continue;
         Result<std::string_view> bytes = w.map->view(e.position, e.position + e.bytes, e.bytes);
         if (!bytes.ok()) return bytes.status();
-        format::BatchRef b{id, 0, e.position, {}, *bytes};
-        RIVULET_TRY(format::parse_batch_header(*bytes, e.position, &b.header));
+        format::BatchRef b{id, partition, e.position, {}, *bytes};
+        Status parsed = format::parse_batch_header(*bytes, e.position, &b.header);
+        RIVULET_TRY(format::in_partition(parsed, t->name, partition));
         if (b.header.total_size() != e.bytes || !format::batch_crc_ok(*bytes, b.header)) {
-          return {Code::corruption, fmt::format("batch of '{}' at position {} fails its checksum", t->name, e.position),
+          return {Code::corruption,
+                  fmt::format("record batch of '{}' partition {} at position {} fails its checksum", t->name,
+                              partition, e.position),
                   e.position};
         }
         ++report->batches;
-        RIVULET_TRY(db::for_each_record(b, [&](const format::DecodedRecord&) {
+        RIVULET_TRY(db::for_each_record(b, t->name, [&](const format::DecodedRecord&) {
           ++report->records;
           return Status::OK();
         }));
@@ -140,7 +144,7 @@ Result<CheckReport> check_file(const std::string& path, const OpenOptions& optio
         for (const format::BatchRef& b : f.batches) {
           walked_batches.insert(b.position);
           ++report.batches;
-          RIVULET_TRY(db::for_each_record(b, [&](const format::DecodedRecord&) {
+          RIVULET_TRY(db::for_each_record(b, topic_name(w.catalog, b.topic_id), [&](const format::DecodedRecord&) {
             ++report.records;
             return Status::OK();
           }));

@@ -21,7 +21,7 @@ Status snapshot(DbImpl* db, uint32_t topic_id, int32_t partition, const std::str
   const meta::TopicState* t = db->catalog().by_id(topic_id);
   if (!t || t->deleted) return {Code::not_found, fmt::format("{}: topic '{}' was deleted", db->path(), topic)};
   const meta::PartitionState& p = t->partitions[static_cast<size_t>(partition)];
-  RIVULET_TRY(p.index.load());
+  if (Status st = p.index.load(); !st.ok()) return with_path(db->path(), st);
   out->first_offset = p.first_offset;
   out->next_offset = p.visible_end;
   out->batches.clear();
@@ -67,6 +67,10 @@ std::string_view next_batch_window(DbImpl* db, const ReaderSnapshot& snap, size_
 
 }  // namespace
 
+Status ReaderImpl::named(const Status& st) const {
+  return with_path(db_->path(), format::in_partition(st, topic_, partition_));
+}
+
 // Checks the batch's CRC before handing out any of its records, as Kafka's
 // consumers do (check.crcs): open replays only the log after the newest
 // checkpoint, so the batches before it are otherwise never checked again,
@@ -77,7 +81,7 @@ Status ReaderImpl::checked_batch(const ReaderSpan& span, std::string_view* batch
   // Everything up to the end of the file: the header check bounds the batch.
   Result<std::string_view> rest = map.view(position, UINT64_MAX, format::kBatchHeaderSize);
   if (!rest.ok()) return rest.status();
-  RIVULET_TRY(format::parse_batch_header(*rest, position, h));
+  if (Status st = format::parse_batch_header(*rest, position, h); !st.ok()) return named(st);
   *batch = rest->substr(0, h->total_size());
   if (!span.checked && checked_ != std::pair(position, h->base_offset)) {
     if (!format::batch_crc_ok(*batch, *h)) {
@@ -162,7 +166,7 @@ Status ReaderImpl::fill(size_t max_records) {
     });
     count_ = static_cast<size_t>(out - views_.data());
     if (out != first) next_offset_ = out[-1].offset + 1;
-    if (room > 0 && !ok) return damaged(decoder.status());
+    if (room > 0 && !ok) return damaged(named(decoder.status()));
     // Compaction leaves gaps, up to the batch's last offset: skip them, so
     // a compacted-away tail never looks like records still to come.
     const int64_t batch_end = h.last_offset() + 1;
@@ -223,7 +227,7 @@ Result<int64_t> ReaderImpl::offset_for_time(int64_t ms) {
             hit = true;
             return false;
           })) {
-        return decoder.status();
+        return named(decoder.status());
       }
       if (hit) break;
       after = h.last_offset() + 1;

@@ -59,6 +59,9 @@ class ReaderImpl {
   Result<int64_t> offset_for_time(int64_t ms);
   // The batch `span` names, its header parsed and its checksum checked.
   Status checked_batch(const ReaderSpan& span, std::string_view* batch, format::BatchHeader* h);
+  // An error about one of this partition's batches, naming the file, topic
+  // and partition.
+  Status named(const Status& st) const;
 
   DbImpl* db_;
   std::string topic_;

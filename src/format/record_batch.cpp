@@ -79,6 +79,13 @@ Status batch_error(uint64_t position, const std::string& what, Code code) {
   return Status(code, "record batch at position " + std::to_string(position) + ": " + what, position);
 }
 
+Status in_partition(const Status& st, std::string_view topic, int64_t partition) {
+  if (st.ok()) return st;
+  return Status(st.code(),
+                "topic '" + std::string(topic) + "' partition " + std::to_string(partition) + ": " + st.message(),
+                st.position());
+}
+
 // --- BatchBuilder ---------------------------------------------------------
 
 void BatchBuilder::reset() {

@@ -148,6 +148,10 @@ class BatchBuilder {
 // decoder alike).
 Status batch_error(uint64_t position, const std::string& what, Code code = Code::corruption);
 
+// `st` (about a batch of that partition) with "topic 'T' partition P: " in
+// front, so that an error from a batch header or a record says whose it is.
+Status in_partition(const Status& st, std::string_view topic, int64_t partition);
+
 // Parses the 61-byte header at the start of `bytes` and checks what can be
 // checked without the records: magic 2, batchLength >= 49 and within `bytes`,
 // lastOffsetDelta >= 0, recordsCount >= 0. `position` is the batch's place in

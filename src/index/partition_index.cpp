@@ -35,7 +35,10 @@ Status PartitionIndex::load() const {
     } else {
       if (stop) why = "bytes after a partition's batch entries";
       entries_.clear();
-      lazy_->status = {Code::corruption, fmt::format("checkpoint at position {} is damaged: {}", e.position, why),
+      lazy_->status = {Code::corruption,
+                       fmt::format("checkpoint at position {} is damaged: the batch list of topic '{}' "
+                                   "partition {}: {}",
+                                   e.position, e.topic, e.partition, why),
                        e.position};
     }
     e = Encoded();

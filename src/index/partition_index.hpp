@@ -39,13 +39,18 @@ class PartitionIndex {
   // decoded on first use: opening a file then costs nothing per batch, and
   // partitions nobody reads are never decoded. Batches replayed after the
   // checkpoint are added without decoding them. `owner` keeps `list` alive;
-  // `position` (the checkpoint's) is named if the list turns out damaged.
+  // `position` (the checkpoint's), topic and partition are named if the
+  // list turns out damaged.
   struct Encoded {
     std::shared_ptr<const void> owner;
     std::string_view list;
     size_t count = 0;
     int64_t next_offset = 0;  // every entry's base offset is below it
     uint64_t position = 0;
+    // Whose list it is, for errors: the topic's name (a view of the
+    // TopicState's, which outlives its partitions' indexes) and partition.
+    std::string_view topic;
+    uint32_t partition = 0;
   };
 
   // Replaces every entry with the encoded ones.

@@ -61,10 +61,12 @@ class In {
     return Status::OK();
   }
   // Version 1's batch entries, which only decoding them steps over.
-  Status batch_list(size_t count, int64_t next_offset, std::string_view* list) {
+  // `whose(why)` says whose list it is.
+  template <typename Whose>
+  Status batch_list(size_t count, int64_t next_offset, std::string_view* list, const Whose& whose) {
     const char* why = "";
     const char* next = index::decode_batch_list(p_, end_, count, next_offset, nullptr, &why);
-    if (!next) return bad(why);
+    if (!next) return bad(whose(why));
     *list = std::string_view(p_, static_cast<size_t>(next - p_));
     p_ = next;
     return Status::OK();
@@ -180,7 +182,8 @@ Status Catalog::decode_checkpoint(std::string_view state, std::shared_ptr<const 
       t->deleted = true;
       c.live_.erase(t->name);
     }
-    for (PartitionState& p : t->partitions) {
+    for (uint32_t i = 0; i < t->partitions.size(); ++i) {
+      PartitionState& p = t->partitions[i];
       size_t entries = 0;
       RIVULET_TRY(in.num(&p.first_offset, 0, INT64_MAX));
       RIVULET_TRY(in.num(&p.next_offset, p.first_offset, INT64_MAX));
@@ -188,13 +191,17 @@ Status Catalog::decode_checkpoint(std::string_view state, std::shared_ptr<const 
       RIVULET_TRY(in.num(&p.dead_bytes, 0, INT64_MAX));
       RIVULET_TRY(in.num(&entries, 0, in.left() / 4));
       std::string_view list;
+      // Formatted only for an error: opening does little per partition.
+      auto whose = [&](std::string_view why) {
+        return fmt::format("the batch list of topic '{}' partition {}: {}", t->name, i, why);
+      };
       if (version == 1) {
-        RIVULET_TRY(in.batch_list(entries, p.next_offset, &list));
+        RIVULET_TRY(in.batch_list(entries, p.next_offset, &list, whose));
       } else {
         RIVULET_TRY(in.bytes(&list));
-        if (list.size() < entries * 4) return in.bad("a batch list shorter than its entries");
+        if (list.size() < entries * 4) return in.bad(whose("shorter than its entries"));
       }
-      p.index.restore({owner, list, entries, p.next_offset, position});
+      p.index.restore({owner, list, entries, p.next_offset, position, t->name, i});
       p.visible_end = p.next_offset;  // a checkpoint holds only what was committed before it
     }
   }
