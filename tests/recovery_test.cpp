@@ -639,6 +639,35 @@ std::pair<std::vector<std::string>, Status> poll_all(Db& db, const std::string& 
   return {got, Status::OK()};
 }
 
+// The batch CRC does not cover baseOffset: a batch whose baseOffset is not
+// the one its partition's batch list (from the checkpoint) records for it
+// would hand its records out under wrong offsets. Readers and check call
+// it corruption at the batch.
+TEST(Recovery, ABatchWhoseBaseOffsetDiffersFromItsCheckpointEntryIsCorruption) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  auto at = produce_before_checkpoint(path, "t", 1, 0, {"first-value", "second-value", "third-value"});
+  ASSERT_EQ(at.size(), 3u);
+  patch(path, at[1], std::string("\0\0\0\0\0\0\0\x07", 8));  // baseOffset 1 becomes 7
+
+  auto db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << "open does not read before the checkpoint: " << db.status().to_string();
+  auto [got, failed] = poll_all(**db, "t", 0);
+  EXPECT_EQ(got, (std::vector<std::string>{"first-value"})) << "nothing of the batch is handed out";
+  ASSERT_EQ(failed.code(), Code::corruption) << failed.to_string();
+  EXPECT_EQ(failed.position(), at[1]);
+  for (const std::string& part : {path, std::string("'t' partition 0"), std::string("offset 7"),
+                                  std::string("position " + std::to_string(at[1]))}) {
+    EXPECT_NE(failed.message().find(part), std::string::npos) << part << " in " << failed.message();
+  }
+  auto report = check_file(path);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  EXPECT_FALSE(report->ok);
+  ASSERT_FALSE(report->problems.empty());
+  EXPECT_NE(report->problems[0].find("position " + std::to_string(at[1])), std::string::npos) << report->problems[0];
+  EXPECT_NE(report->problems[0].find("offset 7"), std::string::npos) << report->problems[0];
+}
+
 // Errors from a batch header or a record name the file, topic and
 // partition, for readers and for check alike: a position alone does not
 // say which data is lost.

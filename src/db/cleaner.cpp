@@ -3,11 +3,14 @@
 
 #include <random>
 
+#include <fmt/format.h>
+
 #include "clean/compact_batch.hpp"
 #include "clean/map_batches.hpp"
 #include "format/file_layout.hpp"
 #include "format/frame.hpp"
 #include "format/record_batch.hpp"
+#include "util/endian.hpp"
 
 namespace rivulet::db {
 
@@ -44,6 +47,15 @@ Result<std::string_view> batch_bytes(log::FileMap& map, const index::BatchEntry&
   Result<std::string_view> v = map.view(e.position, e.position + e.bytes, e.bytes);
   if (!v.ok()) return v.status();
   if (v->size() != e.bytes) return Status(Code::corruption, "batch runs past the end of the file", e.position);
+  // Not covered by the batch CRC: a copy of a batch the list does not
+  // name would carry other offsets into the log.
+  if (v->size() < 8 || load_be<int64_t>(v->data()) != e.base_offset) {
+    return Status(Code::corruption,
+                  fmt::format("record batch at position {} is not the one its partition's batch list records "
+                              "there (offset {})",
+                              e.position, e.base_offset),
+                  e.position);
+  }
   return v;
 }
 

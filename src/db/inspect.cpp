@@ -93,6 +93,13 @@ Status check_indexed_batches(Walk& w, const std::unordered_set<uint64_t>& walked
         format::BatchRef b{id, partition, e.position, {}, *bytes};
         Status parsed = format::parse_batch_header(*bytes, e.position, &b.header);
         RIVULET_TRY(format::in_partition(parsed, t->name, partition));
+        if (b.header.base_offset != e.base_offset) {
+          return {Code::corruption,
+                  fmt::format("record batch of '{}' partition {} at position {} starts at offset {}, but the "
+                              "partition's batch list records offset {} for it",
+                              t->name, partition, e.position, b.header.base_offset, e.base_offset),
+                  e.position};
+        }
         if (b.header.total_size() != e.bytes || !format::batch_crc_ok(*bytes, b.header)) {
           return {Code::corruption,
                   fmt::format("record batch of '{}' partition {} at position {} fails its checksum", t->name,

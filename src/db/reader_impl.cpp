@@ -82,6 +82,15 @@ Status ReaderImpl::checked_batch(const ReaderSpan& span, std::string_view* batch
   Result<std::string_view> rest = map.view(position, UINT64_MAX, format::kBatchHeaderSize);
   if (!rest.ok()) return rest.status();
   if (Status st = format::parse_batch_header(*rest, position, h); !st.ok()) return named(st);
+  // The batch CRC does not cover baseOffset: a batch that is not the one
+  // the list says would hand its records out under wrong offsets.
+  if (h->base_offset != span.base_offset) {
+    return {Code::corruption,
+            fmt::format("{}: record batch of '{}' partition {} at position {} starts at offset {}, but the "
+                        "partition's batch list records offset {} for it",
+                        db_->path(), topic_, partition_, position, h->base_offset, span.base_offset),
+            position};
+  }
   *batch = rest->substr(0, h->total_size());
   if (!span.checked && checked_ != std::pair(position, h->base_offset)) {
     if (!format::batch_crc_ok(*batch, *h)) {
