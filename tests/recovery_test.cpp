@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <functional>
 #include <string>
 #include <utility>
@@ -822,6 +823,91 @@ TEST(Recovery, ADamagedCheckpointBatchListIsNamedWithFileAndPartition) {
   ASSERT_FALSE(report->problems.empty());
   EXPECT_NE(report->problems[0].find(path), std::string::npos) << report->problems[0];
   EXPECT_NE(report->problems[0].find("topic 't' partition 1"), std::string::npos) << report->problems[0];
+}
+
+// A checkpoint whose batch list puts a batch far past the file's segments
+// (a position difference with its sign flipped): dropping that batch
+// (deleting its topic) or relocating it (a cleaning frame after the
+// checkpoint) is corruption, not a segment table sized by the position.
+TEST(Recovery, DroppingOrRelocatingABatchListedOutsideTheSegmentsIsCorruption) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  auto at = produce_before_checkpoint(path, "t", 1, 0, {"first-value", "second-value"});
+  ASSERT_EQ(at.size(), 2u);
+  ListInCheckpoint list = find_batch_list(path, "t", 0);
+  ASSERT_NE(list.offset, 0u);
+  // The first entry: base offset, timestamp, position, size. Its position
+  // P becomes -P (2^64 - P), encoded in as many bytes.
+  size_t pos_field = 0;
+  {
+    std::string all = read_all(path);
+    const char* b = all.data() + list.batch;
+    const char* p = b + list.offset;
+    const char* end = all.data() + all.size();
+    int64_t v = 0;
+    p = varint::get64(p, end, &v);
+    p = varint::get64(p, end, &v);
+    ASSERT_NE(p, nullptr);
+    pos_field = static_cast<size_t>(p - b);
+    const char* after = varint::get64(p, end, &v);
+    ASSERT_EQ(v, static_cast<int64_t>(at[0]));
+    char buf[varint::kMax64];
+    ASSERT_EQ(varint::put64(buf, -v) - buf, after - p) << "same length";
+    const size_t len = static_cast<size_t>(after - p);
+    edit_batch(path, list.frame, list.batch, [&](char* batch) { std::memcpy(batch + pos_field, buf, len); });
+  }
+  const std::string crafted = read_all(path);
+
+  {
+    SCOPED_TRACE("drop");
+    auto db = Db::open(path);
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    Status st = (*db)->delete_topic("t");
+    ASSERT_EQ(st.code(), Code::corruption) << st.to_string();
+    EXPECT_NE(st.message().find(path), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("outside every segment"), std::string::npos) << st.message();
+    db = Db::open(path);
+    ASSERT_FALSE(db.ok()) << "the deletion is in the log now";
+    EXPECT_EQ(db.status().code(), Code::corruption);
+    EXPECT_NE(db.status().message().find(path), std::string::npos) << db.status().message();
+  }
+
+  SCOPED_TRACE("relocate");
+  write_all(path, crafted);
+  // A relocated frame after the checkpoint, copying the first batch.
+  std::string all = crafted;
+  const format::FrameHeader cp = format::peek_frame_header(all.data() + list.frame);
+  const size_t size = static_cast<size_t>(load_be<int32_t>(all.data() + at[0] + 8)) + format::kBatchLogOverhead;
+  const std::string batch = all.substr(at[0], size);
+  format::OutgoingBatch out{1, 0, batch};  // topic "t" has id 1
+  format::FrameHeader h;
+  h.seq = cp.seq + 1;
+  h.writer_id = 42;
+  h.prev_crc = cp.meta_crc;
+  h.flags = format::kFrameRelocated;
+  h.frame_length = static_cast<uint32_t>(format::frame_length({&out, 1}));
+  std::string frame;
+  format::encode_frame_head(&h, {&out, 1}, &frame);
+  frame += batch;
+  const uint64_t where = list.frame + format::align8(cp.frame_length);
+  if (all.size() < where + frame.size()) all.resize(where + frame.size());
+  all.replace(where, frame.size(), frame);
+  write_all(path, all);
+  const uint64_t copy = where + format::kFrameHeaderSize + format::kSummaryEntrySize;
+  for (bool read_only : {false, true}) {
+    OpenOptions o;
+    o.read_only = read_only;
+    auto db = Db::open(path, o);
+    ASSERT_FALSE(db.ok());
+    EXPECT_EQ(db.status().code(), Code::corruption);
+    EXPECT_EQ(db.status().position(), copy);
+    EXPECT_NE(db.status().message().find(path), std::string::npos) << db.status().message();
+    EXPECT_NE(db.status().message().find("outside every segment"), std::string::npos) << db.status().message();
+  }
+  auto report = check_file(path);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  ASSERT_FALSE(report->problems.empty());
+  EXPECT_NE(report->problems[0].find("outside every segment"), std::string::npos) << report->problems[0];
 }
 
 TEST(Recovery, TruncatedFileIsCorruption) {

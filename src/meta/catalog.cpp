@@ -84,6 +84,15 @@ static Status corrupt(uint64_t position, const std::string& what) {
   return {Code::corruption, fmt::format("at position {}: {}", position, what), position};
 }
 
+// A batch list entry (from a checkpoint: replay only lists batches it met)
+// that points past the segments the file has.
+static Status outside_segments(uint64_t position, const std::string& topic, uint32_t partition,
+                               const index::BatchEntry& e) {
+  return corrupt(position, fmt::format("batch of '{}' partition {} at offset {} is listed at position {}, outside "
+                                       "every segment of the file (a damaged checkpoint batch list)",
+                                       topic, partition, e.base_offset, e.position));
+}
+
 Status Catalog::apply_meta(const format::MetaChange& change, uint64_t position) {
   if (change.kind == format::MetaChange::Kind::topic_create) {
     if (topics_.count(change.topic_id)) {
@@ -121,7 +130,7 @@ Status Catalog::apply_meta(const format::MetaChange& change, uint64_t position) 
   t->deleted = true;
   t->changes.fetch_add(1, std::memory_order_release);
   live_.erase(t->name);
-  for (uint32_t i = 0; i < t->partitions.size(); ++i) drop_batches(t, i, INT64_MAX);
+  for (uint32_t i = 0; i < t->partitions.size(); ++i) RIVULET_TRY(drop_batches(t, i, INT64_MAX, position));
   return Status::OK();
 }
 
@@ -140,18 +149,21 @@ Status Catalog::apply_partition_start(TopicState* t, const format::MetaChange& c
   }
   if (change.start_offset <= p.first_offset) return Status::OK();
   p.first_offset = change.start_offset;
-  drop_batches(t, static_cast<uint32_t>(change.partition), p.first_offset);
-  return Status::OK();
+  return drop_batches(t, static_cast<uint32_t>(change.partition), p.first_offset, position);
 }
 
-void Catalog::drop_batches(TopicState* t, uint32_t partition, int64_t offset) {
+Status Catalog::drop_batches(TopicState* t, uint32_t partition, int64_t offset, uint64_t position) {
   PartitionState& p = t->partitions[partition];
   bool internal = is_internal_id(t->id);
+  Status st;
   uint64_t dropped = p.index.drop_before(offset, p.next_offset, [&](const index::BatchEntry& e) {
-    if (!internal) segments_.kill(e.position, e.bytes, t->id, partition);
+    if (!internal && !segments_.kill(e.position, e.bytes, t->id, partition) && st.ok()) {
+      st = outside_segments(position, t->name, partition, e);
+    }
   });
   p.bytes -= dropped;
   if (!internal) p.dead_bytes += dropped;
+  return st;
 }
 
 Status Catalog::apply_relocated(uint32_t topic_id, uint32_t partition, const format::BatchHeader& batch,
@@ -174,14 +186,14 @@ Status Catalog::apply_relocated(uint32_t topic_id, uint32_t partition, const for
                                          t->name, partition, batch.base_offset));
   }
   index::BatchEntry& e = p.index.at(*i);
-  segments_.move_out(e.position, e.bytes);
+  if (!segments_.move_out(e.position, e.bytes)) return outside_segments(position, t->name, partition, e);
   p.bytes -= e.bytes;
   e.position = position;
   e.bytes = batch.total_size();
   e.checked = true;  // replay checked the copy; a cleaner checks what it copies
   if (batch.records_count == 0 && *i + 1 < p.index.size()) {
     segments_.add_live(position, e.bytes);
-    segments_.move_out(position, e.bytes);
+    if (!segments_.move_out(position, e.bytes)) return outside_segments(position, t->name, partition, e);
     p.index.erase(*i);
     return Status::OK();
   }
@@ -195,7 +207,7 @@ void Catalog::apply_checkpoint_end(uint64_t start_seq) {
     if (!t) continue;
     for (uint32_t i = 0; i < t->partitions.size(); ++i) {
       t->partitions[i].first_offset = t->partitions[i].next_offset;
-      drop_batches(t, i, INT64_MAX);
+      drop_batches(t, i, INT64_MAX, 0).ignore();  // internal batches are in no segment's counts: cannot fail
     }
   }
   for (const SegmentState::DeadShare& d : segments_.free_dead_before(start_seq)) {

@@ -113,7 +113,8 @@ class Catalog {
  private:
   Status apply_partition_start(TopicState* t, const format::MetaChange& change, uint64_t position);
   // Takes every batch of `p` before `offset` out of the live bytes.
-  void drop_batches(TopicState* t, uint32_t partition, int64_t offset);
+  // `position` (of the record that dropped them) is named in errors.
+  Status drop_batches(TopicState* t, uint32_t partition, int64_t offset, uint64_t position);
 
   std::map<uint32_t, std::unique_ptr<TopicState>> topics_;  // by id, deleted ones too
   std::unordered_map<std::string, uint32_t> live_;          // name -> id

@@ -33,24 +33,37 @@ void SegmentTable::enter(uint32_t index, uint64_t seq) {
 
 void SegmentTable::add_live(uint64_t position, uint64_t bytes) { grow_to(index_of(position)).live += bytes; }
 
-void SegmentTable::kill(uint64_t position, uint64_t bytes, uint32_t topic_id, uint32_t partition) {
-  SegmentState& s = grow_to(index_of(position));
+SegmentState* SegmentTable::find(uint64_t position) {
+  // Outside a file every batch counts in segment 0, as in add_live.
+  if (segment_size_ == 0) return &grow_to(0);
+  if (position < format::kFirstSegmentPos) return nullptr;
+  uint64_t index = format::segment_index(position, segment_size_);
+  return index < segments_.size() ? &segments_[index] : nullptr;
+}
+
+bool SegmentTable::kill(uint64_t position, uint64_t bytes, uint32_t topic_id, uint32_t partition) {
+  SegmentState* found = find(position);
+  if (!found) return false;
+  SegmentState& s = *found;
   s.live -= std::min(s.live, bytes);
   s.dead += bytes;
   // One share per partition: a segment holds batches of few partitions.
   for (SegmentState::DeadShare& d : s.dead_shares) {
     if (d.topic_id == topic_id && d.partition == partition) {
       d.bytes += bytes;
-      return;
+      return true;
     }
   }
   s.dead_shares.push_back({topic_id, partition, bytes});
+  return true;
 }
 
-void SegmentTable::move_out(uint64_t position, uint64_t bytes) {
-  SegmentState& s = grow_to(index_of(position));
-  s.live -= std::min(s.live, bytes);
-  s.dead += bytes;
+bool SegmentTable::move_out(uint64_t position, uint64_t bytes) {
+  SegmentState* s = find(position);
+  if (!s) return false;
+  s->live -= std::min(s->live, bytes);
+  s->dead += bytes;
+  return true;
 }
 
 std::vector<SegmentState::DeadShare> SegmentTable::free_dead_before(uint64_t before_seq) {

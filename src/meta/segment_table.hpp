@@ -37,10 +37,12 @@ class SegmentTable {
   // The chain entered segment `index` as its `seq`-th segment.
   void enter(uint32_t index, uint64_t seq);
   void add_live(uint64_t position, uint64_t bytes);
-  void kill(uint64_t position, uint64_t bytes, uint32_t topic_id, uint32_t partition);
+  // kill and move_out return false, changing nothing, when `position` is
+  // not in a segment of the table: a batch list from a damaged checkpoint.
+  [[nodiscard]] bool kill(uint64_t position, uint64_t bytes, uint32_t topic_id, uint32_t partition);
   // The batch at `position` was copied elsewhere by cleaning: dead here, but
   // no partition lost anything.
-  void move_out(uint64_t position, uint64_t bytes);
+  [[nodiscard]] bool move_out(uint64_t position, uint64_t bytes);
 
   // Marks free every segment in use with nothing live whose seq is below
   // `before_seq` (the segment holding the newest checkpoint), and returns
@@ -58,6 +60,8 @@ class SegmentTable {
 
  private:
   SegmentState& grow_to(uint32_t index);
+  // The entry of the segment holding `position` if the table has one.
+  SegmentState* find(uint64_t position);
 
   uint32_t segment_size_ = 0;
   std::vector<SegmentState> segments_;
