@@ -7,7 +7,11 @@
 // writer lock in the shared area beside the file (FILE-shm), which the
 // others take over if its holder dies, and a commit in any of them wakes
 // readers waiting in all. Do not use a Db in a child after fork(): open
-// the file again there.
+// the file again there. Its descriptors close on exec, but a child forked
+// without exec shares them, and with them the locks that say a handle is
+// alive: until that child exits or execs, a parent that died counts as
+// alive (a writer lock it held is not taken over, its read marks stay, its
+// Consumers stay members).
 #pragma once
 
 #include <chrono>
