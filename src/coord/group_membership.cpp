@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "io/locks.hpp"
+#include "util/tsan.hpp"
 
 namespace rivulet::coord {
 
@@ -57,9 +58,16 @@ Result<std::unique_ptr<GroupMembership>> GroupMembership::join(SharedState& shar
   return m;
 }
 
-Status GroupMembership::lock_table() { return file_->lock(io::kGroupTableLock, io::LockType::exclusive, true); }
+Status GroupMembership::lock_table() {
+  RIVULET_TRY(file_->lock(io::kGroupTableLock, io::LockType::exclusive, true));
+  tsan::acquired(&area_);
+  return Status::OK();
+}
 
-void GroupMembership::unlock_table() { file_->unlock(io::kGroupTableLock).ignore(); }
+void GroupMembership::unlock_table() {
+  tsan::releasing(&area_);
+  file_->unlock(io::kGroupTableLock).ignore();
+}
 
 Status GroupMembership::register_locked(std::string_view group, std::span<const uint64_t> topics) {
   // Clear the dead first: their entries may be all that is free.
@@ -201,7 +209,9 @@ Result<std::vector<LiveGroup>> GroupMembership::live_groups(SharedState& shared)
   Result<std::unique_ptr<io::SharedFile>> file = shared.env()->open_shared(shared.path(), shared.path());
   if (!file.ok()) return file.status();
   RIVULET_TRY((*file)->lock(io::kGroupTableLock, io::LockType::shared, true));
+  tsan::acquired(&shared.groups());
   Result<std::vector<LiveGroup>> groups = live_groups_locked(shared.groups(), **file);
+  tsan::releasing(&shared.groups());
   (*file)->unlock(io::kGroupTableLock).ignore();
   return groups;
 }
