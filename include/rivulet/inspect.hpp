@@ -59,7 +59,8 @@ struct CheckReport {
 Result<CheckReport> check_file(const std::string& path, const OpenOptions& options = {});
 
 // Calls `visit` for each frame in log order. Stops at the end of the log or
-// at the first corruption (returned as the Status).
+// at the first corruption (returned as the Status, its message naming the
+// file).
 Status dump_file(const std::string& path, const std::function<void(const FrameInfo&)>& visit,
                  const OpenOptions& options = {});
 

@@ -314,8 +314,8 @@ Status DbImpl::catch_up_locked() {
   if (!shared_) {
     // No one to say how far the log is written: follow the chain to its end.
     visible_target_ = UINT64_MAX;
-    RIVULET_TRY(scanner_->walk(
-        head_, [&](const format::ParsedFrame& f) { return apply_locked(f); }, nullptr, /*peek=*/true));
+    RIVULET_TRY(with_path(path_, scanner_->walk(
+        head_, [&](const format::ParsedFrame& f) { return apply_locked(f); }, nullptr, /*peek=*/true)));
     make_visible_locked(last_seq());
     return Status::OK();
   }
@@ -323,8 +323,9 @@ Status DbImpl::catch_up_locked() {
   uint64_t committed = shared_->committed_seq();
   visible_target_ = committed;
   if (last_seq() < written) {
-    RIVULET_TRY(scanner_->walk(
-        head_, [&](const format::ParsedFrame& f) { return apply_locked(f); }, nullptr, false, written));
+    // Frames others wrote since: damage in them names the file, as at open.
+    RIVULET_TRY(with_path(path_, scanner_->walk(
+        head_, [&](const format::ParsedFrame& f) { return apply_locked(f); }, nullptr, false, written)));
     if (last_seq() < written) {
       return fail({Code::corruption,
                    fmt::format("{}: frame {} is missing or damaged, though its writer finished it", path_,
@@ -370,6 +371,7 @@ uint32_t DbImpl::commit_epoch() const {
 Status DbImpl::fail(Status st) {
   // An open that fails hands out no handle, so there is none to stop.
   if (!opened_) return st;
+  st = with_path(path_, st);  // the lasting failure is seen far from where it arose
   return failure_.set(Status(st.code(), st.message() + " (this handle can no longer be used; reopen the file)",
                              st.position()));
 }

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "db/db_impl.hpp"
 #include "db/frame_apply.hpp"
 #include "log/file_start.hpp"
 #include "log/log_scanner.hpp"
@@ -185,8 +186,9 @@ Result<CheckReport> check_file(const std::string& path, const OpenOptions& optio
   return report;
 }
 
-Status dump_file(const std::string& path, const std::function<void(const FrameInfo&)>& visit,
-                 const OpenOptions& options) {
+// Every error names the file, as check's problems do.
+static Status dump_walk(const std::string& path, const std::function<void(const FrameInfo&)>& visit,
+                        const OpenOptions& options) {
   Walk w;
   RIVULET_TRY(open_walk(path, options, &w));
   std::string why;
@@ -215,6 +217,11 @@ Status dump_file(const std::string& path, const std::function<void(const FrameIn
   if (!tail.ok()) return tail.status();
   if (tail->kind == log::TailInfo::Kind::corrupt) return {Code::corruption, tail->detail, tail->position};
   return Status::OK();
+}
+
+Status dump_file(const std::string& path, const std::function<void(const FrameInfo&)>& visit,
+                 const OpenOptions& options) {
+  return with_path(path, dump_walk(path, visit, options));
 }
 
 }  // namespace rivulet

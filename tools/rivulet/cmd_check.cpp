@@ -217,12 +217,7 @@ int run_dump(const std::string& file, const InspectOptions& o) {
       },
       read_only_options());
   if (error) std::rethrow_exception(error);
-  if (!st.ok()) {
-    // dump_file's messages name the position but not always the file.
-    std::string message = message_of(st);
-    if (message.rfind(file + ":", 0) != 0) message = file + ": " + message;
-    fail(message);
-  }
+  check(st);  // dump_file's messages name the file
   return kExitOk;
 }
 
