@@ -481,7 +481,10 @@ TEST(RecordBatchErrors, BadHeaderFields) {
   batch = good;
   store_be<int64_t>(batch.data(), std::numeric_limits<int64_t>::max());
   store_be<int32_t>(batch.data() + 23, 1);
-  expect_error(parse_batch_header(batch, 1, &h), Code::corruption, 1, "overflows");
+  expect_error(parse_batch_header(batch, 1, &h), Code::corruption, 1, "reaches the offset limit");
+  // The last offset a writer gives is kOffsetLimit - 1: its end would be past it.
+  store_be<int64_t>(batch.data(), kOffsetLimit - 1);
+  expect_error(parse_batch_header(batch, 1, &h), Code::corruption, 1, "reaches the offset limit");
 
   batch = good;
   store_be<int32_t>(batch.data() + 57, -1);

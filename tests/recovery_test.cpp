@@ -769,6 +769,7 @@ struct ListInCheckpoint {
   uint64_t frame = 0;
   uint64_t batch = 0;
   size_t offset = 0;  // of the list's first byte, from the batch's start
+  size_t fields = 0;  // of the partition's first offset, from the batch's start
 };
 
 ListInCheckpoint find_batch_list(const std::string& path, const std::string& topic, uint32_t partition) {
@@ -819,10 +820,12 @@ ListInCheckpoint find_batch_list(const std::string& path, const std::string& top
     }
     num();  // deleted
     for (int64_t i = 0; i < partitions && p; ++i) {
+      const char* fields = p;
       for (int k = 0; k < 5; ++k) num();  // first and next offset, bytes, dead bytes, entry count
       std::string_view list = bytes();
       if (name == topic && i == partition) {
         found.offset = static_cast<size_t>(list.data() - batch.data());
+        found.fields = static_cast<size_t>(fields - batch.data());
         return found;
       }
     }
@@ -860,6 +863,91 @@ TEST(Recovery, ADamagedCheckpointBatchListIsNamedWithFileAndPartition) {
   ASSERT_FALSE(report->problems.empty());
   EXPECT_NE(report->problems[0].find(path), std::string::npos) << report->problems[0];
   EXPECT_NE(report->problems[0].find("topic 't' partition 1"), std::string::npos) << report->problems[0];
+}
+
+// Rewrites the next offset of `topic` `partition` in the checkpoint the
+// log starts at (its last frame, one batch of one record) to `next`,
+// re-encoding the record, its batch and its frame.
+void set_next_offset(const std::string& path, const std::string& topic, uint32_t partition, int64_t next) {
+  ListInCheckpoint list = find_batch_list(path, topic, partition);
+  ASSERT_NE(list.fields, 0u);
+  std::string all = read_all(path);
+  format::FrameHeader h = format::peek_frame_header(all.data() + list.frame);
+  std::string_view batch(all.data() + list.batch, all.size() - list.batch);
+  format::BatchHeader bh;
+  ASSERT_TRUE(format::parse_batch_header(batch, list.batch, &bh).ok());
+  batch = batch.substr(0, bh.total_size());
+  format::RecordDecoder decoder(batch, bh, list.batch);
+  format::DecodedRecord rec;
+  ASSERT_TRUE(decoder.next(&rec));
+  const char* value_end = rec.value_data + rec.value_size;
+  const char* field = batch.data() + list.fields;
+  int64_t v = 0;
+  const char* next_field = varint::get64(field, value_end, &v);  // the first offset
+  const char* after = varint::get64(next_field, value_end, &v);
+  ASSERT_NE(after, nullptr);
+  char buf[varint::kMax64];
+  std::string value(rec.value_data, next_field);
+  value.append(buf, static_cast<size_t>(varint::put64(buf, next) - buf));
+  value.append(after, value_end);
+  format::BatchBuilder builder;
+  builder.add(rec.key(), std::string_view(value), {}, rec.timestamp_ms);
+  format::OutgoingBatch out{format::kMetaTopicId, format::kCheckpointPartition, builder.finish(0)};
+  h.frame_length = static_cast<uint32_t>(format::frame_length({&out, 1}));
+  std::string frame;
+  format::encode_frame_head(&h, {&out, 1}, &frame);
+  frame += out.bytes;
+  if (all.size() < list.frame + frame.size()) all.resize(list.frame + frame.size());
+  all.replace(list.frame, frame.size(), frame);
+  write_all(path, all);
+}
+
+// Offsets stop short of 2^62, which no writer reaches: a checkpoint saying
+// a partition is past that is corruption at open, so that next offsets,
+// batch ends and offset spans never overflow (signed overflow is undefined
+// behaviour). At exactly 2^62 the partition is full: a commit to it is
+// refused and nothing is written.
+TEST(Recovery, ANextOffsetPastTheOffsetLimitIsCorruption) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  produce_before_checkpoint(path, "t", 1, 0, {"first-value", "second-value"});
+  const std::string good = read_all(path);
+  const uint64_t checkpoint = find_batch_list(path, "t", 0).frame;
+  for (int64_t next : {INT64_MAX, INT64_MAX - 1, format::kOffsetLimit + 1}) {
+    SCOPED_TRACE(next);
+    write_all(path, good);
+    set_next_offset(path, "t", 0, next);
+    for (bool read_only : {false, true}) {
+      OpenOptions o;
+      o.read_only = read_only;
+      auto db = Db::open(path, o);
+      ASSERT_FALSE(db.ok());
+      EXPECT_EQ(db.status().code(), Code::corruption);
+      EXPECT_EQ(db.status().position(), checkpoint);
+      EXPECT_NE(db.status().message().find(path), std::string::npos) << db.status().message();
+      EXPECT_NE(db.status().message().find(std::to_string(next)), std::string::npos) << db.status().message();
+    }
+    auto report = check_file(path);
+    ASSERT_TRUE(report.ok()) << report.status().to_string();
+    EXPECT_FALSE(report->ok);
+  }
+  write_all(path, good);
+  set_next_offset(path, "t", 0, format::kOffsetLimit);
+  const std::string full = read_all(path);
+  {
+    auto db = Db::open(path);
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    Status st = (*db)->produce({.topic = "t", .value = "third-value"}).status();
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.message().find(path), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("'t' partition 0"), std::string::npos) << st.message();
+    ASSERT_TRUE((*db)->close().ok());
+  }
+  auto db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << "the refused commit wrote nothing: " << db.status().to_string();
+  auto report = check_file(path);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  EXPECT_TRUE(report->ok) << (report->problems.empty() ? "" : report->problems[0]);
 }
 
 // A checkpoint whose batch list puts a batch far past the file's segments

@@ -921,6 +921,7 @@ Status DbImpl::commit(WriteBatch::Rep& batch) {
                                                      t ? t->name : std::to_string(p.topic_id)));
         }
         p.base_offset = t->partitions[static_cast<size_t>(p.partition)].next_offset;
+        RIVULET_TRY(offsets_left(t->name, p.partition, p.base_offset, p.builder.count()));
         if (p.log_append_time && append_time < 0) append_time = now_ms();
         std::string_view bytes = p.builder.finish(p.base_offset, p.log_append_time ? append_time : -1);
         out.push_back({p.topic_id, static_cast<uint32_t>(p.partition), bytes});
@@ -935,6 +936,15 @@ Status DbImpl::commit(WriteBatch::Rep& batch) {
     for (WriteBatch::Rep::Part& p : batch.parts) p.base_offset = -1;
   }
   return st;
+}
+
+// Only a damaged checkpoint can bring a partition near kOffsetLimit: refuse
+// to write a batch that every reader would then call corrupt.
+Status DbImpl::offsets_left(std::string_view topic, int32_t partition, int64_t next, uint64_t count) const {
+  if (count <= static_cast<uint64_t>(format::kOffsetLimit - next)) return Status::OK();
+  return {Code::corruption, fmt::format("{}: '{}' partition {} is at offset {}, too near the offset limit {} for {} "
+                                        "more records (the file is damaged)",
+                                        path_, topic, partition, next, format::kOffsetLimit, count)};
 }
 
 // Writes one metadata change in a frame of its own. `prepare` checks the
@@ -963,6 +973,7 @@ Status DbImpl::write_meta_locked(std::span<const format::MetaChange> changes) {
     std::shared_lock state(state_mu_);
     base = catalog_.by_id(format::kMetaTopicId)->partitions[0].next_offset;
   }
+  RIVULET_TRY(offsets_left(format::kMetaTopicName, 0, base, changes.size()));
   format::BatchBuilder builder;
   int64_t now = now_ms();
   for (const format::MetaChange& change : changes) {

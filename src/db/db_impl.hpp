@@ -148,6 +148,7 @@ class DbImpl {
   Status maybe_clean_locked();
   Status commit_meta(const std::function<Status(format::MetaChange*)>& prepare,
                      const std::function<Status()>& then = {});
+  Status offsets_left(std::string_view topic, int32_t partition, int64_t next, uint64_t count) const;
   Status write_meta_locked(std::span<const format::MetaChange> changes);
   Status apply_retention_locked();
   TopicInfo describe(const meta::TopicState& t) const;

@@ -191,10 +191,11 @@ Status parse_batch_header(std::string_view bytes, uint64_t position, BatchHeader
   if (h.last_offset_delta < 0) {
     return corrupt(position, "negative lastOffsetDelta " + std::to_string(h.last_offset_delta));
   }
-  // Keeps last_offset() (base + lastOffsetDelta) from overflowing.
-  if (h.base_offset > std::numeric_limits<int64_t>::max() - h.last_offset_delta) {
+  // Keeps last_offset() + 1 (the batch's end) from overflowing.
+  if (h.base_offset >= kOffsetLimit - h.last_offset_delta) {
     return corrupt(position, "baseOffset " + std::to_string(h.base_offset) + " + lastOffsetDelta " +
-                                 std::to_string(h.last_offset_delta) + " overflows");
+                                 std::to_string(h.last_offset_delta) + " reaches the offset limit " +
+                                 std::to_string(kOffsetLimit));
   }
   if (h.records_count < 0) {
     return corrupt(position, "negative recordsCount " + std::to_string(h.records_count));

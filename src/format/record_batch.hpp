@@ -34,6 +34,11 @@ inline constexpr int16_t kAttrLogAppendTime = 0x08;
 inline constexpr int16_t kAttrTransactional = 0x10;
 inline constexpr int16_t kAttrControl = 0x20;
 
+// No offset reaches this (a writer giving a billion offsets a second
+// would take 146 years): below it, next offsets, batch ends and offset
+// spans never overflow. A batch or checkpoint past it is corruption.
+inline constexpr int64_t kOffsetLimit = int64_t{1} << 62;
+
 struct BatchHeader {
   int64_t base_offset = 0;
   int32_t batch_length = 0;  // bytes after the batchLength field

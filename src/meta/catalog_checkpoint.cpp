@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "format/offset_record.hpp"
+#include "format/record_batch.hpp"
 #include "index/batch_list.hpp"
 #include "meta/catalog.hpp"
 #include "util/varint.hpp"
@@ -185,8 +186,13 @@ Status Catalog::decode_checkpoint(std::string_view state, std::shared_ptr<const 
     for (uint32_t i = 0; i < t->partitions.size(); ++i) {
       PartitionState& p = t->partitions[i];
       size_t entries = 0;
-      RIVULET_TRY(in.num(&p.first_offset, 0, INT64_MAX));
-      RIVULET_TRY(in.num(&p.next_offset, p.first_offset, INT64_MAX));
+      RIVULET_TRY(in.num(&p.first_offset));
+      RIVULET_TRY(in.num(&p.next_offset));
+      // No writer gets past kOffsetLimit; past it, offset sums would overflow.
+      if (p.first_offset < 0 || p.next_offset < p.first_offset || p.next_offset > format::kOffsetLimit) {
+        return in.bad(fmt::format("topic '{}' partition {} has first offset {} and next offset {}, not within 0..{}",
+                                  t->name, i, p.first_offset, p.next_offset, format::kOffsetLimit));
+      }
       RIVULET_TRY(in.num(&p.bytes, 0, INT64_MAX));
       RIVULET_TRY(in.num(&p.dead_bytes, 0, INT64_MAX));
       RIVULET_TRY(in.num(&entries, 0, in.left() / 4));
