@@ -950,6 +950,52 @@ TEST(Recovery, ANextOffsetPastTheOffsetLimitIsCorruption) {
   EXPECT_TRUE(report->ok) << (report->problems.empty() ? "" : report->problems[0]);
 }
 
+// Deleting records from a partition whose batch list does not decode
+// cannot find the batches to drop: it is refused with the damage, as a
+// reader reports it, and writes nothing (it used to succeed and drop
+// nothing, the batches' space never freed). Deleting the topic is the way
+// out, and succeeds.
+TEST(Recovery, DeletingRecordsBehindADamagedBatchListIsRefusedDeletingTheTopicIsNot) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  produce_before_checkpoint(path, "t", 2, 1, {"first-value", "second-value"});
+  ListInCheckpoint list = find_batch_list(path, "t", 1);
+  ASSERT_NE(list.offset, 0u);
+  edit_batch(path, list.frame, list.batch, [&](char* b) {
+    ASSERT_EQ(b[list.offset], 0);
+    b[list.offset] = 1;  // the first entry's base offset difference 0 becomes -1
+  });
+  const size_t frames = frames_of(path).size();
+  {
+    auto db = Db::open(path);
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    Status st = (*db)->delete_records("t", 1, 1);
+    ASSERT_EQ(st.code(), Code::corruption) << st.to_string();
+    for (const std::string& part : {path, std::string("topic 't' partition 1"),
+                                    std::string("checkpoint at position " + std::to_string(list.frame))}) {
+      EXPECT_NE(st.message().find(part), std::string::npos) << part << " in " << st.message();
+    }
+    ASSERT_TRUE((*db)->close().ok());
+  }
+  EXPECT_EQ(frames_of(path).size(), frames) << "nothing written";
+  auto db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << db.status().to_string();
+  Status st = (*db)->delete_topic("t");
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  ASSERT_TRUE((*db)->close().ok());
+  db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << db.status().to_string();
+  EXPECT_EQ((*db)->describe_topic("t").status().code(), Code::not_found);
+  // The deleted partition's list is not written into checkpoints again:
+  // writing one (as vacuum does) used to fail on it from now on.
+  auto v = (*db)->vacuum();
+  EXPECT_TRUE(v.ok()) << v.status().to_string();
+  ASSERT_TRUE((*db)->close().ok());
+  auto report = check_file(path);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  EXPECT_TRUE(report->ok) << (report->problems.empty() ? "" : report->problems[0]);
+}
+
 // A checkpoint whose batch list puts a batch far past the file's segments
 // (a position difference with its sign flipped): dropping that batch
 // (deleting its topic) or relocating it (a cleaning frame after the

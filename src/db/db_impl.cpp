@@ -1046,6 +1046,9 @@ Status DbImpl::delete_records(std::string_view topic, int32_t partition, int64_t
     }
     // Already gone: nothing to write (the earliest offset never moves back).
     if (before_offset <= p.first_offset) return Status::OK();
+    // A batch list that does not decode says not which batches to drop:
+    // refused as a reader would be, or their space would never free.
+    RIVULET_TRY(p.index.load());
     change->kind = format::MetaChange::Kind::partition_start;
     change->topic_id = t->id;
     change->partition = partition;

@@ -155,6 +155,10 @@ Status Catalog::apply_partition_start(TopicState* t, const format::MetaChange& c
 Status Catalog::drop_batches(TopicState* t, uint32_t partition, int64_t offset, uint64_t position) {
   PartitionState& p = t->partitions[partition];
   bool internal = is_internal_id(t->id);
+  // A batch list that does not decode drops nothing (its batches stay live
+  // in their segments). Failing here would fail every open after the frame;
+  // delete_records refuses such a partition, retention passes it by, and a
+  // topic deletion goes ahead (docs/DESIGN.md, "Damage met while cleaning").
   Status st;
   uint64_t dropped = p.index.drop_before(offset, p.next_offset, [&](const index::BatchEntry& e) {
     if (!internal && !segments_.kill(e.position, e.bytes, t->id, partition) && st.ok()) {
