@@ -865,6 +865,45 @@ TEST(Recovery, ADamagedCheckpointBatchListIsNamedWithFileAndPartition) {
   EXPECT_NE(report->problems[0].find("topic 't' partition 1"), std::string::npos) << report->problems[0];
 }
 
+// A reader that met a damaged batch list used to make every later
+// checkpoint fail, and with it every commit that found one due, to any
+// partition. The damage is carried on as it was instead: the healthy
+// partition takes commits and checkpoints, the damaged one still says so.
+TEST(Recovery, ADamagedBatchListMetByAReaderDoesNotStopCheckpoints) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  produce_before_checkpoint(path, "t", 2, 1, {"first-value", "second-value"});
+  ListInCheckpoint list = find_batch_list(path, "t", 1);
+  ASSERT_NE(list.offset, 0u);
+  edit_batch(path, list.frame, list.batch, [&](char* b) {
+    ASSERT_EQ(b[list.offset], 0);
+    b[list.offset] = 1;  // the first entry's base offset difference becomes -1
+  });
+
+  OpenOptions o;
+  o.checkpoint_bytes = 1;  // a checkpoint before every commit
+  {
+    auto db = Db::open(path, o);
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    EXPECT_EQ(poll_all(**db, "t", 1).second.code(), Code::corruption);
+    for (int i = 0; i < 3; ++i) {
+      Result<Appended> a = (*db)->produce({.topic = "t", .value = "healthy-" + std::to_string(i), .partition = 0});
+      ASSERT_TRUE(a.ok()) << a.status().to_string();
+    }
+    EXPECT_TRUE((*db)->close().ok());
+  }
+  auto db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << db.status().to_string();
+  EXPECT_GT((*db)->stat()->checkpoint_position, list.frame) << "no checkpoint was written after the damage";
+  auto [got, failed] = poll_all(**db, "t", 0);
+  ASSERT_TRUE(failed.ok()) << failed.to_string();
+  EXPECT_EQ(got, (std::vector<std::string>{"healthy-0", "healthy-1", "healthy-2"}));
+  auto [damaged, why] = poll_all(**db, "t", 1);
+  EXPECT_TRUE(damaged.empty());
+  ASSERT_EQ(why.code(), Code::corruption) << "the damage must not turn into an empty partition";
+  EXPECT_NE(why.message().find("topic 't' partition 1"), std::string::npos) << why.message();
+}
+
 // Rewrites the next offset of `topic` `partition` in the checkpoint the
 // log starts at (its last frame, one batch of one record) to `next`,
 // re-encoding the record, its batch and its frame.

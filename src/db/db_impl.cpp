@@ -678,7 +678,7 @@ Status DbImpl::maybe_checkpoint_locked(uint64_t threshold) {
   uint64_t since = replay_->bytes_since_checkpoint();
   if (since < threshold || since == 0) return Status::OK();
   Status st = write_checkpoint_locked();
-  if (!st.ok()) return {st.code(), "while writing a checkpoint: " + st.message(), st.position()};
+  if (!st.ok()) return with_path(path_, {st.code(), "while writing a checkpoint: " + st.message(), st.position()});
   return Status::OK();
 }
 

@@ -34,6 +34,7 @@ Status PartitionIndex::load() const {
       entries_ = std::move(all);
     } else {
       if (stop) why = "bytes after a partition's batch entries";
+      lazy_->lost_added = !entries_.empty();
       entries_.clear();
       lazy_->status = {Code::corruption,
                        fmt::format("checkpoint at position {} is damaged: the batch list of topic '{}' "
@@ -41,17 +42,24 @@ Status PartitionIndex::load() const {
                                    e.position, e.topic, e.partition, why),
                        e.position};
     }
-    e = Encoded();
+    if (lazy_->status.ok()) e = Encoded();  // a damaged one is kept for copy_encoded
     lazy_->decoded.store(true, std::memory_order_release);
   }
   return lazy_->status;
 }
 
 bool PartitionIndex::copy_encoded(std::string* list, size_t* count) const {
-  if (!lazy_ || lazy_->decoded.load(std::memory_order_acquire)) return false;
+  if (!lazy_) return false;
+  if (lazy_->decoded.load(std::memory_order_acquire) && lazy_->status.ok()) return false;
   std::lock_guard lock(lazy_->mu);
   // Entries are only added with the index to oneself, so none can come now.
-  if (lazy_->decoded.load(std::memory_order_relaxed) || !entries_.empty()) return false;
+  // A list that failed to decode is carried on as it was, damage and all:
+  // failing instead would fail every checkpoint, and with them the commits
+  // to every partition, for as long as the file is open. Not if batches
+  // added after it were lost with it: the old checkpoint and the log after
+  // it still hold those.
+  const bool damaged = lazy_->decoded.load(std::memory_order_relaxed);
+  if ((damaged && lazy_->lost_added) || !entries_.empty()) return false;
   list->assign(lazy_->encoded.list);
   *count = lazy_->encoded.count;
   return true;

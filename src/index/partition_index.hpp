@@ -60,9 +60,10 @@ class PartitionIndex {
   // on a wrong index (readers, the writer, `check`) ask this first.
   Status load() const;
   // If the entries are still exactly what a checkpoint encoded (not decoded,
-  // nothing added), sets *list to that encoding and *count to their number:
-  // a new checkpoint copies it as it is, so a writer decodes only the
-  // partitions it touches.
+  // or failed to decode; nothing added), sets *list to that encoding and
+  // *count to their number: a new checkpoint copies it as it is, so a
+  // writer decodes only the partitions it touches, and damage stays what
+  // it was.
   bool copy_encoded(std::string* list, size_t* count) const;
 
   void add(int64_t base_offset, int64_t max_timestamp, uint64_t position, uint32_t bytes);
@@ -101,8 +102,9 @@ class PartitionIndex {
   struct Lazy {
     std::mutex mu;  // decoding happens once, under it
     std::atomic<bool> decoded{false};
-    Encoded encoded;  // its owner is released once decoded
+    Encoded encoded;  // its owner is released once decoded (kept if damaged)
     Status status;
+    bool lost_added = false;  // damaged, and batches added before decoding were dropped
   };
   // With the index to itself, a decoded index can let go of its Lazy (a
   // failed one keeps it, to go on saying why).
