@@ -79,6 +79,7 @@ class ReaderImpl {
   // The batch whose checksum this reader checked last, by position and base
   // offset: a poll that stops inside a batch decodes it again next time.
   std::pair<uint64_t, int64_t> checked_ = {UINT64_MAX, 0};
+  uint64_t populated_end_ = 0;  // the file is mapped ahead of the reader up to here (a hint)
 };
 
 }  // namespace rivulet
