@@ -24,6 +24,7 @@
 #include "coord/shared_state.hpp"
 #include "fault_env.hpp"
 #include "io/locks.hpp"
+#include "forwarding_env.hpp"
 #include "forwarding_file.hpp"
 #include "rivulet/rivulet.hpp"
 #include "test_util.hpp"
@@ -371,24 +372,13 @@ TEST(Coordination, LockHolderKilledMidFrameDoesNotStopOthers) {
 
 // An Env whose fdatasync (or, with gate_writes, every write) can be held
 // back, to see what happens while one is in flight.
-class GatedEnv final : public io::Env {
+class GatedEnv final : public testing::ForwardingEnv {
  public:
   Result<std::unique_ptr<io::File>> open(const std::string& path, io::OpenMode mode) override {
     Result<std::unique_ptr<io::File>> f = base_->open(path, mode);
     if (!f.ok()) return f.status();
     return std::unique_ptr<io::File>(new GatedFile(this, std::move(f).value()));
   }
-  Result<std::unique_ptr<io::SharedFile>> open_shared(const std::string& path, const std::string& like) override {
-    return base_->open_shared(path, like);
-  }
-  Result<io::FileId> file_id(const std::string& path) override { return base_->file_id(path); }
-  Result<uint64_t> file_size(const std::string& path) override { return base_->file_size(path); }
-  Status rename_noreplace(const std::string& from, const std::string& to) override {
-    return base_->rename_noreplace(from, to);
-  }
-  Status remove(const std::string& path) override { return base_->remove(path); }
-  Status sync_parent_dir(const std::string& path) override { return base_->sync_parent_dir(path); }
-  uint32_t boot_tag() override { return base_->boot_tag(); }
 
   void close_gate() {
     std::lock_guard lock(mu_);
@@ -434,7 +424,6 @@ class GatedEnv final : public io::Env {
     waiting_.fetch_sub(1);
   }
 
-  io::Env* base_ = io::Env::posix();
   std::mutex mu_;
   std::condition_variable cv_;
   bool open_ = true;
@@ -660,31 +649,19 @@ class HookedSharedFile final : public io::SharedFile {
   const std::function<void(uint64_t)>* hook_;
 };
 
-class HookedEnv final : public io::Env {
+class HookedEnv final : public testing::ForwardingEnv {
  public:
-  Result<std::unique_ptr<io::File>> open(const std::string& path, io::OpenMode mode) override {
-    return base_->open(path, mode);
-  }
   Result<std::unique_ptr<io::SharedFile>> open_shared(const std::string& path, const std::string& like) override {
     Result<std::unique_ptr<io::SharedFile>> f = base_->open_shared(path, like);
     if (!f.ok()) return f.status();
     return std::unique_ptr<io::SharedFile>(new HookedSharedFile(std::move(f).value(), &hook));
   }
-  Result<io::FileId> file_id(const std::string& path) override { return base_->file_id(path); }
-  Result<uint64_t> file_size(const std::string& path) override { return base_->file_size(path); }
-  Status rename_noreplace(const std::string& from, const std::string& to) override {
-    return base_->rename_noreplace(from, to);
-  }
-  Status remove(const std::string& path) override { return base_->remove(path); }
-  Status sync_parent_dir(const std::string& path) override { return base_->sync_parent_dir(path); }
-  uint32_t boot_tag() override { return base_->boot_tag(); }
 
   // Called before every liveness check, from any thread; set it before
   // the threads start.
   std::function<void(uint64_t)> hook;
 
  private:
-  io::Env* base_ = io::Env::posix();
 };
 
 std::unique_ptr<coord::GroupMembership> join_group(SharedState& shared, const std::string& group, uint64_t topic) {
