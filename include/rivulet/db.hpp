@@ -6,12 +6,11 @@
 // in one process) may open the same file: commits are serialised by a
 // writer lock in the shared area beside the file (FILE-shm), which the
 // others take over if its holder dies, and a commit in any of them wakes
-// readers waiting in all. Do not use a Db in a child after fork(): open
-// the file again there. Its descriptors close on exec, but a child forked
-// without exec shares them, and with them the locks that say a handle is
-// alive: until that child exits or execs, a parent that died counts as
-// alive (a writer lock it held is not taken over, its read marks stay, its
-// Consumers stay members).
+// readers waiting in all. A Db (and its Readers and Consumers) cannot be
+// used in a child after fork(): every call there fails with an error naming
+// fork(), and nothing the child does through it reaches the file or the
+// other processes; open the file again in the child. Destroying it there
+// is fine. The child does not keep the parent counted as alive.
 #pragma once
 
 #include <chrono>

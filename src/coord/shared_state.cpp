@@ -431,9 +431,10 @@ void SharedState::detach() {
   if (!attached_) return;
   attached_ = false;
   // A file the test env killed (a simulated crash) belongs to a handle that
-  // is gone already: touch nothing shared.
+  // is gone already, and in a child forked since attaching the area is the
+  // parent's: touch nothing shared.
   Result<io::FileId> mine = file_->id();
-  if (mine.ok()) {
+  if (mine.ok() && fork_generation_ == io::fork_guard::generation()) {
     if (slot_ != UINT32_MAX) {
       shared_->slots[slot_].read_mark.store(kNoReadMark);
       file_->unlock(io::kSlotLockBase + slot_).ignore();

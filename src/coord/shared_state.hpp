@@ -22,6 +22,7 @@
 
 #include "coord/group_area.hpp"
 #include "io/env.hpp"
+#include "io/fork_guard.hpp"
 #include "util/sticky_status.hpp"
 
 namespace rivulet::coord {
@@ -149,6 +150,7 @@ class SharedState {
   Layout* shared_ = nullptr;
   bool fresh_ = false;
   bool attached_ = false;  // holds the attach lock
+  const uint64_t fork_generation_ = io::fork_guard::generation();  // see detach()
   uint32_t slot_ = UINT32_MAX;
   uint32_t generation_ = 0;
   // The first failure of an fdatasync of this handle (see sync_through).

@@ -20,6 +20,7 @@
 #include "db/write_batch_rep.hpp"
 #include "format/file_layout.hpp"
 #include "io/env.hpp"
+#include "io/fork_guard.hpp"
 #include "log/file_map.hpp"
 #include "log/file_start.hpp"
 #include "log/log_scanner.hpp"
@@ -102,6 +103,8 @@ class DbImpl {
   void make_visible_locked(uint64_t seq);
   uint64_t last_seq() const { return head_.next_seq - 1; }
   Status check_writable();
+  // An error if this process is a child forked after the handle opened.
+  Status check_not_inherited() const;
   Status fail(Status st);
   // Fails if the path no longer names the file this handle has open.
   Status check_still_named();
@@ -211,6 +214,9 @@ class DbImpl {
   static constexpr uint64_t kRetentionEveryBytes = 4u << 20;
   uint64_t written_since_retention_ = 0;
   bool opened_ = false;         // open() succeeded: failures stop a handle in use
+  // io::fork_guard::generation() at open: another one means this is a child
+  // forked after the handle opened, where it must not be used.
+  const uint64_t fork_generation_ = io::fork_guard::generation();
   std::atomic<bool> closed_{false};
   std::atomic<WriteBatch::Rep*> spare_batch_{nullptr};  // owned; see take_spare_batch
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "io/env.hpp"
+#include "io/fork_guard.hpp"
 #include "io/locks.hpp"
 #include "util/crc32c.hpp"
 
@@ -45,7 +46,7 @@ class PosixMapping final : public Mapping {
  public:
   PosixMapping(void* addr, uint64_t length) : addr_(addr), length_(length) {}
   ~PosixMapping() override {
-    if (length_ > 0) ::munmap(addr_, length_);
+    if (length_ > 0) fork_guard::unmap(addr_, length_);
   }
   PosixMapping(const PosixMapping&) = delete;
   PosixMapping& operator=(const PosixMapping&) = delete;
@@ -119,11 +120,12 @@ constexpr uint64_t kHugeBlock = 2 << 20;   // a PMD: one page-table entry maps i
 
 class PosixFile final : public File {
  public:
+  // `fd` registered with fork_guard by the caller.
   PosixFile(int fd, std::string path, bool writable) : fd_(fd), path_(std::move(path)), writable_(writable) {}
   // Closing releases the writer lock: OFD locks belong to the description.
   ~PosixFile() override {
-    if (wmap_) ::munmap(wmap_, wmap_len_);
-    ::close(fd_);
+    if (wmap_) fork_guard::unmap(wmap_, wmap_len_);
+    fork_guard::close_descriptor(fd_);
   }
   PosixFile(const PosixFile&) = delete;
   PosixFile& operator=(const PosixFile&) = delete;
@@ -279,6 +281,7 @@ class PosixFile final : public File {
   Result<std::unique_ptr<Mapping>> map(uint64_t length) override {
     // mmap rejects a zero length, but an empty file is a normal thing to map.
     if (length == 0) return std::unique_ptr<Mapping>(new PosixMapping(nullptr, 0));
+    fork_guard::Hold hold;
     void* addr = MAP_FAILED;
     if (length >= kHugeBlock) {
       void* room = ::mmap(nullptr, length + kHugeBlock, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -297,6 +300,11 @@ class PosixFile final : public File {
     }
     if (addr == MAP_FAILED) addr = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd_, 0);
     if (addr == MAP_FAILED) return errno_status(errno, "mmap", path_);
+    if (!fork_guard::add_mapping(hold, addr, length, fd_)) {
+      int err = errno;
+      ::munmap(addr, length);
+      return errno_status(err, "mmap", path_);
+    }
     return std::unique_ptr<Mapping>(new PosixMapping(addr, length));
   }
 
@@ -327,10 +335,19 @@ class PosixFile final : public File {
     if (end <= wmap_len_) return true;
     if (!writable_) return false;
     uint64_t len = std::max<uint64_t>(uint64_t{1} << 30, end * 2);
-    void* addr = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
-    if (addr == MAP_FAILED) return false;  // pwritev still works
-    if (wmap_) ::munmap(wmap_, wmap_len_);
-    wmap_ = static_cast<char*>(addr);
+    char* mapped;
+    {
+      fork_guard::Hold hold;
+      void* addr = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+      if (addr == MAP_FAILED) return false;  // pwritev still works
+      if (!fork_guard::add_mapping(hold, addr, len, fd_)) {
+        ::munmap(addr, len);
+        return false;
+      }
+      mapped = static_cast<char*>(addr);
+    }
+    if (wmap_) fork_guard::unmap(wmap_, wmap_len_);
+    wmap_ = mapped;
     wmap_len_ = len;
     return true;
   }
@@ -351,7 +368,7 @@ class PosixFile final : public File {
 class PosixSharedMapping final : public SharedMapping {
  public:
   PosixSharedMapping(char* addr, uint64_t length) : addr_(addr), length_(length) {}
-  ~PosixSharedMapping() override { ::munmap(addr_, length_); }
+  ~PosixSharedMapping() override { fork_guard::unmap(addr_, length_); }
   PosixSharedMapping(const PosixSharedMapping&) = delete;
   PosixSharedMapping& operator=(const PosixSharedMapping&) = delete;
   char* data() const override { return addr_; }
@@ -364,8 +381,9 @@ class PosixSharedMapping final : public SharedMapping {
 
 class PosixSharedFile final : public SharedFile {
  public:
+  // `fd` registered with fork_guard by the caller.
   PosixSharedFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
-  ~PosixSharedFile() override { ::close(fd_); }
+  ~PosixSharedFile() override { fork_guard::close_descriptor(fd_); }
   PosixSharedFile(const PosixSharedFile&) = delete;
   PosixSharedFile& operator=(const PosixSharedFile&) = delete;
 
@@ -397,8 +415,14 @@ class PosixSharedFile final : public SharedFile {
   }
 
   Result<std::unique_ptr<SharedMapping>> map(uint64_t length) override {
+    fork_guard::Hold hold;
     void* addr = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
     if (addr == MAP_FAILED) return errno_status(errno, "mmap", path_);
+    if (!fork_guard::add_mapping(hold, addr, length, fd_)) {
+      int err = errno;
+      ::munmap(addr, length);
+      return errno_status(err, "mmap", path_);
+    }
     return std::unique_ptr<SharedMapping>(new PosixSharedMapping(static_cast<char*>(addr), length));
   }
 
@@ -457,8 +481,13 @@ std::string parent_dir(const std::string& path) {
 class PosixEnv final : public Env {
  public:
   Result<std::unique_ptr<File>> open(const std::string& path, OpenMode mode) override {
-    int fd = retry_open(path.c_str(), open_flags(mode), 0644);
-    if (fd < 0) return errno_status(errno, "open", path);
+    int fd;
+    {
+      fork_guard::Hold hold;
+      fd = retry_open(path.c_str(), open_flags(mode), 0644);
+      if (fd < 0) return errno_status(errno, "open", path);
+      fork_guard::add_descriptor(hold, fd);
+    }
     return std::unique_ptr<File>(new PosixFile(fd, path, mode != OpenMode::read_only));
   }
 
@@ -466,8 +495,13 @@ class PosixEnv final : public Env {
     struct stat model;
     bool has_model = ::stat(like.c_str(), &model) == 0;
     mode_t mode = has_model ? (model.st_mode & 0777) : 0644;
-    int fd = retry_open(path.c_str(), O_RDWR | O_CREAT, mode);
-    if (fd < 0) return errno_status(errno, "open", path);
+    int fd;
+    {
+      fork_guard::Hold hold;
+      fd = retry_open(path.c_str(), O_RDWR | O_CREAT, mode);
+      if (fd < 0) return errno_status(errno, "open", path);
+      fork_guard::add_descriptor(hold, fd);
+    }
     // Just created (empty): the umask may have taken bits away, and root
     // would otherwise own a file that the database's owner cannot open.
     // Failures leave the file as created, which is what a user without

@@ -1,0 +1,157 @@
+// Handles and fork() without exec: a child inherits the parent's handles
+// but must neither keep the parent "alive" after the parent dies nor change
+// anything through them (io/fork_guard.hpp).
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "rivulet/rivulet.hpp"
+#include "test_util.hpp"
+
+namespace rivulet {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using testing::TempDir;
+
+int wait_child(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return status;
+}
+
+// Reads one int from `fd`, or -1.
+int read_int(int fd) {
+  int v = -1;
+  return ::read(fd, &v, sizeof v) == static_cast<ssize_t>(sizeof v) ? v : -1;
+}
+
+void write_int(int fd, int v) {
+  if (::write(fd, &v, sizeof v) != static_cast<ssize_t>(sizeof v)) ::_exit(90);
+}
+
+// A member of group "g" forks a child that does nothing but live on, then
+// is killed. The child holds copies of the member's descriptors: before
+// the fork guard, they kept its liveness lock held, and the member's
+// partitions were never handed to the survivor.
+TEST(Fork, AMemberKilledWhileItsForkedChildLivesLosesItsPartitions) {
+  TempDir dir;
+  const std::string path = dir.file("f.rvl");
+  {
+    auto db = Db::open(path);
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    ASSERT_TRUE((*db)->create_topic("in", {.partitions = 2}).ok());
+    ASSERT_TRUE((*db)->close().ok());
+  }
+  int pids[2];
+  ASSERT_EQ(::pipe(pids), 0);
+  pid_t member = ::fork();
+  ASSERT_GE(member, 0);
+  if (member == 0) {
+    // Never returns into gtest.
+    auto db = Db::open(path);
+    if (!db.ok()) ::_exit(2);
+    auto c = Consumer::create(**db, {.group = "g", .enable_auto_commit = false});
+    if (!c.ok() || !(*c)->subscribe({"in"}).ok()) ::_exit(3);
+    auto until = Clock::now() + 10s;
+    while ((*c)->assignment().size() != 2 && Clock::now() < until) {
+      if (!(*c)->poll(5ms).ok()) ::_exit(4);
+    }
+    if ((*c)->assignment().size() != 2) ::_exit(5);
+    pid_t idle = ::fork();
+    if (idle == 0) {
+      for (;;) ::pause();
+    }
+    write_int(pids[1], idle);
+    for (;;) ::pause();
+  }
+  ::close(pids[1]);
+  const int idle = read_int(pids[0]);
+  ::close(pids[0]);
+  ASSERT_GT(idle, 0) << "the member did not get both partitions; status " << wait_child(member);
+
+  ASSERT_EQ(::kill(member, SIGKILL), 0);
+  wait_child(member);
+  auto db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << db.status().to_string();
+  auto c = Consumer::create(**db, {.group = "g", .enable_auto_commit = false});
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  ASSERT_TRUE((*c)->subscribe({"in"}).ok());
+  auto until = Clock::now() + 5s;
+  while ((*c)->assignment().size() != 2 && Clock::now() < until) ASSERT_TRUE((*c)->poll(5ms).ok());
+  EXPECT_EQ((*c)->assignment().size(), 2u) << "the dead member still counts while its forked child lives";
+  ::kill(idle, SIGKILL);  // not our child: the init process reaps it
+}
+
+// Exit codes of the child in the next test: which check failed.
+enum ChildFailure {
+  kViewChanged = 10,
+  kProduceNotRefused,
+  kPollNotRefused,
+  kCloseFailed,
+};
+
+// A child uses the handle it inherited: its views of records read before
+// the fork stay readable, every use is refused with an error naming fork(),
+// and closing it there (as destructors at exit do) leaves the parent's
+// handle, its reader and the shared area as they were.
+TEST(Fork, AnInheritedHandleIsRefusedInTheChildAndLeavesTheParentAlone) {
+  TempDir dir;
+  const std::string path = dir.file("f.rvl");
+  auto db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << db.status().to_string();
+  ASSERT_TRUE((*db)->create_topic("t").ok());
+  for (const char* v : {"a", "b", "c"}) ASSERT_TRUE((*db)->produce({.topic = "t", .value = v}).ok());
+  auto r = (*db)->reader("t", 0);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  auto first = (*r)->poll(0ms, 1);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 1u);
+
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if ((*first)[0].value != std::optional<std::string_view>("a")) ::_exit(kViewChanged);
+    auto produced = (*db)->produce({.topic = "t", .value = "from the child"});
+    if (produced.ok() || produced.status().message().find("fork") == std::string::npos) {
+      ::_exit(kProduceNotRefused);
+    }
+    auto polled = (*r)->poll(0ms);
+    if (polled.ok() || polled.status().message().find("fork") == std::string::npos) ::_exit(kPollNotRefused);
+    r->reset();
+    if (!(*db)->close().ok()) ::_exit(kCloseFailed);
+    db->reset();
+    ::_exit(0);
+  }
+  int status = wait_child(child);
+  ASSERT_TRUE(WIFEXITED(status)) << "child status " << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "child failed check " << WEXITSTATUS(status);
+
+  EXPECT_TRUE(std::filesystem::exists(path + "-shm")) << "the child's close removed the shared area";
+  ASSERT_TRUE((*db)->produce({.topic = "t", .value = "d"}).ok());
+  std::vector<std::string> rest;
+  for (;;) {
+    auto got = (*r)->poll(0ms);
+    ASSERT_TRUE(got.ok()) << got.status().to_string();
+    if (got->empty()) break;
+    for (const RecordView& v : *got) rest.emplace_back(*v.value);
+  }
+  EXPECT_EQ(rest, (std::vector<std::string>{"b", "c", "d"}));
+  // Another handle sees exactly what the parent committed.
+  auto other = Db::open(path);
+  ASSERT_TRUE(other.ok()) << other.status().to_string();
+  auto described = (*other)->describe_topic("t");
+  ASSERT_TRUE(described.ok());
+  EXPECT_EQ(described->partitions[0].next_offset, 4);
+}
+
+}  // namespace
+}  // namespace rivulet
