@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -147,6 +148,14 @@ Floors measure_floors(const std::string& dir) {
         if (::pwrite(fd, buf.data(), buf.size(), static_cast<off_t>(done)) != static_cast<ssize_t>(buf.size())) break;
       }
       f.write_bytes_per_s = static_cast<double>(done) / since(t);
+      void* map = done > 0 ? ::mmap(nullptr, done, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+      if (map != MAP_FAILED) {
+        const volatile char* bytes = static_cast<const char*>(map);
+        t = clock::now();
+        for (size_t at = 0; at < done; at += 4096) (void)bytes[at];
+        f.mapped_touch_bytes_per_s = static_cast<double>(done) / since(t);
+        ::munmap(map, done);
+      }
     }
     ::close(fd);
     ::unlink(path.c_str());

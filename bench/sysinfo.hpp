@@ -33,6 +33,11 @@ struct Floors {
   double small_write_ns = 0;   // pwrite of 250 bytes, appending to a file in `dir`
   double write_bytes_per_s = 0;  // pwrite of 128 KiB blocks into the page cache
   double memcpy_bytes_per_s = 0;
+  // The same 128 MiB, page-cached, read through a fresh read-only mapping
+  // touching one byte per 4 KiB page: what setting up the page tables costs.
+  // A reader of a just-opened file cannot go faster (workload 3 reads
+  // ~126-byte records: divide by that for records/s).
+  double mapped_touch_bytes_per_s = 0;
 };
 Floors measure_floors(const std::string& dir);
 
