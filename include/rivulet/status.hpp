@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -31,19 +32,29 @@ enum class Code {
 // A short stable name for a code ("corruption", "not_found", ...).
 const char* code_name(Code code);
 
+// OK is a null pointer: a Status that says nothing went wrong (nearly all
+// of them, on every commit and poll path) costs a word to make, move and
+// destroy; only an error allocates.
 class [[nodiscard]] Status {
  public:
   Status() = default;
-  Status(Code code, std::string message, std::optional<uint64_t> position = std::nullopt)
-      : code_(code), message_(std::move(message)), position_(position) {}
+  // A `code` of Code::ok makes an OK status (the message is dropped).
+  Status(Code code, std::string message, std::optional<uint64_t> position = std::nullopt);
+  Status(const Status& other) : rep_(other.rep_ ? std::make_unique<Rep>(*other.rep_) : nullptr) {}
+  Status& operator=(const Status& other) {
+    if (this != &other) rep_ = other.rep_ ? std::make_unique<Rep>(*other.rep_) : nullptr;
+    return *this;
+  }
+  Status(Status&&) noexcept = default;
+  Status& operator=(Status&&) noexcept = default;
 
   static Status OK() { return {}; }
 
-  bool ok() const { return code_ == Code::ok; }
-  Code code() const { return code_; }
-  const std::string& message() const { return message_; }
+  bool ok() const { return rep_ == nullptr; }
+  Code code() const { return rep_ ? rep_->code : Code::ok; }
+  const std::string& message() const;
   // For corruption: the byte position in the file where it was found.
-  std::optional<uint64_t> position() const { return position_; }
+  std::optional<uint64_t> position() const { return rep_ ? rep_->position : std::nullopt; }
   // "corruption: frame checksum mismatch at position 16384".
   std::string to_string() const;
 
@@ -51,9 +62,12 @@ class [[nodiscard]] Status {
   void ignore() const {}
 
  private:
-  Code code_ = Code::ok;
-  std::string message_;
-  std::optional<uint64_t> position_;
+  struct Rep {
+    Code code;
+    std::string message;
+    std::optional<uint64_t> position;
+  };
+  std::unique_ptr<Rep> rep_;
 };
 
 // A value or an error. Access value() only when ok().

@@ -338,7 +338,7 @@ Status DbImpl::catch_up_locked() {
 }
 
 Status DbImpl::refresh() {
-  RIVULET_TRY(check_not_inherited());
+  if (inherited()) [[unlikely]] return inherited_error();
   if (Status failed = failure_.get(); !failed.ok()) return failed;
   if (closed_) return {Code::invalid_argument, "the file is closed"};
   if (shared_ && shared_->written_seq() == applied_seq_.load(std::memory_order_acquire) &&
@@ -394,14 +394,13 @@ Status DbImpl::check_still_named() {
                       path_, deleted ? "deleted" : "replaced")};
 }
 
-Status DbImpl::check_not_inherited() const {
-  if (fork_generation_ == io::fork_guard::generation()) return Status::OK();
+Status DbImpl::inherited_error() const {
   return {Code::invalid_argument,
           fmt::format("{}: this handle was opened before fork(); open the file again in this process", path_)};
 }
 
 Status DbImpl::check_writable() {
-  RIVULET_TRY(check_not_inherited());
+  if (inherited()) [[unlikely]] return inherited_error();
   if (closed_) return {Code::invalid_argument, "the file is closed"};
   if (options_.read_only) return {Code::read_only, fmt::format("{}: opened read-only", path_)};
   return failure_.get();
@@ -1333,11 +1332,11 @@ Status DbImpl::close() {
   // In a child forked after open, only this process's memory is let go:
   // the file and the shared area are the parent's (and inert here, see
   // io/fork_guard.hpp).
-  const bool inherited = !check_not_inherited().ok();
+  const bool forked = inherited();
   Status st;
   {
     std::lock_guard write(write_mu_);
-    if (!inherited && !options_.read_only && !failure_.failed() && shared_ &&
+    if (!forked && !options_.read_only && !failure_.failed() && shared_ &&
         header_.format_version >= format::kOldestWritableVersion) {
       // A checkpoint keeps the next open short. Otherwise, record how far
       // the log is durable, so that later damage before this point is
@@ -1357,7 +1356,7 @@ Status DbImpl::close() {
         shared_->unlock_writer();
       }
     }
-    if (st.ok() && !inherited && !options_.read_only && !failure_.failed()) st = check_still_named();
+    if (st.ok() && !forked && !options_.read_only && !failure_.failed()) st = check_still_named();
     closed_ = true;
   }
   marks_.attach(nullptr);

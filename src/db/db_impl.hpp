@@ -103,8 +103,10 @@ class DbImpl {
   void make_visible_locked(uint64_t seq);
   uint64_t last_seq() const { return head_.next_seq - 1; }
   Status check_writable();
-  // An error if this process is a child forked after the handle opened.
-  Status check_not_inherited() const;
+  // Whether this process is a child forked after the handle opened, and
+  // the error every call then returns.
+  bool inherited() const { return fork_generation_ != io::fork_guard::generation(); }
+  Status inherited_error() const;
   Status fail(Status st);
   // Fails if the path no longer names the file this handle has open.
   Status check_still_named();

@@ -24,9 +24,17 @@ const char* code_name(Code code) {
   return "unknown";
 }
 
+Status::Status(Code code, std::string message, std::optional<uint64_t> position)
+    : rep_(code == Code::ok ? nullptr : std::make_unique<Rep>(Rep{code, std::move(message), position})) {}
+
+const std::string& Status::message() const {
+  static const std::string kNone;
+  return rep_ ? rep_->message : kNone;
+}
+
 std::string Status::to_string() const {
   if (ok()) return "ok";
-  return std::string(code_name(code_)) + ": " + message_;
+  return std::string(code_name(rep_->code)) + ": " + rep_->message;
 }
 
 }  // namespace rivulet

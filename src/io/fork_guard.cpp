@@ -14,6 +14,8 @@
 
 namespace rivulet::io::fork_guard {
 
+std::atomic<uint64_t> detail::generation{0};
+
 namespace {
 
 struct Entry {
@@ -33,7 +35,6 @@ Registry& registry() {
   return *r;
 }
 
-std::atomic<uint64_t> g_generation{0};
 
 // "/proc/self/fd/N" without snprintf, which a fork handler may not call.
 void fd_link(int fd, char (&out)[40]) {
@@ -75,7 +76,7 @@ void in_child() {
     if (null_fd >= 0) ::dup3(null_fd, e.fd, O_CLOEXEC);
   }
   if (null_fd >= 0) ::close(null_fd);
-  g_generation.fetch_add(1, std::memory_order_relaxed);
+  detail::generation.fetch_add(1, std::memory_order_relaxed);
   r.mu.unlock();
 }
 
@@ -122,7 +123,5 @@ void unmap(void* addr, size_t length) {
   }
   ::munmap(addr, length);
 }
-
-uint64_t generation() { return g_generation.load(std::memory_order_relaxed); }
 
 }  // namespace rivulet::io::fork_guard

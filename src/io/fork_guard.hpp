@@ -19,6 +19,7 @@
 // A child that execs loses all of it anyway (every descriptor is CLOEXEC).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -45,7 +46,12 @@ void close_descriptor(int fd);
 bool add_mapping(const Hold&, void* addr, size_t length, int fd);
 void unmap(void* addr, size_t length);
 
-// Changes in a child after every fork(); a handle remembers it at open.
-uint64_t generation();
+namespace detail {
+extern std::atomic<uint64_t> generation;
+}
+
+// Changes in a child after every fork(); a handle remembers it at open and
+// compares on every call, so it is one load.
+inline uint64_t generation() { return detail::generation.load(std::memory_order_relaxed); }
 
 }  // namespace rivulet::io::fork_guard
