@@ -5,7 +5,7 @@
 
 namespace rivulet::index {
 
-void encode_batch_list(const std::vector<BatchEntry>& entries, std::string* out) {
+void encode_batch_list(const BatchEntries& entries, std::string* out) {
   char buf[4 * varint::kMax64];
   BatchEntry prev;
   for (const BatchEntry& e : entries) {
@@ -20,8 +20,7 @@ void encode_batch_list(const std::vector<BatchEntry>& entries, std::string* out)
 }
 
 const char* decode_batch_list(const char* p, const char* end, size_t count, int64_t next_offset,
-                              std::vector<BatchEntry>* out, const char** why) {
-  if (out) out->reserve(out->size() + count);
+                              BatchEntries* out, const char** why) {
   BatchEntry prev;
   for (size_t k = 0; k < count; ++k) {
     int64_t d_offset = 0, d_time = 0, d_pos = 0, bytes = 0;

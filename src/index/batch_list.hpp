@@ -6,19 +6,18 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include "index/partition_index.hpp"
 
 namespace rivulet::index {
 
-void encode_batch_list(const std::vector<BatchEntry>& entries, std::string* out);
+void encode_batch_list(const BatchEntries& entries, std::string* out);
 
 // Reads `count` entries from [p, end), each with a base offset below
 // `next_offset`. Appends them to `out` unless it is null (then only
 // checks). Returns the byte after the last entry, or nullptr with `*why`
 // saying what is wrong.
 const char* decode_batch_list(const char* p, const char* end, size_t count, int64_t next_offset,
-                              std::vector<BatchEntry>* out, const char** why);
+                              BatchEntries* out, const char** why);
 
 }  // namespace rivulet::index

@@ -21,7 +21,7 @@ Status PartitionIndex::load() const {
   std::lock_guard lock(lazy_->mu);
   if (!lazy_->decoded.load(std::memory_order_relaxed)) {
     Encoded& e = lazy_->encoded;
-    std::vector<BatchEntry> all;
+    BatchEntries all;
     const char* why = "";
     const char* end = e.list.data() + e.list.size();
     const char* stop = decode_batch_list(e.list.data(), end, e.count, e.next_offset, &all, &why);

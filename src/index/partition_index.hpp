@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <atomic>
 #include <memory>
@@ -12,7 +13,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "rivulet/status.hpp"
 
@@ -30,6 +30,13 @@ struct BatchEntry {
   // Batches decoded from a checkpoint's list were not: readers check those.
   bool checked = false;
 };
+
+// In blocks, not one array: a partition that gains a batch per commit (one
+// record per commit) would otherwise copy its whole index at every
+// doubling, into fresh memory that faults in page by page, on the commit
+// and poll paths of every handle. Blocks are small (libstdc++: 512 bytes),
+// so a partition of a few batches costs little.
+using BatchEntries = std::deque<BatchEntry>;
 
 // Thread-safety: const members may run at once in several threads (readers
 // under a shared lock); the others need the index to themselves.
@@ -76,7 +83,7 @@ class PartitionIndex {
   size_t size() const { return entries().size(); }
   const BatchEntry& at(size_t i) const { return entries()[i]; }
   BatchEntry& at(size_t i) { return mutable_entries()[i]; }
-  const std::vector<BatchEntry>& entries() const {
+  const BatchEntries& entries() const {
     if (lazy_) (void)load();
     return entries_;
   }
@@ -86,7 +93,7 @@ class PartitionIndex {
   // before the answer, never after it; the reader's search by time scans
   // on from there (ReaderImpl::offset_for_time).
   void erase(size_t i) {
-    std::vector<BatchEntry>& entries = mutable_entries();
+    BatchEntries& entries = mutable_entries();
     entries.erase(entries.begin() + static_cast<std::ptrdiff_t>(i));
   }
 
@@ -96,7 +103,8 @@ class PartitionIndex {
   // first record with timestamp >= ms, or (after compaction) one before it.
   std::optional<size_t> find_time(int64_t ms) const;
 
-  size_t memory_bytes() const { return entries_.capacity() * sizeof(BatchEntry); }
+  // The entries' bytes (their blocks round it up by less than one block).
+  size_t memory_bytes() const { return entries_.size() * sizeof(BatchEntry); }
 
  private:
   struct Lazy {
@@ -108,7 +116,7 @@ class PartitionIndex {
   };
   // With the index to itself, a decoded index can let go of its Lazy (a
   // failed one keeps it, to go on saying why).
-  std::vector<BatchEntry>& mutable_entries() {
+  BatchEntries& mutable_entries() {
     if (lazy_ && load().ok()) lazy_.reset();
     return entries_;
   }
@@ -117,7 +125,7 @@ class PartitionIndex {
   // maximum timestamps counting only each other). Decoding, under
   // lazy_->mu by whichever const caller comes first, puts the encoded
   // ones before them.
-  mutable std::vector<BatchEntry> entries_;
+  mutable BatchEntries entries_;
   std::unique_ptr<Lazy> lazy_;  // null when nothing is left to decode
 };
 
