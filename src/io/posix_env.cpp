@@ -116,6 +116,7 @@ Result<FileId> fd_id(int fd, const std::string& path) {
 // records/s) with a slower close too.
 constexpr uint64_t kMaxMappedWrite = 16 << 10;
 constexpr uint64_t kPrefault = 256 << 10;  // how far ahead mapped writes fault pages in
+constexpr uint64_t kReleaseStep = 1 << 20;  // how far behind them pages are let go, at least
 constexpr uint64_t kHugeBlock = 2 << 20;   // a PMD: one page-table entry maps it
 
 class PosixFile final : public File {
@@ -229,7 +230,11 @@ class PosixFile final : public File {
       rc = ::fallocate(fd_, 0, static_cast<off_t>(first), static_cast<off_t>(end - first));
     } while (rc != 0 && errno == EINTR);
     if (rc == 0) {
-      if (first != safe_end_) safe_begin_ = prefaulted_end_ = first;
+      if (first != safe_end_) {
+        safe_begin_ = prefaulted_end_ = first;
+        const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+        released_end_ = (first + page - 1) / page * page;
+      }
       safe_end_ = end;
       return Status::OK();
     }
@@ -320,13 +325,30 @@ class PosixFile final : public File {
   // kernel has MADV_POPULATE_WRITE, 5.14 on; elsewhere they fault as usual).
   // Only the pages from `from` on, which hold nothing yet: faulting data in
   // writable would dirty it for nothing.
+  // Also lets go of the pages behind `from`, written already (see
+  // release_behind).
   void prefault(uint64_t from, uint64_t end) {
     prefaulted_end_ = end;
-#ifdef MADV_POPULATE_WRITE
     uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
     uint64_t start = from / page * page;
+    release_behind(start);
+#ifdef MADV_POPULATE_WRITE
     if (end > start) ::madvise(wmap_ + start, end - start, MADV_POPULATE_WRITE);
 #endif
+  }
+
+  // Drops this mapping's page-table entries for [released_end_, end), pages
+  // the writes have passed (appends never come back to them). The data
+  // stays: MADV_DONTNEED on a shared file mapping leaves the pages in the
+  // page cache, dirty, as after a pwritev. Kept mapped, every one of them
+  // would have to be write-protected, with a TLB flush each, when written
+  // back: on this VM most of the time a segment change's fdatasync took.
+  // Advice: where it fails, the pages stay mapped as before.
+  void release_behind(uint64_t end) {
+    if (end > released_end_ + kReleaseStep) {
+      ::madvise(wmap_ + released_end_, end - released_end_, MADV_DONTNEED);
+      released_end_ = end;
+    }
   }
 
   // A writable mapping covering [0, end), made (or remade larger) on
@@ -360,6 +382,7 @@ class PosixFile final : public File {
   uint64_t safe_begin_ = 0;
   uint64_t safe_end_ = 0;
   uint64_t prefaulted_end_ = 0;
+  uint64_t released_end_ = 0;  // see release_behind
   bool last_write_mapped_ = false;
   char* wmap_ = nullptr;
   uint64_t wmap_len_ = 0;
