@@ -35,7 +35,6 @@ Registry& registry() {
   return *r;
 }
 
-
 // "/proc/self/fd/N" without snprintf, which a fork handler may not call.
 void fd_link(int fd, char (&out)[40]) {
   const char prefix[] = "/proc/self/fd/";
@@ -71,6 +70,9 @@ void in_child() {
       ::mmap(e.addr, e.length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     }
   }
+  // If even /dev/null cannot be opened (a full descriptor table), the
+  // descriptors stay shared as before the guard; closing them instead would
+  // free their numbers for the inherited handles to close someone else's.
   int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   for (const Entry& e : r.entries) {
     if (null_fd >= 0) ::dup3(null_fd, e.fd, O_CLOEXEC);
