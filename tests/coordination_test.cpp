@@ -35,6 +35,7 @@ namespace {
 using coord::SharedState;
 using std::chrono::milliseconds;
 using testing::TempDir;
+using testing::wait_child;
 
 constexpr coord::LogIdentity kLog{{1, 2}, 3};
 
@@ -69,12 +70,6 @@ pid_t fork_child(F child) {
     ::_exit(0);
   }
   return pid;
-}
-
-int wait_child(pid_t pid) {
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return status;
 }
 
 TEST(Coordination, FirstToAttachRebuildsTheAreaAndLastToLeaveRemovesIt) {

@@ -21,12 +21,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using testing::TempDir;
-
-int wait_child(pid_t pid) {
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return status;
-}
+using testing::wait_child;
 
 // Reads one int from `fd`, or -1.
 int read_int(int fd) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -82,6 +83,13 @@ void for_each_record(Db& db, std::string_view topic, int32_t partition, Fn fn,
 inline uint64_t test_seed() {
   if (const char* s = getenv("RIVULET_SEED")) return std::stoull(s);
   return std::random_device{}();
+}
+
+// Waits for a child process and returns its wait status.
+inline int wait_child(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return status;
 }
 
 }  // namespace rivulet::testing
