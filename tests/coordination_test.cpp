@@ -164,6 +164,42 @@ TEST(Coordination, WriterLockOfAKilledHolderIsTakenOver) {
   ::close(ready[1]);
 }
 
+// A committer counts itself in `writers` on its way to a frame so that a
+// sync leader waits a moment for it; one killed on the way must not make
+// every later leader wait kGatherWriters for a frame that never comes.
+TEST(Coordination, ACommitterKilledOnItsWayToAFrameIsNotWaitedForByLaterSyncs) {
+  TempDir dir;
+  std::string path = dir.file("a-shm");
+  auto mine = attach(path);
+  ASSERT_TRUE(mine->publish_initial(1, 1).ok());
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = fork_child([&] {
+    auto theirs = attach(path);
+    if (theirs) theirs->begin_write();
+    char ok = theirs ? 'y' : 'n';
+    if (::write(ready[1], &ok, 1) != 1) ::_exit(2);
+    for (;;) ::pause();
+  });
+  char got = 0;
+  ASSERT_EQ(::read(ready[0], &got, 1), 1);
+  ASSERT_EQ(got, 'y');
+  ::kill(child, SIGKILL);
+  EXPECT_TRUE(WIFSIGNALED(wait_child(child)));
+  EXPECT_EQ(mine->writers(), 1u);
+
+  bool took_over = false;
+  ASSERT_TRUE(mine->lock_writer(&took_over).ok());
+  mine->publish_written(2, false);
+  mine->unlock_writer();
+  int syncs = 0;
+  ASSERT_TRUE(mine->sync_through(2, [&] { ++syncs; return Status::OK(); }).ok());
+  EXPECT_EQ(syncs, 1);
+  EXPECT_EQ(mine->writers(), 0u) << "the dead committer is still counted";
+  ::close(ready[0]);
+  ::close(ready[1]);
+}
+
 TEST(Coordination, WriterLockExcludesOtherHandles) {
   TempDir dir;
   auto a = attach(dir.file("a-shm"));

@@ -352,6 +352,10 @@ Status SharedState::sync_through(uint64_t seq, const std::function<Status()>& fd
       // pay a whole one of their own: let them write first, briefly.
       Clock::time_point stop = Clock::now() + kGatherWriters;
       while (shared_->writers.load() != 0 && Clock::now() < stop) std::this_thread::yield();
+      if (shared_->writers.load() != 0 && Clock::now() >= next_dead_writer_look_) {
+        next_dead_writer_look_ = Clock::now() + kLivenessCheck;
+        clear_dead_writers();
+      }
       // Everything written so far rides on this sync, ours included.
       uint64_t target = written_seq();
       Status st = durable_seq() >= seq ? Status::OK() : fdatasync();
@@ -386,6 +390,23 @@ void SharedState::begin_write() {
 void SharedState::end_write() {
   shared_->slots[slot_].writing.fetch_sub(1);
   shared_->writers.fetch_sub(1);
+}
+
+uint32_t SharedState::writers() const { return shared_->writers.load(); }
+
+// A handle killed on its way to a frame (waiting for the writer lock, or
+// writing) leaves its count in `writers`, and every sync leader after it
+// would wait the whole kGatherWriters for a frame that never comes. Its
+// slot says how much of the count is its: take the dead slot's lock, as
+// claim_slot does, so nobody claims the slot meanwhile, and give it back.
+void SharedState::clear_dead_writers() {
+  uint32_t used = shared_->slots_used.load();
+  for (uint32_t i = 0; i < used && i < kSlots; ++i) {
+    if (i == slot_ || shared_->slots[i].writing.load() == 0) continue;
+    if (!file_->lock(io::kSlotLockBase + i, io::LockType::exclusive, false).ok()) continue;  // alive
+    if (uint32_t n = shared_->slots[i].writing.exchange(0)) shared_->writers.fetch_sub(n);
+    file_->unlock(io::kSlotLockBase + i).ignore();
+  }
 }
 
 // Sequentially consistent, as are the epoch's bump and load: the reader's

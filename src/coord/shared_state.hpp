@@ -81,6 +81,10 @@ class SharedState {
   void begin_write();
   void end_write();
   static constexpr std::chrono::microseconds kGatherWriters{200};
+  // Committers of all handles between begin_write and end_write, counting
+  // those a dead handle left until a sync leader or the slot's next claimer
+  // gives them back (for tests).
+  uint32_t writers() const;
   // Returns once every frame through `seq` is durable. One caller at a time
   // (across all processes) runs `fdatasync`, for every frame written so
   // far; the others wait for it and share its result. If `fdatasync` fails,
@@ -141,6 +145,7 @@ class SharedState {
               bool fresh);
   Status claim_slot();
   bool holder_alive(uint32_t token);
+  void clear_dead_writers();
   void bump_commit_epoch();
   uint32_t token() const;
 
@@ -153,6 +158,8 @@ class SharedState {
   const uint64_t fork_generation_ = io::fork_guard::generation();  // see detach()
   uint32_t slot_ = UINT32_MAX;
   uint32_t generation_ = 0;
+  // When this handle, as sync leader, may look for dead writers again.
+  std::chrono::steady_clock::time_point next_dead_writer_look_{};
   // The first failure of an fdatasync of this handle (see sync_through).
   util::StickyStatus sync_failure_;
 };
