@@ -142,12 +142,13 @@ void GroupMembership::clear_locked(uint32_t i) {
 
 uint32_t GroupMembership::epoch() const { return area_.epoch.load(std::memory_order_acquire); }
 
-Result<std::vector<LiveMember>> GroupMembership::members() {
+Result<std::vector<LiveMember>> GroupMembership::members(uint32_t* epoch) {
   // Under the table lock: entries are rewritten under it (a slot freed and
   // taken by another group's joiner), so a look without it could count
   // another group's member or read a half-written entry.
   RIVULET_TRY(lock_table());
   Result<std::vector<LiveMember>> live = members_locked();
+  if (epoch && live.ok()) *epoch = area_.epoch.load(std::memory_order_acquire);
   unlock_table();
   return live;
 }

@@ -47,8 +47,9 @@ class GroupMembership {
   uint32_t epoch() const;
   // The live members of this group (this one included), read under the
   // table lock. Entries of dead members are cleared on the way, which
-  // moves the epoch.
-  Result<std::vector<LiveMember>> members();
+  // moves the epoch; *epoch, if given, is the epoch these members are
+  // (read under the same lock, so a join right after is not missed).
+  Result<std::vector<LiveMember>> members(uint32_t* epoch = nullptr);
   uint32_t index() const { return index_; }
   uint32_t group_index() const { return group_; }
   uint64_t join_seq() const { return join_seq_; }

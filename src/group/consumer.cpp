@@ -134,9 +134,10 @@ Status ConsumerImpl::rebalance(bool force) {
   Clock::time_point now = Clock::now();
   uint32_t epoch = member_->epoch();
   if (!force && epoch == seen_epoch_ && now < next_look_) return Status::OK();
-  Result<std::vector<coord::LiveMember>> members = member_->members();
+  // The epoch these members are: clearing dead ones moved it, and a join
+  // after the look must still count as unseen.
+  Result<std::vector<coord::LiveMember>> members = member_->members(&seen_epoch_);
   if (!members.ok()) return members.status();
-  seen_epoch_ = member_->epoch();  // clearing dead members moved it
   Result<std::vector<TopicInfo>> topics = db_.list_topics();
   if (!topics.ok()) return topics.status();
 
