@@ -287,6 +287,8 @@ void add_produce_command(CLI::App& app, const std::string& file, Registry& regis
       "(an empty line is an empty value). Records are committed in batches of up to\n"
       "1000, and at once whenever the input pauses. VALUE, when given, is read like\n"
       "one such line (split by --key-separator, parsed as JSON with --format json).\n"
+      "A line that cannot be a record stops the command with an error naming its\n"
+      "line number; every line before it is committed.\n"
       "\n"
       "With --format json a line is\n"
       "  {\"key\":..,\"value\":..,\"headers\":[{\"key\":..,\"value\":..}],\"partition\":..,\"timestamp\":..}\n"
