@@ -72,6 +72,27 @@ pid_t fork_child(F child) {
   return pid;
 }
 
+// Another process attaches to `path`, does `step` (true if it went well)
+// and is killed with SIGKILL right after, holding whatever `step` took.
+template <typename F>
+void killed_after(const std::string& path, F step) {
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = fork_child([&] {
+    auto theirs = attach(path);
+    char ok = theirs && step(*theirs) ? 'y' : 'n';
+    if (::write(ready[1], &ok, 1) != 1) ::_exit(2);
+    for (;;) ::pause();
+  });
+  char got = 0;
+  EXPECT_EQ(::read(ready[0], &got, 1), 1);
+  EXPECT_EQ(got, 'y');
+  ::kill(child, SIGKILL);
+  EXPECT_TRUE(WIFSIGNALED(wait_child(child)));
+  ::close(ready[0]);
+  ::close(ready[1]);
+}
+
 TEST(Coordination, FirstToAttachRebuildsTheAreaAndLastToLeaveRemovesIt) {
   TempDir dir;
   std::string path = dir.file("a-shm");
@@ -139,20 +160,10 @@ TEST(Coordination, WriterLockOfAKilledHolderIsTakenOver) {
   std::string path = dir.file("a-shm");
   auto mine = attach(path);
   ASSERT_TRUE(mine->publish_initial(1, 1).ok());
-  int ready[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  pid_t child = fork_child([&] {
-    auto theirs = attach(path);
+  killed_after(path, [](SharedState& theirs) {
     bool took_over = false;
-    char ok = theirs && theirs->lock_writer(&took_over).ok() ? 'y' : 'n';
-    if (::write(ready[1], &ok, 1) != 1) ::_exit(2);
-    for (;;) ::pause();
+    return theirs.lock_writer(&took_over).ok();
   });
-  char got = 0;
-  ASSERT_EQ(::read(ready[0], &got, 1), 1);
-  ASSERT_EQ(got, 'y');
-  ::kill(child, SIGKILL);
-  EXPECT_TRUE(WIFSIGNALED(wait_child(child)));
   bool took_over = false;
   ASSERT_TRUE(mine->lock_writer(&took_over).ok());
   EXPECT_TRUE(took_over);
@@ -160,8 +171,6 @@ TEST(Coordination, WriterLockOfAKilledHolderIsTakenOver) {
   ASSERT_TRUE(mine->lock_writer(&took_over).ok());
   EXPECT_FALSE(took_over);
   mine->unlock_writer();
-  ::close(ready[0]);
-  ::close(ready[1]);
 }
 
 // A committer counts itself in `writers` on its way to a frame so that a
@@ -172,20 +181,10 @@ TEST(Coordination, ACommitterKilledOnItsWayToAFrameIsNotWaitedForByLaterSyncs) {
   std::string path = dir.file("a-shm");
   auto mine = attach(path);
   ASSERT_TRUE(mine->publish_initial(1, 1).ok());
-  int ready[2];
-  ASSERT_EQ(::pipe(ready), 0);
-  pid_t child = fork_child([&] {
-    auto theirs = attach(path);
-    if (theirs) theirs->begin_write();
-    char ok = theirs ? 'y' : 'n';
-    if (::write(ready[1], &ok, 1) != 1) ::_exit(2);
-    for (;;) ::pause();
+  killed_after(path, [](SharedState& theirs) {
+    theirs.begin_write();
+    return true;
   });
-  char got = 0;
-  ASSERT_EQ(::read(ready[0], &got, 1), 1);
-  ASSERT_EQ(got, 'y');
-  ::kill(child, SIGKILL);
-  EXPECT_TRUE(WIFSIGNALED(wait_child(child)));
   EXPECT_EQ(mine->writers(), 1u);
 
   bool took_over = false;
@@ -196,8 +195,6 @@ TEST(Coordination, ACommitterKilledOnItsWayToAFrameIsNotWaitedForByLaterSyncs) {
   ASSERT_TRUE(mine->sync_through(2, [&] { ++syncs; return Status::OK(); }).ok());
   EXPECT_EQ(syncs, 1);
   EXPECT_EQ(mine->writers(), 0u) << "the dead committer is still counted";
-  ::close(ready[0]);
-  ::close(ready[1]);
 }
 
 TEST(Coordination, WriterLockExcludesOtherHandles) {
