@@ -55,6 +55,7 @@ Result<std::unique_ptr<GroupMembership>> GroupMembership::join(SharedState& shar
   Status st = m->register_locked(group, topics);
   m->unlock_table();
   if (!st.ok()) return st;
+  shared.wake_waiters();  // the group's members look now, not at their next timer
   return m;
 }
 
@@ -197,6 +198,7 @@ void GroupMembership::leave() {
     // slot as soon as the table is unlocked, before our description closes.
     file_->unlock(io::kMemberLockBase + index_).ignore();
     unlock_table();
+    shared_.wake_waiters();
   }
   index_ = UINT32_MAX;
   file_.reset();

@@ -286,6 +286,8 @@ void SharedState::publish_written(uint64_t seq, bool visible) {
   }
 }
 
+void SharedState::wake_waiters() { bump_commit_epoch(); }
+
 void SharedState::bump_commit_epoch() {
   shared_->commit_epoch.fetch_add(1);
   if (shared_->commit_waiters.load() != 0) futex_wake(&shared_->commit_epoch, INT_MAX);

@@ -102,6 +102,9 @@ class SharedState {
   // ---- waiting for commits ----
   // Changes whenever written_seq() or committed_seq() moves.
   uint32_t commit_epoch() const;
+  // Moves the epoch and wakes every waiter of every handle without a
+  // commit: something else they look at changed (a group's members).
+  void wake_waiters();
   // Sleeps until commit_epoch() != seen or `until`; spins for `spin` first.
   // While frames are written but not committed (a sync under full pending)
   // it looks every kLivenessCheck, and if no live handle is syncing them

@@ -349,8 +349,10 @@ Status DbImpl::refresh() {
   return catch_up_locked();
 }
 
-Result<int> DbImpl::wait_any(std::span<ReaderImpl* const> readers, std::chrono::milliseconds timeout) {
+Result<int> DbImpl::wait_any(std::span<ReaderImpl* const> readers, std::chrono::milliseconds timeout,
+                             std::chrono::steady_clock::time_point any_commit_from) {
   auto until = std::chrono::steady_clock::now() + timeout;
+  bool committed = false;  // a commit came while waiting
   for (;;) {
     uint32_t seen = commit_epoch();
     RIVULET_TRY(refresh());
@@ -360,8 +362,11 @@ Result<int> DbImpl::wait_any(std::span<ReaderImpl* const> readers, std::chrono::
         if (readers[i]->ready_locked()) return static_cast<int>(i);
       }
     }
-    if (std::chrono::steady_clock::now() >= until) return -1;
-    wait_for_commit(seen, until);
+    auto now = std::chrono::steady_clock::now();
+    if (committed && now >= any_commit_from) return kAnyCommit;
+    if (now >= until) return -1;
+    wait_for_commit(seen, committed ? std::min(until, any_commit_from) : until);
+    committed = committed || commit_epoch() != seen;
   }
 }
 

@@ -1,13 +1,19 @@
 // rivulet::Consumer: a group member that reads the partitions the round-
 // robin assignor gives it, owning each through its partition lock.
 //
-// Rebalancing is incremental and needs no leader: at each look (when the
-// member table's epoch moved, and every kLook anyway, which is how a death
-// is noticed) a member recomputes the assignment from the live members and
-// topics, gives up what is no longer its own (revoked callback, auto-commit,
-// unlock) and takes what is (lock, committed offset, assigned callback).
-// A partition whose lock another member still holds is retried every kRetry
-// until that member lets it go at its next poll.
+// Rebalancing is incremental and needs no leader: at each look a member
+// recomputes the assignment from the live members and topics, gives up what
+// is no longer its own (revoked callback, auto-commit, unlock) and takes
+// what is (lock, committed offset, assigned callback). A partition whose
+// lock another member still holds is retried every kRetry until that member
+// lets it go at its next poll.
+//
+// A member looks when the member table's epoch moved (a join or a leave,
+// which also wakes every waiting poll), and otherwise on a timer, which is
+// how a death is noticed: kLook after the last look while records or
+// commits come, backing off to kIdleLook while the file is idle, so an idle
+// member wakes 20 times a second instead of 100. The first commit after a
+// death wakes the survivors, and they look within kLook.
 #include "rivulet/consumer.hpp"
 
 #include <algorithm>
@@ -16,6 +22,7 @@
 
 #include "coord/group_membership.hpp"
 #include "db/db_impl.hpp"
+#include "db/reader_impl.hpp"
 #include "group/assignor.hpp"
 #include "group/group_name.hpp"
 #include "meta/catalog.hpp"
@@ -27,6 +34,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr std::chrono::milliseconds kLook{10};
+// A death in an idle file is noticed within kIdleLook: issue 4 asks for a
+// survivor reading a dead member's partitions within 100 ms.
+constexpr std::chrono::milliseconds kIdleLook{50};
 constexpr std::chrono::milliseconds kRetry{2};
 
 std::string name_of(const TopicPartition& tp) { return fmt::format("{}[{}]", tp.topic, tp.partition); }
@@ -56,13 +66,15 @@ class ConsumerImpl {
   struct Owned {
     TopicPartition tp;
     uint32_t topic_id = 0;
-    std::unique_ptr<Reader> reader;
+    std::unique_ptr<ReaderImpl> reader;
     bool paused = false;
     int64_t committed = -1;  // the position last committed, -1 if none
   };
 
   Status check_open() const;
   Status rebalance(bool force);
+  // Records or commits came: the next look is due kLook after the last.
+  void note_activity();
   Status take(const TopicPartition& tp, uint32_t topic_id, std::vector<TopicPartition>* taken);
   // Revokes the partitions for which `drop` says so (all with null).
   Status revoke(const std::function<bool(const Owned&)>& drop);
@@ -81,6 +93,9 @@ class ConsumerImpl {
   // last look: retried every kRetry.
   std::vector<TopicPartition> awaiting_;
   Clock::time_point next_look_{};
+  Clock::time_point last_look_{};
+  // Between looks that change nothing: kLook, doubling up to kIdleLook.
+  std::chrono::milliseconds look_interval_ = kLook;
   Clock::time_point next_auto_commit_{};
   size_t first_ = 0;  // where the next poll starts, so every partition gets its turn
   bool closed_ = false;
@@ -136,6 +151,7 @@ Status ConsumerImpl::rebalance(bool force) {
   if (!force && epoch == seen_epoch_ && now < next_look_) return Status::OK();
   // The epoch these members are: clearing dead ones moved it, and a join
   // after the look must still count as unseen.
+  const uint32_t epoch_before = seen_epoch_;
   Result<std::vector<coord::LiveMember>> members = member_->members(&seen_epoch_);
   if (!members.ok()) return members.status();
   Result<std::vector<TopicInfo>> topics = db_.list_topics();
@@ -159,6 +175,7 @@ Status ConsumerImpl::rebalance(bool force) {
 
   // Give up first, so that members waiting for our partitions get them
   // (a topic deleted and created again under its name is a new partition).
+  const size_t owned_before = owned_.size();
   RIVULET_TRY(revoke([&](const Owned& o) {
     auto it = std::lower_bound(target.begin(), target.end(), o.tp, [](const Target& t, const TopicPartition& tp) { return t.tp < tp; });
     return it == target.end() || it->tp != o.tp || it->topic_id != o.topic_id;
@@ -172,8 +189,17 @@ Status ConsumerImpl::rebalance(bool force) {
     if (!st.ok()) break;
   }
   if (!taken.empty() && options_.on_assigned) options_.on_assigned(taken);
-  next_look_ = now + (awaiting_.empty() ? std::chrono::milliseconds(kLook) : std::chrono::milliseconds(kRetry));
+  const bool changed = seen_epoch_ != epoch_before || owned_.size() != owned_before || !taken.empty() ||
+                       !awaiting_.empty() || !st.ok();
+  look_interval_ = changed ? kLook : std::min<std::chrono::milliseconds>(look_interval_ * 2, kIdleLook);
+  last_look_ = now;
+  next_look_ = now + (awaiting_.empty() ? look_interval_ : std::chrono::milliseconds(kRetry));
   return st;
+}
+
+void ConsumerImpl::note_activity() {
+  look_interval_ = kLook;
+  next_look_ = std::min(next_look_, last_look_ + kLook);
 }
 
 Status ConsumerImpl::take(const TopicPartition& tp, uint32_t topic_id, std::vector<TopicPartition>* taken) {
@@ -198,7 +224,7 @@ Status ConsumerImpl::take(const TopicPartition& tp, uint32_t topic_id, std::vect
     return {Code::not_found, fmt::format("group '{}' has no committed offset for {} and auto_offset_reset is none",
                                          options_.group, name_of(tp))};
   }
-  Result<std::unique_ptr<Reader>> reader = db_.reader(tp.topic, tp.partition, start);
+  Result<std::unique_ptr<ReaderImpl>> reader = impl_.reader(tp.topic, tp.partition, start);
   if (!reader.ok() && *c && reader.status().code() == Code::out_of_range) {
     // The committed offset is gone (retention) or beyond the end: as Kafka
     // does, fall back to the reset policy, which none forbids.
@@ -209,8 +235,8 @@ Status ConsumerImpl::take(const TopicPartition& tp, uint32_t topic_id, std::vect
                           "is none",
                           options_.group, (*c)->offset, name_of(tp), reader.status().message())};
     }
-    reader = db_.reader(tp.topic, tp.partition,
-                        options_.auto_offset_reset == OffsetReset::earliest ? StartAt::earliest() : StartAt::latest());
+    reader = impl_.reader(tp.topic, tp.partition,
+                          options_.auto_offset_reset == OffsetReset::earliest ? StartAt::earliest() : StartAt::latest());
   }
   if (!reader.ok()) {
     member_->disown(topic_id, tp.partition);
@@ -294,7 +320,7 @@ Result<std::span<const ConsumerRecord>> ConsumerImpl::poll(std::chrono::millisec
       next_auto_commit_ = Clock::now() + options_.auto_commit_interval;
     }
     RIVULET_TRY(rebalance(false));
-    std::vector<Reader*> waiting;
+    std::vector<ReaderImpl*> waiting;
     Status failed;  // the first partition's error, returned if no other has records
     for (size_t k = 0; k < owned_.size() && records_.size() < options_.max_poll_records; ++k) {
       Owned& o = owned_[(first_ + k) % owned_.size()];
@@ -317,7 +343,10 @@ Result<std::span<const ConsumerRecord>> ConsumerImpl::poll(std::chrono::millisec
       waiting.push_back(o.reader.get());
     }
     if (!owned_.empty()) first_ = (first_ + 1) % owned_.size();
-    if (!records_.empty()) return std::span<const ConsumerRecord>(records_);
+    if (!records_.empty()) {
+      note_activity();
+      return std::span<const ConsumerRecord>(records_);
+    }
     if (!failed.ok()) {
       // not_found: a topic deleted since the last look, which gives its
       // partitions up; look now rather than fail until the next one.
@@ -328,11 +357,13 @@ Result<std::span<const ConsumerRecord>> ConsumerImpl::poll(std::chrono::millisec
     }
     Clock::time_point now = Clock::now();
     if (now >= until) return std::span<const ConsumerRecord>();
-    // Wake for a commit to any partition of ours, and in time for the next
-    // look at the group.
+    // Wake for a commit to any partition of ours, in time for the next look
+    // at the group, and for a look kLook after the last once anything at
+    // all is committed (records for a dead member's partitions, say).
     auto wait = std::chrono::ceil<std::chrono::milliseconds>(std::min(until, std::max(next_look_, now)) - now);
-    Result<int> ready = db_.wait_any(waiting, std::max(wait, std::chrono::milliseconds(1)));
+    Result<int> ready = impl_.wait_any(waiting, std::max(wait, std::chrono::milliseconds(1)), last_look_ + kLook);
     if (!ready.ok()) return ready.status();
+    if (*ready == DbImpl::kAnyCommit) note_activity();
   }
 }
 
