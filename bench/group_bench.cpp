@@ -501,8 +501,9 @@ std::string takeover_round(const Config& cfg, const std::string& path, const Dat
   };
   if (!wait_until(*t, split, {a, b})) return give_up("members A and B did not settle on 4 + 4 partitions", {a, b});
   // Both have read their records and sleep in poll; kill at a random point
-  // of B's 10 ms look cycle.
-  sleep_ns(20'000'000 + std::uniform_int_distribution<int64_t>(0, 10'000'000)(rng));
+  // of B's look cycle, which backs off from 10 ms to 50 ms while the file
+  // is idle (within ~70 ms of the last activity).
+  sleep_ns(20'000'000 + std::uniform_int_distribution<int64_t>(0, 280'000'000)(rng));
   if (!split()) return give_up("the assignment moved after settling", {a, b});
 
   t->victim.store(t->member[0].owned.load());
@@ -531,9 +532,10 @@ std::string takeover_round(const Config& cfg, const std::string& path, const Dat
 void run_takeover(const Config& cfg, const std::string& dir, const Dataset& ds, std::vector<Row>& rows) {
   std::printf("\n[3] takeover after SIGKILL: topic of %d partitions, %d records in each, group \"%s\" (earliest,\n"
               "    no commits); member A (a process) takes all, member B (a process) joins and takes half;\n"
-              "    20-30 ms later the parent SIGKILLs A. Takeover = B's poll returning a record of one of A's\n"
+              "    20-300 ms later the parent SIGKILLs A. Takeover = B's poll returning a record of one of A's\n"
               "    partitions - the parent's CLOCK_MONOTONIC just before kill(). A fresh file each round.\n"
-              "    (Members look at the group every 10 ms: that is how a death is noticed.)\n",
+              "    (An idle member looks at the group every 10 ms backing off to 50 ms: that is how a death\n"
+              "    is noticed.)\n",
               kPartitions, kTakeoverRecords, kGroup);
   std::printf("      %-8s %14s %14s %14s\n", "round", "A reaped", "B owns all", "B reads A's");
   std::fflush(stdout);
