@@ -20,8 +20,9 @@ namespace {
 
 constexpr uint64_t kMagic = 0x01004D48534C5652;  // "RVLSHM\0\1"
 // 2: consumer group members; 3: reclaim epoch, read marks by segment;
-// 4: written seq beside committed seq and the commit epoch.
-constexpr uint32_t kVersion = 4;
+// 4: written seq beside committed seq and the commit epoch; 5: partition
+// wake channels.
+constexpr uint32_t kVersion = 5;
 constexpr uint32_t kSlots = 1024;
 // Lock words hold the holder's token: slot + 1 in the low 16 bits, the
 // slot's generation (15 bits) above, and kContended when someone sleeps on
@@ -32,6 +33,16 @@ constexpr int kAttachAttempts = 1000;
 constexpr std::chrono::microseconds kWriterSpin{20};
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
+
+// The header fields (magic to slots used) are in the first page of every
+// version's area, which is always larger.
+constexpr uint64_t kHeaderPage = 4096;
+
+Status other_version(const std::string& path) {
+  return Status(Code::unsupported, fmt::format("{}: made by another version of Rivulet that still has the log open "
+                                               "(close it there first)",
+                                               path));
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -85,6 +96,13 @@ struct Layout {
 
   Slot slots[kSlots];
   GroupArea groups;
+
+  // The partition wake channels (SharedState::wake_channel).
+  struct WakeChannel {
+    std::atomic<uint32_t> epoch;
+    std::atomic<uint32_t> waiters;
+  };
+  alignas(64) WakeChannel channels[SharedState::kWakeChannels];
 };
 
 // docs/FORMAT.md lists these offsets; another implementation relies on them.
@@ -99,7 +117,9 @@ static_assert(offsetof(Layout, durable_seq) == 192 && offsetof(Layout, sync_lead
 static_assert(offsetof(Layout, slots) == 256 && sizeof(Slot) == 64 && offsetof(Slot, read_mark) == 16 &&
               offsetof(Slot, writing) == 24);
 static_assert(offsetof(Layout, groups) == 256 + 64 * kSlots);
-static_assert(sizeof(Layout) == 256 + 64 * kSlots + sizeof(GroupArea));
+static_assert(offsetof(Layout, channels) == 256 + 64 * kSlots + sizeof(GroupArea) &&
+              sizeof(Layout::WakeChannel) == 8);
+static_assert(sizeof(Layout) == 256 + 64 * kSlots + sizeof(GroupArea) + 8 * SharedState::kWakeChannels);
 
 static void advance(std::atomic<uint64_t>& word, uint64_t to) {
   uint64_t cur = word.load(std::memory_order_acquire);
@@ -144,16 +164,24 @@ Result<std::unique_ptr<SharedState>> SharedState::attach(io::Env* env, const std
     if (!named.ok() && named.status().code() != Code::not_found) return named.status();
     if (!named.ok() || *named != *mine) continue;
 
+    uint64_t size = sizeof(Layout);
     if (fresh) {
       RIVULET_TRY(file->reset(sizeof(Layout)));
     } else {
-      Result<uint64_t> size = file->size();
-      if (!size.ok()) return size.status();
-      if (*size < sizeof(Layout)) continue;  // its builder died before sizing it
+      Result<uint64_t> got = file->size();
+      if (!got.ok()) return got.status();
+      size = *got;
+      // Its builder died before sizing it, unless it is another version's
+      // (of another size): only the first page may be touched then.
+      if (size < kHeaderPage) continue;
     }
     Result<std::unique_ptr<io::SharedMapping>> map = file->map(sizeof(Layout));
     if (!map.ok()) return map.status();
     Layout* l = reinterpret_cast<Layout*>((*map)->data());
+    if (!fresh && size < sizeof(Layout)) {
+      if (l->ready.load(std::memory_order_acquire) == 1 && l->version != kVersion) return other_version(path);
+      continue;
+    }
     if (fresh) {
       l->magic = kMagic;
       l->version = kVersion;
@@ -163,12 +191,7 @@ Result<std::unique_ptr<SharedState>> SharedState::attach(io::Env* env, const std
       l->log_salt = log.salt;
     } else {
       if (l->ready.load(std::memory_order_acquire) != 1) continue;  // its builder died
-      if (l->magic != kMagic || l->version != kVersion || l->slot_count != kSlots) {
-        return Status(Code::unsupported,
-                      fmt::format("{}: made by another version of Rivulet that still has the log open "
-                                  "(close it there first)",
-                                  path));
-      }
+      if (l->magic != kMagic || l->version != kVersion || l->slot_count != kSlots) return other_version(path);
       if (l->log_device != log.file.device || l->log_inode != log.file.inode || l->log_salt != log.salt) {
         return Status(Code::busy, fmt::format("{}: in use by processes that have another file open under this "
                                               "name (was the log deleted or replaced while in use?)",
@@ -275,31 +298,60 @@ void SharedState::unlock_writer() {
 uint64_t SharedState::written_seq() const { return shared_->written_seq.load(std::memory_order_acquire); }
 uint64_t SharedState::committed_seq() const { return shared_->committed_seq.load(std::memory_order_acquire); }
 uint64_t SharedState::durable_seq() const { return shared_->durable_seq.load(std::memory_order_acquire); }
-uint32_t SharedState::commit_epoch() const { return shared_->commit_epoch.load(std::memory_order_acquire); }
+uint32_t SharedState::wake_channel(uint32_t topic_id, uint32_t partition) {
+  // Fibonacci hashing: the top 8 bits of the pair times 2^64 / phi.
+  uint64_t key = (uint64_t{topic_id} << 32) | partition;
+  return static_cast<uint32_t>((key * 0x9E3779B97F4A7C15ull) >> 56);
+}
 
-void SharedState::publish_written(uint64_t seq, bool visible) {
+std::atomic<uint32_t>& SharedState::epoch_word(uint32_t channel) const {
+  return channel == kEveryChannel ? shared_->commit_epoch : shared_->channels[channel].epoch;
+}
+
+std::atomic<uint32_t>& SharedState::waiters_word(uint32_t channel) const {
+  return channel == kEveryChannel ? shared_->commit_waiters : shared_->channels[channel].waiters;
+}
+
+uint32_t SharedState::commit_epoch(uint32_t channel) const {
+  return epoch_word(channel).load(std::memory_order_acquire);
+}
+
+void SharedState::publish_written(uint64_t seq, bool visible, std::span<const uint32_t> channels) {
   shared_->written_seq.store(seq, std::memory_order_release);
-  if (visible) {
-    publish_committed(seq);
-  } else {
-    bump_commit_epoch();
+  if (visible && committed_seq() < seq) advance(shared_->committed_seq, seq);
+  bump_commit_epoch(channels);
+}
+
+void SharedState::wake_waiters() { bump_every_channel(); }
+
+// An epoch moves before its waiter count is read, and a waiter counts
+// itself before reading the epoch (both sequentially consistent): either
+// the waiter sees the new epoch or the committer sees the waiter.
+void SharedState::bump_commit_epoch(std::span<const uint32_t> channels) {
+  if (std::find(channels.begin(), channels.end(), kEveryChannel) != channels.end()) return bump_every_channel();
+  for (uint32_t c : {kEveryChannel}) {
+    epoch_word(c).fetch_add(1);
+    if (waiters_word(c).load() != 0) futex_wake(&epoch_word(c), INT_MAX);
+  }
+  for (uint32_t c : channels) {
+    epoch_word(c).fetch_add(1);
+    if (waiters_word(c).load() != 0) futex_wake(&epoch_word(c), INT_MAX);
   }
 }
 
-void SharedState::wake_waiters() { bump_commit_epoch(); }
-
-void SharedState::bump_commit_epoch() {
-  shared_->commit_epoch.fetch_add(1);
-  if (shared_->commit_waiters.load() != 0) futex_wake(&shared_->commit_epoch, INT_MAX);
+void SharedState::bump_every_channel() {
+  for (uint32_t c = 0; c < kWakeChannels; ++c) {
+    epoch_word(c).fetch_add(1);
+    if (waiters_word(c).load() != 0) futex_wake(&epoch_word(c), INT_MAX);
+  }
+  epoch_word(kEveryChannel).fetch_add(1);
+  if (waiters_word(kEveryChannel).load() != 0) futex_wake(&epoch_word(kEveryChannel), INT_MAX);
 }
 
-// The epoch moves before the waiter count is read, and a waiter counts
-// itself before reading the epoch (both sequentially consistent): either
-// the waiter sees the new epoch or the committer sees the waiter.
 void SharedState::publish_committed(uint64_t seq) {
   if (committed_seq() >= seq) return;
   advance(shared_->committed_seq, seq);
-  bump_commit_epoch();
+  bump_every_channel();
 }
 
 void SharedState::publish_durable(uint64_t seq) {
@@ -307,9 +359,10 @@ void SharedState::publish_durable(uint64_t seq) {
   publish_committed(seq);
 }
 
-void SharedState::wait_for_commit(uint32_t seen, Clock::time_point until, std::chrono::microseconds spin,
-                                  const std::function<Status()>& fdatasync) {
-  std::atomic<uint32_t>& epoch = shared_->commit_epoch;
+void SharedState::wait_for_commit(uint32_t channel, uint32_t seen, Clock::time_point until,
+                                  std::chrono::microseconds spin, const std::function<Status()>& fdatasync) {
+  std::atomic<uint32_t>& epoch = epoch_word(channel);
+  std::atomic<uint32_t>& waiters = waiters_word(channel);
   if (spin.count() > 0) {
     Clock::time_point stop = std::min(until, Clock::now() + spin);
     do {
@@ -317,9 +370,14 @@ void SharedState::wait_for_commit(uint32_t seen, Clock::time_point until, std::c
       cpu_relax();
     } while (Clock::now() < stop);
   }
+  // The slot counts only waits on kEveryChannel, which a claimer of a dead
+  // handle's slot takes back (an undercount there would lose wake-ups). A
+  // count a dead handle left on a partition channel costs a spare futex
+  // wake per commit to it, until the area is rebuilt.
   Slot& mine = shared_->slots[slot_];
-  shared_->commit_waiters.fetch_add(1);
-  mine.commit_waiting.fetch_add(1);
+  const bool every = channel == kEveryChannel;
+  waiters.fetch_add(1);
+  if (every) mine.commit_waiting.fetch_add(1);
   bool help = false;
   while (epoch.load() == seen) {
     auto left = until - Clock::now();
@@ -334,8 +392,8 @@ void SharedState::wait_for_commit(uint32_t seen, Clock::time_point until, std::c
     }
     if (!holder_alive(leader)) shared_->sync_leader.compare_exchange_strong(leader, 0);
   }
-  mine.commit_waiting.fetch_sub(1);
-  shared_->commit_waiters.fetch_sub(1);
+  if (every) mine.commit_waiting.fetch_sub(1);
+  waiters.fetch_sub(1);
   // An error is the committers' to report (their own sync sees it too).
   if (help) sync_through(written_seq(), fdatasync).ignore();
 }

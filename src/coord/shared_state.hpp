@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "coord/group_area.hpp"
@@ -67,9 +68,12 @@ class SharedState {
   uint64_t durable_seq() const;    // frames through this seq survive a power cut
   // Under the writer lock, after frame `seq` was written: records it and,
   // if `visible`, commits it. Either way waiting readers wake (see
-  // wait_for_commit for why a frame that is not visible yet wakes them).
-  void publish_written(uint64_t seq, bool visible);
-  // Makes everything through `seq` committed (and wakes readers).
+  // wait_for_commit for why a frame that is not visible yet wakes them):
+  // those of kEveryChannel and of `channels`, the wake channels of the
+  // frame's partitions (kEveryChannel among them wakes every channel).
+  void publish_written(uint64_t seq, bool visible, std::span<const uint32_t> channels);
+  // Makes everything through `seq` committed and wakes the waiters of every
+  // channel (whose frames they are, only their writers know).
   void publish_committed(uint64_t seq);
   // After an fdatasync by the writer-lock holder: everything through `seq`
   // is durable, hence committed.
@@ -100,17 +104,25 @@ class SharedState {
   void note_sync_failure(const Status& st);
 
   // ---- waiting for commits ----
-  // Changes whenever written_seq() or committed_seq() moves.
-  uint32_t commit_epoch() const;
-  // Moves the epoch and wakes every waiter of every handle without a
+  // Waiters sleep on a channel: kEveryChannel, whose epoch changes whenever
+  // written_seq() or committed_seq() moves, or one of kWakeChannels
+  // partition channels (wake_channel()), whose epoch changes at least when
+  // a frame with a batch of one of its partitions is written or committed,
+  // so a reader of a quiet partition sleeps through commits to busy ones.
+  // Metadata frames, syncs and wake_waiters() move every channel.
+  static constexpr uint32_t kWakeChannels = 256;
+  static constexpr uint32_t kEveryChannel = UINT32_MAX;
+  static uint32_t wake_channel(uint32_t topic_id, uint32_t partition);
+  uint32_t commit_epoch(uint32_t channel = kEveryChannel) const;
+  // Moves every epoch and wakes every waiter of every handle without a
   // commit: something else they look at changed (a group's members).
   void wake_waiters();
-  // Sleeps until commit_epoch() != seen or `until`; spins for `spin` first.
+  // Sleeps until commit_epoch(channel) != seen or `until`; spins for `spin` first.
   // While frames are written but not committed (a sync under full pending)
   // it looks every kLivenessCheck, and if no live handle is syncing them
   // (their committer died between writing and syncing) it runs
   // `fdatasync` itself and commits them, so they never stay invisible.
-  void wait_for_commit(uint32_t seen, std::chrono::steady_clock::time_point until,
+  void wait_for_commit(uint32_t channel, uint32_t seen, std::chrono::steady_clock::time_point until,
                        std::chrono::microseconds spin, const std::function<Status()>& fdatasync);
 
   // ---- read marks ----
@@ -149,7 +161,11 @@ class SharedState {
   Status claim_slot();
   bool holder_alive(uint32_t token);
   void clear_dead_writers();
-  void bump_commit_epoch();
+  // Moves the epoch of kEveryChannel and of `channels`, or of every channel.
+  void bump_commit_epoch(std::span<const uint32_t> channels);
+  void bump_every_channel();
+  std::atomic<uint32_t>& epoch_word(uint32_t channel) const;
+  std::atomic<uint32_t>& waiters_word(uint32_t channel) const;
   uint32_t token() const;
 
   io::Env* env_;

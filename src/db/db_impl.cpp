@@ -353,8 +353,13 @@ Result<int> DbImpl::wait_any(std::span<ReaderImpl* const> readers, std::chrono::
                              std::chrono::steady_clock::time_point any_commit_from) {
   auto until = std::chrono::steady_clock::now() + timeout;
   bool committed = false;  // a commit came while waiting
+  // Readers of one wake channel sleep on it; others on every commit.
+  uint32_t channel = readers.empty() ? kEveryChannel : readers[0]->wake_channel();
+  for (ReaderImpl* r : readers) {
+    if (r->wake_channel() != channel) channel = kEveryChannel;
+  }
   for (;;) {
-    uint32_t seen = commit_epoch();
+    uint32_t seen = commit_epoch(channel);
     RIVULET_TRY(refresh());
     {
       std::shared_lock state(state_mu_);
@@ -365,13 +370,13 @@ Result<int> DbImpl::wait_any(std::span<ReaderImpl* const> readers, std::chrono::
     auto now = std::chrono::steady_clock::now();
     if (committed && now >= any_commit_from) return kAnyCommit;
     if (now >= until) return -1;
-    wait_for_commit(seen, committed ? std::min(until, any_commit_from) : until);
-    committed = committed || commit_epoch() != seen;
+    wait_for_commit(channel, seen, committed ? std::min(until, any_commit_from) : until);
+    committed = committed || commit_epoch(channel) != seen;
   }
 }
 
-uint32_t DbImpl::commit_epoch() const {
-  return shared_ ? shared_->commit_epoch() : private_epoch_.load(std::memory_order_acquire);
+uint32_t DbImpl::commit_epoch(uint32_t channel) const {
+  return shared_ ? shared_->commit_epoch(channel) : private_epoch_.load(std::memory_order_acquire);
 }
 
 Status DbImpl::fail(Status st) {
@@ -411,13 +416,15 @@ Status DbImpl::check_writable() {
   return failure_.get();
 }
 
-void DbImpl::wait_for_commit(uint32_t seen, std::chrono::steady_clock::time_point until) {
-  if (shared_) return shared_->wait_for_commit(seen, until, options_.poll_spin, [&] { return file_->sync(); });
+void DbImpl::wait_for_commit(uint32_t channel, uint32_t seen, std::chrono::steady_clock::time_point until) {
+  if (shared_) {
+    return shared_->wait_for_commit(channel, seen, until, options_.poll_spin, [&] { return file_->sync(); });
+  }
   // Without the shared area, commits are only seen by reading the file:
   // look in growing steps.
   auto step = std::chrono::microseconds(200);
   while (std::chrono::steady_clock::now() < until) {
-    if (!refresh().ok() || commit_epoch() != seen) return;
+    if (!refresh().ok() || commit_epoch(channel) != seen) return;
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(step, until - std::chrono::steady_clock::now()));
     step = std::min<std::chrono::microseconds>(step * 2, std::chrono::milliseconds(10));
   }
@@ -528,6 +535,34 @@ Status DbImpl::reread_superblock_locked() {
   return Status::OK();
 }
 
+// The wake channels a frame moves: its partitions'. Every channel for
+// metadata (a topic deleted under a reader ends its wait), for frames of
+// many partitions, and for checkpoints and segment ends: a handle whose
+// readers sleep through other partitions' commits still catches up at
+// these, so the segment where its walk of the chain stands (which space
+// reclaiming must keep) is never more than about one checkpoint interval
+// or one segment behind.
+static size_t wake_channels_of(const format::ParsedFrame& frame, std::array<uint32_t, 8>* out) {
+  bool every = (frame.header.flags & (format::kFrameSegmentEnd | format::kFrameCheckpoint)) != 0;
+  size_t n = 0;
+  for (const format::BatchRef& b : frame.batches) {
+    if (every || b.topic_id == format::kMetaTopicId) {
+      every = true;
+      break;
+    }
+    uint32_t c = DbImpl::wake_channel(b.topic_id, static_cast<int32_t>(b.partition));
+    if (std::find(out->begin(), out->begin() + n, c) != out->begin() + n) continue;
+    if (n == out->size()) {
+      every = true;
+      break;
+    }
+    (*out)[n++] = c;
+  }
+  if (!every) return n;
+  (*out)[0] = DbImpl::kEveryChannel;
+  return 1;
+}
+
 // Once a frame is whole in the file: publish it to the other handles,
 // visible at once unless it must first be durable, then apply it here.
 // Publishing first wakes waiting readers while the writer indexes the
@@ -536,7 +571,9 @@ Status DbImpl::reread_superblock_locked() {
 // either way, as after a crash at this point.
 Status DbImpl::written_locked(const format::ParsedFrame& frame) {
   bool visible = options_.sync != Sync::full;
-  shared_->publish_written(frame.header.seq, visible);
+  std::array<uint32_t, 8> channels;
+  size_t n = wake_channels_of(frame, &channels);
+  shared_->publish_written(frame.header.seq, visible, std::span<const uint32_t>(channels.data(), n));
   RIVULET_TRY(apply_locked(frame));
   if (visible) make_visible_locked(frame.header.seq);
   return Status::OK();

@@ -85,13 +85,19 @@ class DbImpl {
   log::FileMap& file_map() { return *map_; }
   const std::string& path() const { return path_; }
   ReadMarks& read_marks() { return marks_; }
-  // Changes whenever more of the log becomes visible to readers.
-  uint32_t commit_epoch() const;
+  // Changes whenever more of the log becomes visible to readers: of any
+  // partition, or (with a channel from wake_channel) at least whenever it
+  // does of the partitions of that channel.
+  static constexpr uint32_t kEveryChannel = coord::SharedState::kEveryChannel;
+  static uint32_t wake_channel(uint32_t topic_id, int32_t partition) {
+    return coord::SharedState::wake_channel(topic_id, static_cast<uint32_t>(partition));
+  }
+  uint32_t commit_epoch(uint32_t channel = kEveryChannel) const;
   // Changes whenever a writer is about to reuse or punch segments (0
   // without a shared area, where no other process writes).
   uint64_t reclaim_epoch() const { return shared_ ? shared_->reclaim_epoch() : 0; }
-  // Sleeps until commit_epoch() != seen or `until` passes.
-  void wait_for_commit(uint32_t seen, std::chrono::steady_clock::time_point until);
+  // Sleeps until commit_epoch(channel) != seen or `until` passes.
+  void wait_for_commit(uint32_t channel, uint32_t seen, std::chrono::steady_clock::time_point until);
 
  private:
   DbImpl(std::string path, const OpenOptions& options);

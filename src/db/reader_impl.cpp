@@ -218,6 +218,8 @@ bool ReaderImpl::ready_locked() const {
 
 ReaderImpl::~ReaderImpl() { db_->read_marks().clear(&mark_, &has_mark_); }
 
+uint32_t ReaderImpl::wake_channel() const { return DbImpl::wake_channel(topic_id_, partition_); }
+
 Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds timeout, size_t max_records) {
   // The views of the last poll are released: so is what they pinned.
   count_ = 0;
@@ -229,14 +231,15 @@ Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds t
   for (;;) {
     // Read the epoch first: a commit after this point changes it, so the
     // wait below cannot miss one that refresh() did not see.
-    uint32_t seen = db_->commit_epoch();
+    const uint32_t channel = wake_channel();
+    uint32_t seen = db_->commit_epoch(channel);
     int64_t from = next_offset_;
     RIVULET_TRY(fill(max_records));
     if (count_ > 0) return std::span<const RecordView>(views_.data(), count_);
     if (next_offset_ != from) continue;  // only skipped a gap: look further now
     db_->read_marks().clear(&mark_, &has_mark_);
     if (std::chrono::steady_clock::now() >= until) return std::span<const RecordView>();
-    db_->wait_for_commit(seen, until);
+    db_->wait_for_commit(channel, seen, until);
   }
 }
 

@@ -43,6 +43,8 @@ class ReaderImpl {
   int64_t position() const { return next_offset_; }
   const std::string& topic() const { return topic_; }
   int32_t partition() const { return partition_; }
+  // The wake channel its partition's commits move (DbImpl::commit_epoch).
+  uint32_t wake_channel() const;
   DbImpl* db() const { return db_; }
   // Whether poll() would return records (or an error) now. Caller holds
   // the Db's state lock.
