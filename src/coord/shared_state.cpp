@@ -359,14 +359,22 @@ void SharedState::publish_durable(uint64_t seq) {
   publish_committed(seq);
 }
 
-void SharedState::wait_for_commit(uint32_t channel, uint32_t seen, Clock::time_point until,
-                                  std::chrono::microseconds spin, const std::function<Status()>& fdatasync) {
-  std::atomic<uint32_t>& epoch = epoch_word(channel);
-  std::atomic<uint32_t>& waiters = waiters_word(channel);
+void SharedState::wait_for_commit(std::span<const uint32_t> channels, std::span<const uint32_t> seen,
+                                  Clock::time_point until, std::chrono::microseconds spin,
+                                  const std::function<Status()>& fdatasync) {
+  const size_t n = std::min(channels.size(), kMaxWaitChannels);
+  std::atomic<uint32_t>* epochs[kMaxWaitChannels];
+  for (size_t i = 0; i < n; ++i) epochs[i] = &epoch_word(channels[i]);
+  auto unchanged = [&] {
+    for (size_t i = 0; i < n; ++i) {
+      if (epochs[i]->load() != seen[i]) return false;
+    }
+    return true;
+  };
   if (spin.count() > 0) {
     Clock::time_point stop = std::min(until, Clock::now() + spin);
     do {
-      if (epoch.load(std::memory_order_acquire) != seen) return;
+      if (!unchanged()) return;
       cpu_relax();
     } while (Clock::now() < stop);
   }
@@ -375,16 +383,19 @@ void SharedState::wait_for_commit(uint32_t channel, uint32_t seen, Clock::time_p
   // count a dead handle left on a partition channel costs a spare futex
   // wake per commit to it, until the area is rebuilt.
   Slot& mine = shared_->slots[slot_];
-  const bool every = channel == kEveryChannel;
-  waiters.fetch_add(1);
-  if (every) mine.commit_waiting.fetch_add(1);
+  for (size_t i = 0; i < n; ++i) {
+    waiters_word(channels[i]).fetch_add(1);
+    if (channels[i] == kEveryChannel) mine.commit_waiting.fetch_add(1);
+  }
   bool help = false;
-  while (epoch.load() == seen) {
+  while (unchanged()) {
     auto left = until - Clock::now();
     if (left <= Clock::duration::zero()) break;
     bool pending = written_seq() > committed_seq();
     if (pending) left = std::min<Clock::duration>(left, kLivenessCheck);
-    if (futex_wait(&epoch, seen, left) || !pending || written_seq() <= committed_seq()) continue;
+    bool woken = n == 1 ? futex_wait(epochs[0], seen[0], left)
+                        : futex_wait_any(std::span(epochs, n), seen.first(n), left);
+    if (woken || !pending || written_seq() <= committed_seq()) continue;
     uint32_t leader = shared_->sync_leader.load();
     if (leader == 0) {
       help = true;  // nobody is syncing what is written
@@ -392,11 +403,15 @@ void SharedState::wait_for_commit(uint32_t channel, uint32_t seen, Clock::time_p
     }
     if (!holder_alive(leader)) shared_->sync_leader.compare_exchange_strong(leader, 0);
   }
-  if (every) mine.commit_waiting.fetch_sub(1);
-  waiters.fetch_sub(1);
+  for (size_t i = 0; i < n; ++i) {
+    if (channels[i] == kEveryChannel) mine.commit_waiting.fetch_sub(1);
+    waiters_word(channels[i]).fetch_sub(1);
+  }
   // An error is the committers' to report (their own sync sees it too).
   if (help) sync_through(written_seq(), fdatasync).ignore();
 }
+
+bool SharedState::can_wait_on_many_channels() { return futex_wait_any_supported(); }
 
 void SharedState::note_sync_failure(const Status& st) { sync_failure_.set(st).ignore(); }
 

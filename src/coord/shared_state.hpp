@@ -117,12 +117,17 @@ class SharedState {
   // Moves every epoch and wakes every waiter of every handle without a
   // commit: something else they look at changed (a group's members).
   void wake_waiters();
-  // Sleeps until commit_epoch(channel) != seen or `until`; spins for `spin` first.
+  // Sleeps until commit_epoch(channels[i]) != seen[i] for some i, or
+  // `until`; spins for `spin` first. More than one channel (at most
+  // kMaxWaitChannels) only if can_wait_on_many_channels().
   // While frames are written but not committed (a sync under full pending)
   // it looks every kLivenessCheck, and if no live handle is syncing them
   // (their committer died between writing and syncing) it runs
   // `fdatasync` itself and commits them, so they never stay invisible.
-  void wait_for_commit(uint32_t channel, uint32_t seen, std::chrono::steady_clock::time_point until,
+  static constexpr size_t kMaxWaitChannels = 32;
+  static bool can_wait_on_many_channels();
+  void wait_for_commit(std::span<const uint32_t> channels, std::span<const uint32_t> seen,
+                       std::chrono::steady_clock::time_point until,
                        std::chrono::microseconds spin, const std::function<Status()>& fdatasync);
 
   // ---- read marks ----

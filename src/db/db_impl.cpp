@@ -353,13 +353,26 @@ Result<int> DbImpl::wait_any(std::span<ReaderImpl* const> readers, std::chrono::
                              std::chrono::steady_clock::time_point any_commit_from) {
   auto until = std::chrono::steady_clock::now() + timeout;
   bool committed = false;  // a commit came while waiting
-  // Readers of one wake channel sleep on it; others on every commit.
-  uint32_t channel = readers.empty() ? kEveryChannel : readers[0]->wake_channel();
+  // Sleep on the readers' wake channels (several at once where the kernel
+  // allows), else on every commit.
+  std::vector<uint32_t> channels;
   for (ReaderImpl* r : readers) {
-    if (r->wake_channel() != channel) channel = kEveryChannel;
+    uint32_t c = r->wake_channel();
+    if (std::find(channels.begin(), channels.end(), c) == channels.end()) channels.push_back(c);
   }
+  if (channels.empty() || (channels.size() > 1 && !coord::SharedState::can_wait_on_many_channels()) ||
+      channels.size() > coord::SharedState::kMaxWaitChannels) {
+    channels.assign(1, kEveryChannel);
+  }
+  std::vector<uint32_t> seen(channels.size());
+  auto moved = [&] {
+    for (size_t i = 0; i < channels.size(); ++i) {
+      if (commit_epoch(channels[i]) != seen[i]) return true;
+    }
+    return false;
+  };
   for (;;) {
-    uint32_t seen = commit_epoch(channel);
+    for (size_t i = 0; i < channels.size(); ++i) seen[i] = commit_epoch(channels[i]);
     RIVULET_TRY(refresh());
     {
       std::shared_lock state(state_mu_);
@@ -370,8 +383,8 @@ Result<int> DbImpl::wait_any(std::span<ReaderImpl* const> readers, std::chrono::
     auto now = std::chrono::steady_clock::now();
     if (committed && now >= any_commit_from) return kAnyCommit;
     if (now >= until) return -1;
-    wait_for_commit(channel, seen, committed ? std::min(until, any_commit_from) : until);
-    committed = committed || commit_epoch(channel) != seen;
+    wait_for_commit(channels, seen, committed ? std::min(until, any_commit_from) : until);
+    committed = committed || moved();
   }
 }
 
@@ -416,15 +429,16 @@ Status DbImpl::check_writable() {
   return failure_.get();
 }
 
-void DbImpl::wait_for_commit(uint32_t channel, uint32_t seen, std::chrono::steady_clock::time_point until) {
+void DbImpl::wait_for_commit(std::span<const uint32_t> channels, std::span<const uint32_t> seen,
+                             std::chrono::steady_clock::time_point until) {
   if (shared_) {
-    return shared_->wait_for_commit(channel, seen, until, options_.poll_spin, [&] { return file_->sync(); });
+    return shared_->wait_for_commit(channels, seen, until, options_.poll_spin, [&] { return file_->sync(); });
   }
   // Without the shared area, commits are only seen by reading the file:
   // look in growing steps.
   auto step = std::chrono::microseconds(200);
   while (std::chrono::steady_clock::now() < until) {
-    if (!refresh().ok() || commit_epoch(channel) != seen) return;
+    if (!refresh().ok() || commit_epoch() != seen[0]) return;  // one epoch for every channel here
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(step, until - std::chrono::steady_clock::now()));
     step = std::min<std::chrono::microseconds>(step * 2, std::chrono::milliseconds(10));
   }

@@ -96,8 +96,10 @@ class DbImpl {
   // Changes whenever a writer is about to reuse or punch segments (0
   // without a shared area, where no other process writes).
   uint64_t reclaim_epoch() const { return shared_ ? shared_->reclaim_epoch() : 0; }
-  // Sleeps until commit_epoch(channel) != seen or `until` passes.
-  void wait_for_commit(uint32_t channel, uint32_t seen, std::chrono::steady_clock::time_point until);
+  // Sleeps until commit_epoch(channels[i]) != seen[i] for some i, or
+  // `until` passes (coord::SharedState::wait_for_commit).
+  void wait_for_commit(std::span<const uint32_t> channels, std::span<const uint32_t> seen,
+                       std::chrono::steady_clock::time_point until);
 
  private:
   DbImpl(std::string path, const OpenOptions& options);

@@ -239,7 +239,7 @@ Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds t
     if (next_offset_ != from) continue;  // only skipped a gap: look further now
     db_->read_marks().clear(&mark_, &has_mark_);
     if (std::chrono::steady_clock::now() >= until) return std::span<const RecordView>();
-    db_->wait_for_commit(channel, seen, until);
+    db_->wait_for_commit({&channel, 1}, {&seen, 1}, until);
   }
 }
 
