@@ -327,25 +327,20 @@ void SharedState::wake_waiters() { bump_every_channel(); }
 // An epoch moves before its waiter count is read, and a waiter counts
 // itself before reading the epoch (both sequentially consistent): either
 // the waiter sees the new epoch or the committer sees the waiter.
+void SharedState::bump(uint32_t channel) {
+  epoch_word(channel).fetch_add(1);
+  if (waiters_word(channel).load() != 0) futex_wake(&epoch_word(channel), INT_MAX);
+}
+
 void SharedState::bump_commit_epoch(std::span<const uint32_t> channels) {
   if (std::find(channels.begin(), channels.end(), kEveryChannel) != channels.end()) return bump_every_channel();
-  for (uint32_t c : {kEveryChannel}) {
-    epoch_word(c).fetch_add(1);
-    if (waiters_word(c).load() != 0) futex_wake(&epoch_word(c), INT_MAX);
-  }
-  for (uint32_t c : channels) {
-    epoch_word(c).fetch_add(1);
-    if (waiters_word(c).load() != 0) futex_wake(&epoch_word(c), INT_MAX);
-  }
+  bump(kEveryChannel);
+  for (uint32_t c : channels) bump(c);
 }
 
 void SharedState::bump_every_channel() {
-  for (uint32_t c = 0; c < kWakeChannels; ++c) {
-    epoch_word(c).fetch_add(1);
-    if (waiters_word(c).load() != 0) futex_wake(&epoch_word(c), INT_MAX);
-  }
-  epoch_word(kEveryChannel).fetch_add(1);
-  if (waiters_word(kEveryChannel).load() != 0) futex_wake(&epoch_word(kEveryChannel), INT_MAX);
+  for (uint32_t c = 0; c < kWakeChannels; ++c) bump(c);
+  bump(kEveryChannel);
 }
 
 void SharedState::publish_committed(uint64_t seq) {
@@ -362,7 +357,7 @@ void SharedState::publish_durable(uint64_t seq) {
 void SharedState::wait_for_commit(std::span<const uint32_t> channels, std::span<const uint32_t> seen,
                                   Clock::time_point until, std::chrono::microseconds spin,
                                   const std::function<Status()>& fdatasync) {
-  const size_t n = std::min(channels.size(), kMaxWaitChannels);
+  const size_t n = std::min(channels.size(), kMaxWaitChannels);  // callers pass at most that many
   std::atomic<uint32_t>* epochs[kMaxWaitChannels];
   for (size_t i = 0; i < n; ++i) epochs[i] = &epoch_word(channels[i]);
   auto unchanged = [&] {

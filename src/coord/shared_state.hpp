@@ -169,6 +169,7 @@ class SharedState {
   // Moves the epoch of kEveryChannel and of `channels`, or of every channel.
   void bump_commit_epoch(std::span<const uint32_t> channels);
   void bump_every_channel();
+  void bump(uint32_t channel);
   std::atomic<uint32_t>& epoch_word(uint32_t channel) const;
   std::atomic<uint32_t>& waiters_word(uint32_t channel) const;
   uint32_t token() const;
