@@ -275,6 +275,34 @@ TEST_F(ConsumerTest, AnIdleMemberSleepsThroughAPoll) {
   EXPECT_EQ(poll_values(*c, 1), std::vector<std::string>{"v0"});
 }
 
+// A member left without partitions (more members than partitions) waits
+// for its next look, not for every commit to the topic others read.
+TEST_F(ConsumerTest, AStandbyMemberSleepsThroughOthersCommits) {
+  ASSERT_TRUE(db_->create_topic("one").ok());
+  auto c1 = consumer({.group = "g"});
+  ASSERT_TRUE(c1->subscribe({"one"}).ok());
+  ASSERT_EQ(c1->assignment().size(), 1u);
+  auto c2 = consumer({.group = "g"});
+  ASSERT_TRUE(c2->subscribe({"one"}).ok());
+  ASSERT_TRUE(c2->poll(0ms).ok());
+  ASSERT_TRUE(c2->assignment().empty());
+  std::atomic<bool> waiting{false};
+  long woken = -1;
+  std::thread standby([&] {
+    rusage before{}, after{};
+    getrusage(RUSAGE_THREAD, &before);
+    waiting.store(true);
+    EXPECT_TRUE(c2->poll(1000ms).ok());
+    getrusage(RUSAGE_THREAD, &after);
+    woken = after.ru_nvcsw - before.ru_nvcsw;
+  });
+  while (!waiting.load()) std::this_thread::yield();
+  for (int i = 0; i < 3000; ++i) ASSERT_TRUE(db_->produce({.topic = "one", .value = "x"}).ok());
+  standby.join();
+  EXPECT_LT(woken, 60) << "a member with no partitions woke " << woken << " times in 1 s";
+  EXPECT_TRUE(c2->assignment().empty());
+}
+
 TEST_F(ConsumerTest, PicksUpTopicsCreatedAfterSubscribing) {
   auto c = consumer({.group = "g", .auto_offset_reset = OffsetReset::earliest});
   ASSERT_TRUE(c->subscribe({"later"}).ok());

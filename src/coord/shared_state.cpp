@@ -102,7 +102,7 @@ struct Layout {
     std::atomic<uint32_t> epoch;
     std::atomic<uint32_t> waiters;
   };
-  alignas(64) WakeChannel channels[SharedState::kWakeChannels];
+  alignas(64) WakeChannel channels[SharedState::kWakeChannels + 1];  // the last is kBroadcastChannel
 };
 
 // docs/FORMAT.md lists these offsets; another implementation relies on them.
@@ -119,7 +119,7 @@ static_assert(offsetof(Layout, slots) == 256 && sizeof(Slot) == 64 && offsetof(S
 static_assert(offsetof(Layout, groups) == 256 + 64 * kSlots);
 static_assert(offsetof(Layout, channels) == 256 + 64 * kSlots + sizeof(GroupArea) &&
               sizeof(Layout::WakeChannel) == 8);
-static_assert(sizeof(Layout) == 256 + 64 * kSlots + sizeof(GroupArea) + 8 * SharedState::kWakeChannels);
+static_assert(sizeof(Layout) == 256 + 64 * kSlots + sizeof(GroupArea) + 8 * (SharedState::kWakeChannels + 1) + 56);
 
 static void advance(std::atomic<uint64_t>& word, uint64_t to) {
   uint64_t cur = word.load(std::memory_order_acquire);
@@ -339,7 +339,7 @@ void SharedState::bump_commit_epoch(std::span<const uint32_t> channels) {
 }
 
 void SharedState::bump_every_channel() {
-  for (uint32_t c = 0; c < kWakeChannels; ++c) bump(c);
+  for (uint32_t c = 0; c <= kBroadcastChannel; ++c) bump(c);
   bump(kEveryChannel);
 }
 

@@ -109,8 +109,11 @@ class SharedState {
   // partition channels (wake_channel()), whose epoch changes at least when
   // a frame with a batch of one of its partitions is written or committed,
   // so a reader of a quiet partition sleeps through commits to busy ones.
-  // Metadata frames, syncs and wake_waiters() move every channel.
+  // Metadata frames, syncs and wake_waiters() move every channel, and only
+  // they move kBroadcastChannel, which no partition has: what a waiter
+  // with nothing to read sleeps on.
   static constexpr uint32_t kWakeChannels = 256;
+  static constexpr uint32_t kBroadcastChannel = kWakeChannels;
   static constexpr uint32_t kEveryChannel = UINT32_MAX;
   static uint32_t wake_channel(uint32_t topic_id, uint32_t partition);
   uint32_t commit_epoch(uint32_t channel = kEveryChannel) const;

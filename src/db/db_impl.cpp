@@ -354,14 +354,17 @@ Result<int> DbImpl::wait_any(std::span<ReaderImpl* const> readers, std::chrono::
   auto until = std::chrono::steady_clock::now() + timeout;
   bool committed = false;  // a commit came while waiting
   // Sleep on the readers' wake channels (several at once where the kernel
-  // allows), else on every commit.
+  // allows), else on every commit; with no readers, only for what wakes
+  // everyone (a group member with no partitions waits so for its next look).
   std::vector<uint32_t> channels;
   for (ReaderImpl* r : readers) {
     uint32_t c = r->wake_channel();
     if (std::find(channels.begin(), channels.end(), c) == channels.end()) channels.push_back(c);
   }
-  if (channels.empty() || (channels.size() > 1 && !coord::SharedState::can_wait_on_many_channels()) ||
-      channels.size() > coord::SharedState::kMaxWaitChannels) {
+  if (channels.empty()) {
+    channels.push_back(coord::SharedState::kBroadcastChannel);
+  } else if ((channels.size() > 1 && !coord::SharedState::can_wait_on_many_channels()) ||
+             channels.size() > coord::SharedState::kMaxWaitChannels) {
     channels.assign(1, kEveryChannel);
   }
   std::vector<uint32_t> seen(channels.size());
