@@ -10,10 +10,9 @@
 //
 // A member looks when the member table's epoch moved (a join or a leave,
 // which also wakes every waiting poll), and otherwise on a timer, which is
-// how a death is noticed: kLook after the last look while records or
-// commits come, backing off to kIdleLook while the file is idle, so an idle
-// member wakes 20 times a second instead of 100. The first commit after a
-// death wakes the survivors, and they look within kLook.
+// how a death is noticed: kLook after the last look while records come or
+// commits to its partitions wake it, backing off to kIdleLook while they do
+// not, so an idle member wakes 20 times a second instead of 100.
 #include "rivulet/consumer.hpp"
 
 #include <algorithm>
