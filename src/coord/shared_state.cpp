@@ -318,7 +318,7 @@ uint32_t SharedState::commit_epoch(uint32_t channel) const {
 
 void SharedState::publish_written(uint64_t seq, bool visible, std::span<const uint32_t> channels) {
   shared_->written_seq.store(seq, std::memory_order_release);
-  if (visible && committed_seq() < seq) advance(shared_->committed_seq, seq);
+  if (visible) advance(shared_->committed_seq, seq);
   bump_commit_epoch(channels);
 }
 

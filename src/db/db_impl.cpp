@@ -349,10 +349,8 @@ Status DbImpl::refresh() {
   return catch_up_locked();
 }
 
-Result<int> DbImpl::wait_any(std::span<ReaderImpl* const> readers, std::chrono::milliseconds timeout,
-                             std::chrono::steady_clock::time_point any_commit_from) {
+Result<int> DbImpl::wait_any(std::span<ReaderImpl* const> readers, std::chrono::milliseconds timeout) {
   auto until = std::chrono::steady_clock::now() + timeout;
-  bool committed = false;  // a commit came while waiting
   // Sleep on the readers' wake channels (several at once where the kernel
   // allows), else on every commit; with no readers, only for what wakes
   // everyone (a group member with no partitions waits so for its next look).
@@ -368,12 +366,6 @@ Result<int> DbImpl::wait_any(std::span<ReaderImpl* const> readers, std::chrono::
     channels.assign(1, kEveryChannel);
   }
   std::vector<uint32_t> seen(channels.size());
-  auto moved = [&] {
-    for (size_t i = 0; i < channels.size(); ++i) {
-      if (commit_epoch(channels[i]) != seen[i]) return true;
-    }
-    return false;
-  };
   for (;;) {
     for (size_t i = 0; i < channels.size(); ++i) seen[i] = commit_epoch(channels[i]);
     RIVULET_TRY(refresh());
@@ -383,11 +375,8 @@ Result<int> DbImpl::wait_any(std::span<ReaderImpl* const> readers, std::chrono::
         if (readers[i]->ready_locked()) return static_cast<int>(i);
       }
     }
-    auto now = std::chrono::steady_clock::now();
-    if (committed && now >= any_commit_from) return kAnyCommit;
-    if (now >= until) return -1;
-    wait_for_commit(channels, seen, committed ? std::min(until, any_commit_from) : until);
-    committed = committed || moved();
+    if (std::chrono::steady_clock::now() >= until) return -1;
+    wait_for_commit(channels, seen, until);
   }
 }
 

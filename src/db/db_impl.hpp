@@ -47,13 +47,8 @@ class DbImpl {
   Status commit(WriteBatch::Rep& batch);
   Result<std::unique_ptr<ReaderImpl>> reader(std::string_view topic, int32_t partition, StartAt start);
   Status refresh();
-  // Index of a reader with records, or -1 when `timeout` passes. With
-  // `any_commit_from`, a commit to anything wakes the caller too: it
-  // returns kAnyCommit once a commit has come and that time is reached.
-  static constexpr int kAnyCommit = -2;
-  Result<int> wait_any(std::span<ReaderImpl* const> readers, std::chrono::milliseconds timeout,
-                       std::chrono::steady_clock::time_point any_commit_from =
-                           std::chrono::steady_clock::time_point::max());
+  // Index of a reader with records, or -1 when `timeout` passes.
+  Result<int> wait_any(std::span<ReaderImpl* const> readers, std::chrono::milliseconds timeout);
   Result<DbStats> stat();
   Status close();
   Result<VacuumReport> vacuum(const std::function<void(uint64_t done, uint64_t total)>& progress);

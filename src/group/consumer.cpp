@@ -10,9 +10,9 @@
 //
 // A member looks when the member table's epoch moved (a join or a leave,
 // which also wakes every waiting poll), and otherwise on a timer, which is
-// how a death is noticed: kLook after the last look while records come or
-// commits to its partitions wake it, backing off to kIdleLook while they do
-// not, so an idle member wakes 20 times a second instead of 100.
+// how a death is noticed: kLook after the last look while records come,
+// backing off to kIdleLook while they do not, so an idle member wakes 20
+// times a second instead of 100.
 #include "rivulet/consumer.hpp"
 
 #include <algorithm>
@@ -72,7 +72,7 @@ class ConsumerImpl {
 
   Status check_open() const;
   Status rebalance(bool force);
-  // Records or commits came: the next look is due kLook after the last.
+  // Records came: the next look is due kLook after the last.
   void note_activity();
   Status take(const TopicPartition& tp, uint32_t topic_id, std::vector<TopicPartition>* taken);
   // Revokes the partitions for which `drop` says so (all with null).
@@ -356,13 +356,11 @@ Result<std::span<const ConsumerRecord>> ConsumerImpl::poll(std::chrono::millisec
     }
     Clock::time_point now = Clock::now();
     if (now >= until) return std::span<const ConsumerRecord>();
-    // Wake for a commit to any partition of ours, in time for the next look
-    // at the group, and for a look kLook after the last once anything at
-    // all is committed (records for a dead member's partitions, say).
+    // Wake for a commit to any partition of ours (its records then count as
+    // activity), and in time for the next look at the group.
     auto wait = std::chrono::ceil<std::chrono::milliseconds>(std::min(until, std::max(next_look_, now)) - now);
-    Result<int> ready = impl_.wait_any(waiting, std::max(wait, std::chrono::milliseconds(1)), last_look_ + kLook);
+    Result<int> ready = impl_.wait_any(waiting, std::max(wait, std::chrono::milliseconds(1)));
     if (!ready.ok()) return ready.status();
-    if (*ready == DbImpl::kAnyCommit) note_activity();
   }
 }
 
