@@ -8,6 +8,8 @@
 //      file from earliest, besides the mapped file pages
 //   3. produce throughput into a topic with retention.bytes against the same
 //      into a topic without retention, and what each leaves on disk
+//   4. one record per commit for millions of records: the rate and the
+//      file's bytes per record step by step, which must not degrade
 //
 // Every Db is opened in a child process (fork, or fork + exec for the
 // memory figure, so nothing of this program's own memory is counted); the
@@ -78,6 +80,7 @@ struct Config {
   double retention_times = 5;  // section 3: produce this many times the limit
   uint64_t retention_records = 0;  // section 3: 0 = from retention_times
   int retention_rounds = 3;
+  uint64_t small_records = 8'000'000;  // section 4
   std::string dir;
   std::string only;
   bool quick = false;
@@ -86,6 +89,7 @@ struct Config {
 };
 
 std::string open_file(const std::string& dir, uint64_t mib) { return dir + "/open-" + std::to_string(mib) + ".riv"; }
+std::string small_file(const std::string& dir) { return dir + "/small-commits.riv"; }
 std::string retention_file(const std::string& dir, bool with) {
   return dir + (with ? "/retention-on.riv" : "/retention-off.riv");
 }
@@ -95,6 +99,7 @@ std::vector<std::string> all_files(const Config& cfg, const std::string& dir) {
   for (uint64_t mib : cfg.sizes_mib) riv.push_back(open_file(dir, mib));
   riv.push_back(retention_file(dir, true));
   riv.push_back(retention_file(dir, false));
+  riv.push_back(small_file(dir));
   std::vector<std::string> paths;
   for (const std::string& p : riv) {
     paths.push_back(p);
@@ -759,6 +764,75 @@ void run_retention(const Config& cfg, const std::string& dir, const Dataset& ds,
                   "(none)", Verdict::not_evaluated});
 }
 
+// ============================================ 4. one-record commits ==
+
+constexpr int kSmallSteps = 8;
+
+struct SmallStep {
+  int64_t ns = 0;
+  uint64_t records = 0;    // produced by the end of the step
+  uint64_t log_end = 0;    // file position past the last frame
+  uint64_t file_size = 0;  // st_size
+  uint64_t rss_anon = 0;   // the producer's anonymous memory (its index grows with batches)
+};
+
+// One record per commit for the whole file's life is where work that grows
+// with the file's batches (a checkpoint restates every batch list) shows: a
+// rate that falls step by step, a file that grows faster than its records.
+void run_small(const Config& cfg, const std::string& dir, const Dataset& ds, std::vector<Row>& rows) {
+  const uint64_t per_step = std::max<uint64_t>(cfg.small_records / kSmallSteps, 1);
+  std::printf("\n[4] one-record commits: topic of 1 partition, %llu records of 16 B keys + 100 B values, one\n"
+              "    per commit (Db::produce), sync off, default checkpoint_bytes, in %d timed steps; after each\n"
+              "    step the file's size per record so far and the producer's anonymous memory.\n",
+              static_cast<unsigned long long>(per_step * kSmallSteps), kSmallSteps);
+  std::fflush(stdout);
+  const std::string path = small_file(dir);
+  remove_db(path);
+  Shared<SmallStep> steps(kSmallSteps);
+  std::string error = wait_all({spawn([&] {
+    auto db = take(rivulet::Db::open(path, options(rivulet::Sync::off, cfg.segment_mib)), "Db::open");
+    check(db->create_topic(kTopic), "create_topic");
+    uint64_t i = 0;
+    for (int k = 0; k < kSmallSteps; ++k) {
+      int64_t t0 = now_ns();
+      for (uint64_t end = i + per_step; i < end; ++i) {
+        size_t d = i % ds.size();
+        check(db->produce({.topic = kTopic, .key = ds.key(d), .value = ds.value(d)}).status(), "Db::produce");
+      }
+      steps[k].ns = now_ns() - t0;
+      steps[k].records = i;
+      steps[k].log_end = take(db->stat(), "Db::stat").log_end;
+      steps[k].file_size = file_usage(path).apparent;
+      steps[k].rss_anon = mem_status().rss_anon;
+    }
+    check(db->close(), "Db::close");
+    return 0;
+  })});
+  if (!cfg.keep) remove_db(path);
+  auto per_s = [&](int k) { return steps[k].ns > 0 ? static_cast<double>(per_step) * 1e9 / static_cast<double>(steps[k].ns) : 0; };
+  auto per_record = [&](int k) {
+    return steps[k].records > 0 ? static_cast<double>(steps[k].file_size) / static_cast<double>(steps[k].records) : 0;
+  };
+  for (int k = 0; k < kSmallSteps && steps[k].records > 0; ++k) {
+    std::printf("      up to %9llu records: %12s, file %s (%.0f B a record), producer RssAnon %s\n",
+                static_cast<unsigned long long>(steps[k].records), rate(per_s(k)).c_str(),
+                mib(static_cast<double>(steps[k].file_size)).c_str(), per_record(k),
+                mib(static_cast<double>(steps[k].rss_anon)).c_str());
+  }
+  std::fflush(stdout);
+  const int last = kSmallSteps - 1;
+  if (!error.empty() || steps[last].records == 0) {
+    std::printf("      ERROR: %s\n", error.c_str());
+    rows.push_back({"4 one-record commits, last step vs first", "ERROR", "ERROR", "", "(none)", Verdict::miss});
+    return;
+  }
+  rows.push_back({"4 one-record commits, last step vs first", rate(per_s(last)), rate(per_s(0)),
+                  fmt("%.2fx", per_s(0) > 0 ? per_s(last) / per_s(0) : 0), "(none)", Verdict::not_evaluated});
+  rows.push_back({"4 file bytes a record, end vs first step", fmt("%.0f B", per_record(last)),
+                  fmt("%.0f B", per_record(0)), fmt("%.2fx", per_record(0) > 0 ? per_record(last) / per_record(0) : 0),
+                  "(none)", Verdict::not_evaluated});
+}
+
 void run(const Config& cfg, const std::string& dir) {
   auto want = [&](const char* s) { return cfg.only.empty() || cfg.only == s; };
   Dataset ds(kDistinct);
@@ -788,9 +862,10 @@ void run(const Config& cfg, const std::string& dir) {
   }
   if (want("rss")) run_rss(cfg, dir, ds, rows);
   if (want("retention")) run_retention(cfg, dir, ds, rows);
+  if (want("small")) run_small(cfg, dir, ds, rows);
   print_table(rows,
               "reference: growth rows: the smallest file (ratio = largest / smallest); 3: the run without "
-              "retention (ratio = with / without); * = some rounds failed");
+              "retention (ratio = with / without); 4: the first step; * = some rounds failed");
 }
 
 }  // namespace
@@ -799,7 +874,8 @@ void run(const Config& cfg, const std::string& dir) {
 int main(int argc, char** argv) {
   using namespace bench;
   Config cfg;
-  CLI::App app{"Rivulet space and start-up (issue 5): open time, reader memory, produce with retention"};
+  CLI::App app{
+      "Rivulet space and start-up (issue 5): open time, reader memory, produce with retention, one-record commits"};
   app.add_option("--sizes", cfg.sizes_mib, "open: file sizes in MiB, comma-separated (the largest is also read in rss)")
       ->delimiter(',')
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 20));
@@ -823,11 +899,14 @@ int main(int argc, char** argv) {
   app.add_option("--retention-rounds", cfg.retention_rounds, "retention: rounds (the median ratio is reported)")
       ->check(CLI::Range(1, 1000));
   app.add_option("--dir", cfg.dir, "where to make the temporary directory (default: /var/tmp)");
-  app.add_option("--only", cfg.only, "run one section: open (1), rss (2), retention (3)")
-      ->transform(CLI::Transformer({{"1", "open"}, {"2", "rss"}, {"3", "retention"}}))
-      ->check(CLI::IsMember({"open", "rss", "retention"}));
+  app.add_option("--small-records", cfg.small_records, "small: one-record commits in all")
+      ->check(CLI::Range(uint64_t{kSmallSteps}, uint64_t{1} << 40));
+  app.add_option("--only", cfg.only, "run one section: open (1), rss (2), retention (3), small (4)")
+      ->transform(CLI::Transformer({{"1", "open"}, {"2", "rss"}, {"3", "retention"}, {"4", "small"}}))
+      ->check(CLI::IsMember({"open", "rss", "retention", "small"}));
   app.add_flag("--quick", cfg.quick,
-               "smoke run: sizes 64,256 MiB, 3 opens, 2 kills, 8 MiB retention, 1 round (explicit flags win)");
+               "smoke run: sizes 64,256 MiB, 3 opens, 2 kills, 8 MiB retention, 1 round, 1 M small commits "
+               "(explicit flags win)");
   app.add_flag("--keep", cfg.keep, "keep the files instead of deleting them");
   // Internal: section 2 runs this program again as the reader of FILE.
   app.add_option("--rss-child", cfg.rss_child)->group("");
@@ -850,6 +929,7 @@ int main(int argc, char** argv) {
     if (app.count("--kill-rounds") == 0) cfg.kill_rounds = 2;
     if (app.count("--retention-mib") == 0) cfg.retention_mib = 8;
     if (app.count("--retention-rounds") == 0) cfg.retention_rounds = 1;
+    if (app.count("--small-records") == 0) cfg.small_records = 1'000'000;
   }
   std::sort(cfg.sizes_mib.begin(), cfg.sizes_mib.end());
   cfg.sizes_mib.erase(std::unique(cfg.sizes_mib.begin(), cfg.sizes_mib.end()), cfg.sizes_mib.end());
@@ -864,10 +944,10 @@ int main(int argc, char** argv) {
   std::string sizes;
   for (uint64_t s : cfg.sizes_mib) sizes += (sizes.empty() ? "" : ", ") + std::to_string(s) + " MiB";
   std::printf("runs:     open: sizes %s, %d warm + %d cold + %d after SIGKILL each; rss: the %llu MiB file;\n"
-              "          retention: %llu MiB limit, %d round(s)\n",
+              "          retention: %llu MiB limit, %d round(s); small: %llu one-record commits\n",
               sizes.c_str(), cfg.rounds, cfg.cold_rounds, cfg.kill_rounds,
               static_cast<unsigned long long>(cfg.sizes_mib.back()), static_cast<unsigned long long>(cfg.retention_mib),
-              cfg.retention_rounds);
+              cfg.retention_rounds, static_cast<unsigned long long>(cfg.small_records));
   std::fflush(stdout);
 
   run(cfg, dir);

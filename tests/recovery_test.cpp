@@ -206,7 +206,7 @@ TEST(Recovery, DamageInACheckpointedBatchIsCorruptionWhenRead) {
   TempDir dir;
   std::string path = dir.file("a.rvl");
   OpenOptions o;
-  o.checkpoint_bytes = 1;  // a checkpoint after every commit
+  o.checkpoint_bytes = 1;  // checkpoints as often as their size allows (kLogPerCheckpointByte)
   {
     auto db = Db::open(path, o);
     ASSERT_TRUE(db.ok()) << db.status().to_string();
@@ -907,7 +907,7 @@ TEST(Recovery, ADamagedBatchListMetByAReaderDoesNotStopCheckpoints) {
   ASSERT_NE(list.offset, 0u);
 
   OpenOptions o;
-  o.checkpoint_bytes = 1;  // a checkpoint before every commit
+  o.checkpoint_bytes = 1;  // checkpoints as often as their size allows (kLogPerCheckpointByte)
   {
     auto db = Db::open(path, o);
     ASSERT_TRUE(db.ok()) << db.status().to_string();

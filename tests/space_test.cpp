@@ -209,6 +209,50 @@ TEST(Checkpoint, RetentionKeepsTheSizeOnDiskBoundedWhileOffsetsGrow) {
   EXPECT_TRUE(report.ok) << first_problem(report);
 }
 
+// A checkpoint restates every partition's batch list, so with one-record
+// commits it grows with the file. Written at a fixed interval, checkpoints
+// would come to outweigh the log (here about twice its size) and the work
+// grow with the square of the records; spaced by their own size, they stay
+// a small share of what is written.
+TEST(Checkpoint, CheckpointsOfManySmallBatchesStayASmallShareOfTheLog) {
+  TempDir dir;
+  std::string path = dir.file("b.rvl");
+  OpenOptions o = small();
+  o.segment_size = 16u << 20;  // one segment: log_end is the sum of the frames
+  auto db = open_db(path, o);
+  ASSERT_TRUE(db->create_topic("t").ok());
+  auto log_end = [&] {
+    auto s = db->stat();
+    EXPECT_TRUE(s.ok());
+    return s.ok() ? s->log_end : 0;
+  };
+  auto produce = [&](int from, int count) {
+    char value[16];
+    for (int i = from; i < from + count; ++i) {
+      std::snprintf(value, sizeof value, "%015d", i);  // every frame the same size
+      ASSERT_TRUE(db->produce({.topic = "t", .value = value}).ok());
+    }
+  };
+  const uint64_t start = log_end();
+  produce(0, 100);  // under checkpoint_bytes: frames only
+  const uint64_t frame = (log_end() - start) / 100;
+  const int records = 12000;
+  produce(100, records - 100);
+  const uint64_t frames = records * frame;
+  const uint64_t checkpoints = log_end() - start - frames;
+  std::cout << "[ checkpoints ] " << checkpoints << " bytes beside " << frames << " bytes of frames\n";
+  EXPECT_LT(checkpoints, frames * 3 / 10);
+  EXPECT_GT(checkpoints, 0u) << "no checkpoint at all: opens would replay the whole log";
+  ASSERT_TRUE(db->close().ok());
+  db = open_db(path, o);
+  auto info = db->describe_topic("t");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->partitions[0].next_offset, records);
+  ASSERT_TRUE(db->close().ok());
+  CheckReport report = checked(path);
+  EXPECT_TRUE(report.ok) << first_problem(report);
+}
+
 // The checkpoint the superblock names is where the log starts: damage to
 // it is corruption at its position, never a silent start from nothing.
 TEST(Checkpoint, ADamagedCheckpointIsCorruptionAtItsPosition) {

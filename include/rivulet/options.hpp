@@ -56,6 +56,10 @@ struct OpenOptions {
   // log (and at close, after 1 MiB or this, whichever is less), so that
   // opening replays at most about this much, and space before it can be
   // reused. Smaller: faster opens, space back sooner, more writing.
+  // A checkpoint holds every partition's batch list (about 6 bytes a
+  // batch), so in a file of many small batches it can outgrow this: then
+  // the log between checkpoints is at least four times the last one's size
+  // (at close, once its size), and opening replays up to that much.
   uint64_t checkpoint_bytes = 16u << 20;
   // A Reader::poll with nothing to return spins this long, watching for a
   // commit, before it sleeps: a few microseconds less latency for a busy

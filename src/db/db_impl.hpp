@@ -153,8 +153,9 @@ class DbImpl {
   Result<uint64_t> reclaimable_below_locked(bool synced_start = true);
   Status punch_free_locked();
   Status write_checkpoint_locked();
-  // Writes a checkpoint if at least `threshold` bytes of log came since the last.
-  Status maybe_checkpoint_locked(uint64_t threshold);
+  // Writes a checkpoint if the log since the last one reaches `threshold`
+  // bytes and `per_state` times that checkpoint's size.
+  Status maybe_checkpoint_locked(uint64_t threshold, uint64_t per_state);
   // One cleaning step: relocated frames for batches worth `budget` bytes of
   // reading; `*read` (if given) grows by what was read.
   Status clean_step_locked(const db::CleanerLimits& limits, uint64_t budget, uint64_t* read = nullptr);

@@ -101,6 +101,7 @@ Status Replay::apply(const format::ParsedFrame& frame, const log::ChainPos& at, 
     in_checkpoint_ = true;
     run_start_seq_ = at.segment_seq;
     run_position_ = frame.position;
+    run_bytes_ = 0;
     pieces_.clear();
     entered_.assign(1, {catalog_->segments().index_of(frame.position), at.segment_seq});
   } else if (!in_checkpoint_) {
@@ -108,6 +109,7 @@ Status Replay::apply(const format::ParsedFrame& frame, const log::ChainPos& at, 
     if (loading_) return {Code::corruption, "the log starts inside a checkpoint, not at its first frame", frame.position};
     return Status::OK();
   }
+  run_bytes_ += format::align8(frame.header.frame_length);
   if (loading_) {
     for (const format::BatchRef& b : frame.batches) {
       if (b.topic_id != format::kMetaTopicId || b.partition != format::kCheckpointPartition) {
@@ -137,6 +139,7 @@ Status Replay::apply(const format::ParsedFrame& frame, const log::ChainPos& at, 
   catalog_->apply_checkpoint_end(run_start_seq_);
   in_checkpoint_ = false;
   since_checkpoint_ = 0;
+  last_checkpoint_bytes_ = run_bytes_;
   ++checkpoints_;
   return Status::OK();
 }

@@ -39,6 +39,8 @@ class Replay {
   Status finish() const;
   // Log bytes since the last complete checkpoint (or the start).
   uint64_t bytes_since_checkpoint() const { return since_checkpoint_; }
+  // Log bytes of the last complete checkpoint's frames (0 before one).
+  uint64_t last_checkpoint_bytes() const { return last_checkpoint_bytes_; }
   uint64_t checkpoints() const { return checkpoints_; }
 
  private:
@@ -47,6 +49,7 @@ class Replay {
   bool in_checkpoint_ = false;  // inside a run of checkpoint frames
   uint64_t run_start_seq_ = 0;  // segment_seq of the run's first frame
   uint64_t run_position_ = 0;
+  uint64_t run_bytes_ = 0;      // of the run's frames so far
   // The run's record values, when loading: views into the mapped file
   // (records are never compressed), which the superblock's log start keeps
   // from reuse while the handle opens. Copied once, into one string of the
@@ -57,6 +60,7 @@ class Replay {
   // the state was taken before, so loading it must enter them again.
   std::vector<std::pair<uint32_t, uint64_t>> entered_;
   uint64_t since_checkpoint_ = 0;
+  uint64_t last_checkpoint_bytes_ = 0;
   uint64_t checkpoints_ = 0;
 };
 
