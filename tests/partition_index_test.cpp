@@ -67,7 +67,7 @@ PartitionIndex encoded(const PartitionIndex& from, std::string bytes, int64_t ne
 
 std::string encoding_of(const PartitionIndex& idx) {
   std::string bytes;
-  encode_batch_list(idx.entries(), &bytes);
+  idx.entries().encode_list(&bytes);
   return bytes;
 }
 

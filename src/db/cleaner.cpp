@@ -36,7 +36,9 @@ Result<bool> is_live(const meta::Catalog& catalog, const format::BatchRef& b) {
   if (!p) return false;
   RIVULET_TRY(p->index.load());
   std::optional<size_t> i = p->index.find_offset(b.header.base_offset);
-  return i && p->index.at(*i).base_offset == b.header.base_offset && p->index.at(*i).position == b.position;
+  if (!i) return false;
+  index::BatchEntry e = p->index.at(*i);
+  return e.base_offset == b.header.base_offset && e.position == b.position;
 }
 
 bool is_compact(const TopicConfig& c) {
@@ -102,8 +104,9 @@ uint64_t Cleaner::dirty_bytes(const meta::Catalog& catalog, PartitionKey key) co
   // Visible batches that begin at or after it (a pass ends at a batch's
   // end unless its map filled up; it never reads past the visible end).
   uint64_t dirty = 0;
-  for (size_t k = p.index.size(); k > 0 && p.index.at(k - 1).base_offset >= from; --k) {
-    if (p.index.at(k - 1).base_offset < p.visible_end) dirty += p.index.at(k - 1).bytes;
+  auto c = p.index.cursor(p.index.find_offset(from).value_or(0));
+  for (; c.valid() && c->base_offset < p.visible_end; c.next()) {
+    if (c->base_offset >= from) dirty += c->bytes;
   }
   return dirty;
 }
@@ -138,15 +141,15 @@ Status Cleaner::start_partition(const meta::Catalog& catalog, log::FileMap& map,
   // Only what readers can see: under full a frame is written before its
   // sync ends, and a newer value nobody can see yet must not compact away
   // the one they can.
-  for (size_t k = p.index.find_offset(from).value_or(0);
-       k < p.index.size() && p.index.at(k).base_offset < p.visible_end; ++k) {
-    Result<std::string_view> bytes = batch_bytes(map, p.index.at(k));
+  for (auto c = p.index.cursor(p.index.find_offset(from).value_or(0)); c.valid() && c->base_offset < p.visible_end;
+       c.next()) {
+    Result<std::string_view> bytes = batch_bytes(map, *c);
     if (!bytes.ok()) return format::in_partition(bytes.status(), t->name, key.second);
     format::BatchHeader h;
-    Status parsed = format::parse_batch_header(*bytes, p.index.at(k).position, &h);
+    Status parsed = format::parse_batch_header(*bytes, c->position, &h);
     RIVULET_TRY(format::in_partition(parsed, t->name, key.second));
     records += static_cast<uint64_t>(std::max(0, h.records_count));
-    batches.push_back({*bytes, p.index.at(k).position});
+    batches.push_back({*bytes, c->position});
   }
   // A map for this pass's records (twice the slots, for short probes), up
   // to kOffsetMapBytes: clearing the largest map for a small pass would
@@ -229,9 +232,10 @@ Status Cleaner::plan_partition(const meta::Catalog& catalog, log::FileMap& map, 
   RIVULET_TRY(p->index.load());
   uint64_t looked = 0;
   std::optional<size_t> i = p->index.find_offset(std::max(job.cursor, p->first_offset));
-  for (size_t k = i.value_or(0); k < p->index.size() && looked < budget; ++k) {
-    const index::BatchEntry& e = p->index.at(k);
-    if (e.base_offset < job.cursor && k + 1 < p->index.size()) continue;
+  for (auto c = p->index.cursor(i.value_or(0)); c.valid() && looked < budget;) {
+    const index::BatchEntry e = *c;
+    c.next();
+    if (e.base_offset < job.cursor && c.valid()) continue;
     if (e.base_offset >= job.map_end) break;
     const std::string& topic = catalog.by_id(job.topic_id)->name;
     Result<std::string_view> bytes = batch_bytes(map, e);
@@ -246,7 +250,7 @@ Status Cleaner::plan_partition(const meta::Catalog& catalog, log::FileMap& map, 
     if (*r != clean::Compacted::unchanged) out->push_back({job.topic_id, job.partition, std::move(kept)});
     looked += e.bytes;
     *read += e.bytes;
-    job.cursor = k + 1 < p->index.size() ? p->index.at(k + 1).base_offset : p->next_offset;
+    job.cursor = c.valid() ? c->base_offset : p->next_offset;
   }
   if (job.cursor >= job.map_end || job.cursor >= p->next_offset) {
     clean_end_[{job.topic_id, job.partition}] = job.map_end;

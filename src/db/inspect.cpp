@@ -86,8 +86,8 @@ Status check_indexed_batches(Walk& w, const std::unordered_set<uint64_t>& walked
     for (uint32_t partition = 0; partition < t->partitions.size(); ++partition) {
       const meta::PartitionState& p = t->partitions[partition];
       RIVULET_TRY(p.index.load());
-      for (size_t i = 0; i < p.index.size(); ++i) {
-        const index::BatchEntry& e = p.index.at(i);
+      for (auto c = p.index.cursor(0); c.valid(); c.next()) {
+        const index::BatchEntry& e = *c;
         if (walked.count(e.position)) continue;
         Result<std::string_view> bytes = w.map->view(e.position, e.position + e.bytes, e.bytes);
         if (!bytes.ok()) return bytes.status();

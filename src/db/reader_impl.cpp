@@ -34,8 +34,8 @@ Status snapshot(DbImpl* db, uint32_t topic_id, int32_t partition, const std::str
   // one left: the offset lies in a gap before it.
   if (!i && offset && p.index.size() > 0) i = 0;
   if (!i) return Status::OK();
-  for (size_t k = *i; k < p.index.size() && out->batches.size() < limit; ++k) {
-    const index::BatchEntry& e = p.index.at(k);
+  for (auto c = p.index.cursor(*i); c.valid() && out->batches.size() < limit; c.next()) {
+    const index::BatchEntry& e = *c;
     out->batches.push_back({e.position, e.base_offset, e.checked});
     out->lowest_segment_seq =
         std::min(out->lowest_segment_seq, db->catalog().segments().seq_of(e.position));

@@ -10,9 +10,10 @@ static int64_t retained_start(const meta::PartitionState& p, const TopicConfig& 
   int64_t start = p.first_offset;
   uint64_t bytes = p.bytes;
   const index::PartitionIndex& idx = p.index;
-  for (size_t i = 0; i < idx.size(); ++i) {
-    const index::BatchEntry& e = idx.at(i);
-    int64_t end = i + 1 < idx.size() ? idx.at(i + 1).base_offset : p.next_offset;
+  for (auto c = idx.cursor(0); c.valid();) {
+    const index::BatchEntry e = *c;
+    c.next();
+    int64_t end = c.valid() ? c->base_offset : p.next_offset;
     if (end > p.visible_end) break;  // not yet visible (waiting for its sync)
     bool too_old = config.retention_ms >= 0 && e.max_timestamp_so_far < now_ms - config.retention_ms;
     bool too_big = config.retention_bytes >= 0 && bytes - e.bytes >= static_cast<uint64_t>(config.retention_bytes);

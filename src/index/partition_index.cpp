@@ -21,13 +21,14 @@ Status PartitionIndex::load() const {
   std::lock_guard lock(lazy_->mu);
   if (!lazy_->decoded.load(std::memory_order_relaxed)) {
     Encoded& e = lazy_->encoded;
-    BatchEntries all;
+    EntryBlocks all;
     const char* why = "";
     const char* end = e.list.data() + e.list.size();
     const char* stop = decode_batch_list(e.list.data(), end, e.count, e.next_offset, &all, &why);
     if (stop == end) {
       int64_t before = all.empty() ? INT64_MIN : all.back().max_timestamp_so_far;
-      for (BatchEntry added : entries_) {
+      for (EntryBlocks::Cursor c = entries_.cursor(0); c.valid(); c.next()) {
+        BatchEntry added = *c;
         added.max_timestamp_so_far = std::max(before, added.max_timestamp_so_far);
         all.push_back(added);
       }
@@ -77,14 +78,15 @@ uint64_t PartitionIndex::drop_before(int64_t offset, int64_t next_offset,
   mutable_entries();
   size_t n = 0;
   uint64_t bytes = 0;
-  while (n < entries_.size()) {
-    int64_t end = n + 1 < entries_.size() ? entries_[n + 1].base_offset : next_offset;
+  for (EntryBlocks::Cursor c = entries_.cursor(0); c.valid(); ++n) {
+    const BatchEntry e = *c;
+    c.next();
+    int64_t end = c.valid() ? c->base_offset : next_offset;
     if (end > offset) break;  // batch n still holds offset `offset` or later
-    bytes += entries_[n].bytes;
-    if (dropped) dropped(entries_[n]);
-    ++n;
+    bytes += e.bytes;
+    if (dropped) dropped(e);
   }
-  entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(n));
+  entries_.pop_front(n);
   return bytes;
 }
 
@@ -92,18 +94,16 @@ std::optional<size_t> PartitionIndex::find_offset(int64_t offset) const {
   entries();
   // A reader following the tail asks for the last batch: no search.
   if (!entries_.empty() && offset >= entries_.back().base_offset) return entries_.size() - 1;
-  auto it = std::upper_bound(entries_.begin(), entries_.end(), offset,
-                             [](int64_t o, const BatchEntry& e) { return o < e.base_offset; });
-  if (it == entries_.begin()) return std::nullopt;
-  return static_cast<size_t>(it - entries_.begin() - 1);
+  size_t after = entries_.partition_point([offset](const BatchEntry& e) { return e.base_offset <= offset; });
+  if (after == 0) return std::nullopt;
+  return after - 1;
 }
 
 std::optional<size_t> PartitionIndex::find_time(int64_t ms) const {
   entries();
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), ms,
-                             [](const BatchEntry& e, int64_t t) { return e.max_timestamp_so_far < t; });
-  if (it == entries_.end()) return std::nullopt;
-  return static_cast<size_t>(it - entries_.begin());
+  size_t i = entries_.partition_point([ms](const BatchEntry& e) { return e.max_timestamp_so_far < ms; });
+  if (i == entries_.size()) return std::nullopt;
+  return i;
 }
 
 }  // namespace rivulet::index

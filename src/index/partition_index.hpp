@@ -1,11 +1,11 @@
 // The sparse index of one partition: one entry per record batch (never per
 // record), from offset to the batch's position in the file and from time to
-// offset. Memory grows with batches; finding an offset is a binary search
-// that never walks other partitions' frames.
+// offset. Memory grows with batches (about 8 bytes each: entry_blocks.hpp);
+// finding an offset is a binary search that never walks other partitions'
+// frames.
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <atomic>
 #include <memory>
@@ -14,29 +14,10 @@
 #include <string>
 #include <string_view>
 
+#include "index/entry_blocks.hpp"
 #include "rivulet/status.hpp"
 
 namespace rivulet::index {
-
-struct BatchEntry {
-  int64_t base_offset = 0;
-  // Highest timestamp of this batch and every batch before it: monotonic,
-  // so "first record with timestamp >= T" is a binary search.
-  int64_t max_timestamp_so_far = 0;
-  uint64_t position = 0;  // of the batch in the file
-  uint32_t bytes = 0;     // the batch's size
-  // Whether this handle checked the batch's CRC as it took it in (replay
-  // checks every batch; a writer's own were checksummed from its memory).
-  // Batches decoded from a checkpoint's list were not: readers check those.
-  bool checked = false;
-};
-
-// In blocks, not one array: a partition that gains a batch per commit (one
-// record per commit) would otherwise copy its whole index at every
-// doubling, into fresh memory that faults in page by page, on the commit
-// and poll paths of every handle. Blocks are small (libstdc++: 512 bytes),
-// so a partition of a few batches costs little.
-using BatchEntries = std::deque<BatchEntry>;
 
 // Thread-safety: const members may run at once in several threads (readers
 // under a shared lock); the others need the index to themselves.
@@ -81,9 +62,12 @@ class PartitionIndex {
   uint64_t drop_before(int64_t offset, int64_t next_offset,
                        const std::function<void(const BatchEntry&)>& dropped = {});
   size_t size() const { return entries().size(); }
-  const BatchEntry& at(size_t i) const { return entries()[i]; }
-  BatchEntry& at(size_t i) { return mutable_entries()[i]; }
-  const BatchEntries& entries() const {
+  // Reading one entry decodes at most one block; to walk many, cursor().
+  BatchEntry at(size_t i) const { return entries().at(i); }
+  EntryBlocks::Cursor cursor(size_t i) const { return entries().cursor(i); }
+  // Replaces entry i (a batch cleaning moved).
+  void set(size_t i, const BatchEntry& e) { mutable_entries().set(i, e); }
+  const EntryBlocks& entries() const {
     if (lazy_) (void)load();
     return entries_;
   }
@@ -92,10 +76,7 @@ class PartitionIndex {
   // order they may now overstate, so find_time() can point at a batch
   // before the answer, never after it; the reader's search by time scans
   // on from there (ReaderImpl::offset_for_time).
-  void erase(size_t i) {
-    BatchEntries& entries = mutable_entries();
-    entries.erase(entries.begin() + static_cast<std::ptrdiff_t>(i));
-  }
+  void erase(size_t i) { mutable_entries().erase(i); }
 
   // The batch that holds `offset`: the last entry with base_offset <= offset.
   std::optional<size_t> find_offset(int64_t offset) const;
@@ -103,8 +84,8 @@ class PartitionIndex {
   // first record with timestamp >= ms, or (after compaction) one before it.
   std::optional<size_t> find_time(int64_t ms) const;
 
-  // The entries' bytes (their blocks round it up by less than one block).
-  size_t memory_bytes() const { return entries_.size() * sizeof(BatchEntry); }
+  // The bytes the entries take.
+  size_t memory_bytes() const { return entries_.memory_bytes(); }
 
  private:
   struct Lazy {
@@ -116,7 +97,7 @@ class PartitionIndex {
   };
   // With the index to itself, a decoded index can let go of its Lazy (a
   // failed one keeps it, to go on saying why).
-  BatchEntries& mutable_entries() {
+  EntryBlocks& mutable_entries() {
     if (lazy_ && load().ok()) lazy_.reset();
     return entries_;
   }
@@ -125,7 +106,7 @@ class PartitionIndex {
   // maximum timestamps counting only each other). Decoding, under
   // lazy_->mu by whichever const caller comes first, puts the encoded
   // ones before them.
-  mutable BatchEntries entries_;
+  mutable EntryBlocks entries_;
   std::unique_ptr<Lazy> lazy_;  // null when nothing is left to decode
 };
 

@@ -189,7 +189,7 @@ Status Catalog::apply_relocated(uint32_t topic_id, uint32_t partition, const for
     return corrupt(position, fmt::format("relocated batch of '{}' partition {} at offset {} holds other offsets",
                                          t->name, partition, batch.base_offset));
   }
-  index::BatchEntry& e = p.index.at(*i);
+  index::BatchEntry e = p.index.at(*i);
   if (!segments_.move_out(e.position, e.bytes)) return outside_segments(position, t->name, partition, e);
   p.bytes -= e.bytes;
   e.position = position;
@@ -201,6 +201,7 @@ Status Catalog::apply_relocated(uint32_t topic_id, uint32_t partition, const for
     p.index.erase(*i);
     return Status::OK();
   }
+  p.index.set(*i, e);
   p.bytes += e.bytes;
   segments_.add_live(position, e.bytes);
   return Status::OK();

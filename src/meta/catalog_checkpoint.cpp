@@ -115,7 +115,7 @@ Status Catalog::encode_checkpoint(std::string* state) const {
         if (!loaded.ok() && !t->deleted) return loaded;
         count = p.index.size();
         list.clear();
-        index::encode_batch_list(p.index.entries(), &list);
+        p.index.entries().encode_list(&list);
       }
       out.num(static_cast<int64_t>(count));
       out.bytes(list);
