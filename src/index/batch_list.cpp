@@ -42,8 +42,15 @@ const char* decode_batch_entry(const char* p, const char* end, const BatchEntry&
 
 const char* decode_batch_list(const char* p, const char* end, size_t count, int64_t next_offset,
                               EntryBlocks* out, const char** why) {
+  // Into an empty `out`, whole blocks are taken as they are encoded (the
+  // list's differences are what EntryBlocks keeps), the rest one by one.
+  const bool by_block = out && out->empty();
+  const char* block_begin = p;
+  BatchEntry block_base, block_first;
+  uint32_t in_block = 0;
   BatchEntry prev;
   for (size_t k = 0; k < count; ++k) {
+    const char* entry_begin = p;
     BatchEntry e;
     p = decode_batch_entry(p, end, prev, &e, why);
     if (!p) return nullptr;
@@ -51,8 +58,28 @@ const char* decode_batch_list(const char* p, const char* end, size_t count, int6
       *why = "a batch entry past its partition's end";
       return nullptr;
     }
-    if (out) out->push_back(e);
+    if (by_block) {
+      if (in_block == 0) {
+        block_begin = entry_begin;
+        block_base = prev;
+        block_first = e;
+      }
+      if (++in_block == EntryBlocks::kBlockEntries) {
+        out->push_block({block_begin, static_cast<size_t>(p - block_begin)}, block_base, block_first, e);
+        in_block = 0;
+      }
+    } else if (out) {
+      out->push_back(e);
+    }
     prev = e;
+  }
+  // The last, partial block: decoded again (it decoded once already).
+  BatchEntry again = block_base;
+  for (const char* q = block_begin; by_block && in_block > 0; --in_block) {
+    BatchEntry e;
+    q = decode_batch_entry(q, p, again, &e, why);
+    out->push_back(e);
+    again = e;
   }
   return p;
 }

@@ -65,6 +65,19 @@ void EntryBlocks::push_back(const BatchEntry& e) {
   }
 }
 
+void EntryBlocks::push_block(std::string_view bytes, const BatchEntry& base, const BatchEntry& first,
+                             const BatchEntry& last) {
+  Block b;
+  b.bytes.assign(bytes);
+  b.base = base;
+  b.first = first;
+  b.last = last;
+  b.start = popped_ + size_;
+  b.count = kBlockEntries;
+  blocks_.push_back(std::move(b));
+  size_ += kBlockEntries;
+}
+
 size_t EntryBlocks::block_of(size_t abs) const {
   if (abs >= popped_ + size_ - tail_.size()) return blocks_.size();
   auto it = std::upper_bound(blocks_.begin(), blocks_.end(), abs,

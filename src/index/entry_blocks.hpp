@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rivulet::index {
@@ -36,6 +37,12 @@ class EntryBlocks {
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
   void push_back(const BatchEntry& e);
+  // Appends kBlockEntries entries, none of them checked, given as a list
+  // encodes them: `bytes`, differences from `base`, which must be the last
+  // entry so far (a zero entry if none); first and last decoded. Only when
+  // every entry so far is in a full block. Copies the bytes: taking in a
+  // checkpoint's list costs a decode, not a decode and an encode.
+  void push_block(std::string_view bytes, const BatchEntry& base, const BatchEntry& first, const BatchEntry& last);
   BatchEntry at(size_t i) const;
   BatchEntry back() const { return tail_.empty() ? blocks_.back().last : tail_.back(); }
   void set(size_t i, const BatchEntry& e);
