@@ -38,6 +38,7 @@ void expect_equal(const EntryBlocks& got, const std::vector<BatchEntry>& want, s
     prev = e;
   }
   ASSERT_EQ(list, expected);
+  EXPECT_EQ(got.encoded_list_size(), list.size());
   // And back, as a checkpoint's list is taken in (whole blocks as they are).
   EntryBlocks decoded;
   const char* why = "";

@@ -703,6 +703,9 @@ Status DbImpl::punch_free_locked() {
 // hold nothing live are free.
 Status DbImpl::write_checkpoint_locked() {
   std::string state;
+  // About the last one's size, and room to grow: no doubling copies.
+  const uint64_t last = replay_->last_checkpoint_bytes();
+  state.reserve(last + last / 4 + (64u << 10));
   {
     std::shared_lock lock(state_mu_);
     RIVULET_TRY(catalog_.encode_checkpoint(&state));

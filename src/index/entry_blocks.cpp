@@ -217,23 +217,41 @@ void EntryBlocks::clear() {
   size_ = 0;
 }
 
-void EntryBlocks::encode_list(std::string* out) const {
+template <class Fn>
+void EntryBlocks::for_each_list_piece(Fn fn) const {
+  std::string one;  // an entry encoded afresh
+  auto entry = [&](const BatchEntry& prev, const BatchEntry& e) {
+    one.clear();
+    encode_batch_entry(prev, e, &one);
+    fn(std::string_view(one));
+  };
   BatchEntry prev;
   if (!blocks_.empty()) {
     // The first entry from a zero one, as a list starts; the rest of the
     // blocks as they are (each from the one before it).
     const Block& b = blocks_.front();
+    const char* end = b.bytes.data() + b.bytes.size();
     BatchEntry first;
-    const char* rest = decode_own(b.bytes.data(), b.bytes.data() + b.bytes.size(), b.base, &first);
-    encode_batch_entry(BatchEntry{}, first, out);
-    out->append(rest, static_cast<size_t>(b.bytes.data() + b.bytes.size() - rest));
-    for (size_t k = 1; k < blocks_.size(); ++k) out->append(blocks_[k].bytes);
+    const char* rest = decode_own(b.bytes.data(), end, b.base, &first);
+    entry(BatchEntry{}, first);
+    fn(std::string_view(rest, static_cast<size_t>(end - rest)));
+    for (size_t k = 1; k < blocks_.size(); ++k) fn(std::string_view(blocks_[k].bytes));
     prev = blocks_.back().last;
   }
   for (const BatchEntry& e : tail_) {
-    encode_batch_entry(prev, e, out);
+    entry(prev, e);
     prev = e;
   }
+}
+
+void EntryBlocks::encode_list(std::string* out) const {
+  for_each_list_piece([out](std::string_view piece) { out->append(piece); });
+}
+
+size_t EntryBlocks::encoded_list_size() const {
+  size_t size = 0;
+  for_each_list_piece([&size](std::string_view piece) { size += piece.size(); });
+  return size;
 }
 
 size_t EntryBlocks::memory_bytes() const {

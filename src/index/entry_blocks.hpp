@@ -54,6 +54,8 @@ class EntryBlocks {
   // Appends the entries as a checkpoint's batch list (batch_list.hpp):
   // mostly the blocks' bytes as they are.
   void encode_list(std::string* out) const;
+  // The bytes encode_list appends.
+  size_t encoded_list_size() const;
 
   // The first entry for which `pred` is false, where it is true for a
   // prefix of the entries and false after (size() if true for all).
@@ -96,6 +98,9 @@ class EntryBlocks {
   };
   static Block encode(const std::vector<BatchEntry>& entries, size_t start, const BatchEntry& base);
   static void decode(const Block& b, std::vector<BatchEntry>* out);
+  // Calls fn with each piece of the list encoding, in order.
+  template <class Fn>
+  void for_each_list_piece(Fn fn) const;
   // The block holding entry number `abs` (counting popped ones), or
   // blocks_.size() if the tail does.
   size_t block_of(size_t abs) const;

@@ -106,7 +106,9 @@ class Catalog {
   // The whole state in a checkpoint's encoding (meta/catalog_checkpoint.cpp),
   // and back: decode replaces this catalog's state; `position` (of the
   // checkpoint) is named in errors. Batch lists keep a share of `owner`
-  // (which holds `state`) until they are decoded, on first use.
+  // (which holds `state`) until they are decoded, on first use. Encoding
+  // replaces *state, keeping its capacity (reserve it to spare the copies
+  // of a growing string: a state can be tens of megabytes).
   Status encode_checkpoint(std::string* state) const;
   Status decode_checkpoint(std::string_view state, std::shared_ptr<const void> owner, uint64_t position);
 

@@ -23,18 +23,23 @@ constexpr int64_t kCheckpointVersion = 2;
 
 class Out {
  public:
+  explicit Out(std::string* s) : s_(s) {}
   void num(int64_t v) {
     char buf[varint::kMax64];
-    s_.append(buf, static_cast<size_t>(varint::put64(buf, v) - buf));
+    s_->append(buf, static_cast<size_t>(varint::put64(buf, v) - buf));
   }
   void bytes(std::string_view b) {
     num(static_cast<int64_t>(b.size()));
-    s_.append(b);
+    s_->append(b);
   }
-  std::string take() { return std::move(s_); }
+  // A partition's batch list, as bytes() would write its encoding.
+  void batch_list(const index::EntryBlocks& entries) {
+    num(static_cast<int64_t>(entries.encoded_list_size()));
+    entries.encode_list(s_);
+  }
 
  private:
-  std::string s_;
+  std::string* s_;
 };
 
 class In {
@@ -87,7 +92,8 @@ class In {
 }  // namespace
 
 Status Catalog::encode_checkpoint(std::string* state) const {
-  Out out;
+  state->clear();  // its capacity stays: the caller may have reserved it
+  Out out(state);
   std::string list;
   out.num(kCheckpointMagic);
   out.num(kCheckpointVersion);
@@ -108,17 +114,18 @@ Status Catalog::encode_checkpoint(std::string* state) const {
       out.num(static_cast<int64_t>(p.bytes));
       out.num(static_cast<int64_t>(p.dead_bytes));
       size_t count = 0;
-      if (!p.index.copy_encoded(&list, &count)) {
-        Status loaded = p.index.load();
-        // A deleted topic's entries are never read again: a damaged list
-        // of one must not fail every checkpoint from now on.
-        if (!loaded.ok() && !t->deleted) return loaded;
-        count = p.index.size();
-        list.clear();
-        p.index.entries().encode_list(&list);
+      if (p.index.copy_encoded(&list, &count)) {
+        out.num(static_cast<int64_t>(count));
+        out.bytes(list);
+        continue;
       }
-      out.num(static_cast<int64_t>(count));
-      out.bytes(list);
+      Status loaded = p.index.load();
+      // A deleted topic's entries are never read again: a damaged list
+      // of one must not fail every checkpoint from now on.
+      if (!loaded.ok() && !t->deleted) return loaded;
+      // Written in place: a partition's list can be most of the state.
+      out.num(static_cast<int64_t>(p.index.size()));
+      out.batch_list(p.index.entries());
     }
   }
   size_t committed = 0;
@@ -147,7 +154,6 @@ Status Catalog::encode_checkpoint(std::string* state) const {
   }
   out.num(static_cast<int64_t>(appended_));
   out.num(static_cast<int64_t>(cleaned_at_));
-  *state = out.take();
   return Status::OK();
 }
 
