@@ -206,6 +206,34 @@ TEST(Coordination, ACommitterKilledOnItsWayToAFrameIsNotWaitedForByLaterSyncs) {
   EXPECT_EQ(mine->writers(), 0u) << "the dead committer is still counted";
 }
 
+// A reader killed while it sleeps leaves its count on its wake channel;
+// every commit to that channel would then make a futex wake for nobody (as
+// dear as the commit itself here). Whoever claims its slot takes it back.
+TEST(Coordination, AWaiterKilledAsleepLeavesNoCountOnceItsSlotIsClaimed) {
+  TempDir dir;
+  std::string path = dir.file("a-shm");
+  auto mine = attach(path);
+  ASSERT_TRUE(mine->publish_initial(1, 1).ok());
+  const uint32_t channel = SharedState::wake_channel(7, 0);
+  pid_t child = fork_child([&] {
+    auto theirs = attach(path);
+    if (!theirs) ::_exit(2);
+    uint32_t channels[] = {channel};
+    uint32_t seen[] = {theirs->commit_epoch(channel)};
+    theirs->wait_for_commit(channels, seen, std::chrono::steady_clock::now() + std::chrono::seconds(60),
+                            std::chrono::microseconds(0), [] { return Status::OK(); });
+    ::_exit(3);
+  });
+  for (int i = 0; i < 10'000 && mine->channel_waiters(channel) == 0; ++i) std::this_thread::sleep_for(milliseconds(1));
+  ASSERT_EQ(mine->channel_waiters(channel), 1u) << "the child never slept on its channel";
+  ::kill(child, SIGKILL);
+  EXPECT_TRUE(WIFSIGNALED(wait_child(child)));
+  EXPECT_EQ(mine->channel_waiters(channel), 1u) << "taken back before anyone claimed the slot?";
+  auto next = attach(path);  // claims the lowest free slot: the dead child's
+  ASSERT_NE(next, nullptr);
+  EXPECT_EQ(mine->channel_waiters(channel), 0u) << "the dead waiter is still counted";
+}
+
 TEST(Coordination, WriterLockExcludesOtherHandles) {
   TempDir dir;
   auto a = attach(dir.file("a-shm"));

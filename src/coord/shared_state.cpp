@@ -21,8 +21,8 @@ namespace {
 constexpr uint64_t kMagic = 0x01004D48534C5652;  // "RVLSHM\0\1"
 // 2: consumer group members; 3: reclaim epoch, read marks by segment;
 // 4: written seq beside committed seq and the commit epoch; 5: partition
-// wake channels.
-constexpr uint32_t kVersion = 5;
+// wake channels; 6: waits on them counted per slot too.
+constexpr uint32_t kVersion = 6;
 constexpr uint32_t kSlots = 1024;
 // Lock words hold the holder's token: slot + 1 in the low 16 bits, the
 // slot's generation (15 bits) above, and kContended when someone sleeps on
@@ -103,6 +103,11 @@ struct Layout {
     std::atomic<uint32_t> waiters;
   };
   alignas(64) WakeChannel channels[SharedState::kWakeChannels + 1];  // the last is kBroadcastChannel
+
+  // Each slot's share of every channel's waiter count, which whoever claims
+  // the slot of a dead handle takes back (as commit_waiting for the commit
+  // epoch).
+  alignas(64) std::atomic<uint16_t> channel_waits[kSlots][SharedState::kWakeChannels + 1];
 };
 
 // docs/FORMAT.md lists these offsets; another implementation relies on them.
@@ -119,7 +124,9 @@ static_assert(offsetof(Layout, slots) == 256 && sizeof(Slot) == 64 && offsetof(S
 static_assert(offsetof(Layout, groups) == 256 + 64 * kSlots);
 static_assert(offsetof(Layout, channels) == 256 + 64 * kSlots + sizeof(GroupArea) &&
               sizeof(Layout::WakeChannel) == 8);
-static_assert(sizeof(Layout) == 256 + 64 * kSlots + sizeof(GroupArea) + 8 * (SharedState::kWakeChannels + 1) + 56);
+static_assert(offsetof(Layout, channel_waits) ==
+              256 + 64 * kSlots + sizeof(GroupArea) + 8 * (SharedState::kWakeChannels + 1) + 56);
+static_assert(sizeof(Layout) == offsetof(Layout, channel_waits) + 2 * kSlots * (SharedState::kWakeChannels + 1));
 
 static void advance(std::atomic<uint64_t>& word, uint64_t to) {
   uint64_t cur = word.load(std::memory_order_acquire);
@@ -226,6 +233,9 @@ Status SharedState::claim_slot() {
     if (uint32_t n = s.commit_waiting.exchange(0)) shared_->commit_waiters.fetch_sub(n);
     if (uint32_t n = s.sync_waiting.exchange(0)) shared_->sync_waiters.fetch_sub(n);
     if (uint32_t n = s.writing.exchange(0)) shared_->writers.fetch_sub(n);
+    for (uint32_t c = 0; c <= kWakeChannels; ++c) {
+      if (uint32_t n = shared_->channel_waits[i][c].exchange(0)) shared_->channels[c].waiters.fetch_sub(n);
+    }
     s.read_mark.store(kNoReadMark);
     generation_ = (s.generation.load() + 1) & kGenerationMask;
     if (generation_ == 0) generation_ = 1;
@@ -312,6 +322,8 @@ std::atomic<uint32_t>& SharedState::waiters_word(uint32_t channel) const {
   return channel == kEveryChannel ? shared_->commit_waiters : shared_->channels[channel].waiters;
 }
 
+uint32_t SharedState::channel_waiters(uint32_t channel) const { return waiters_word(channel).load(); }
+
 uint32_t SharedState::commit_epoch(uint32_t channel) const {
   return epoch_word(channel).load(std::memory_order_acquire);
 }
@@ -373,14 +385,16 @@ void SharedState::wait_for_commit(std::span<const uint32_t> channels, std::span<
       cpu_relax();
     } while (Clock::now() < stop);
   }
-  // The slot counts only waits on kEveryChannel, which a claimer of a dead
-  // handle's slot takes back (an undercount there would lose wake-ups). A
-  // count a dead handle left on a partition channel costs a spare futex
-  // wake per commit to it, until the area is rebuilt.
+  // The slot keeps its share of each count, which a claimer of a dead
+  // handle's slot takes back: else every commit to the channel would make
+  // a futex wake for nobody (as dear as the commit here) until the area is
+  // rebuilt. Counted in the total first and taken out of the slot first, so
+  // a death in between leaves a spare count, never one short (a lost wake-up).
   Slot& mine = shared_->slots[slot_];
   for (size_t i = 0; i < n; ++i) {
     waiters_word(channels[i]).fetch_add(1);
     if (channels[i] == kEveryChannel) mine.commit_waiting.fetch_add(1);
+    else shared_->channel_waits[slot_][channels[i]].fetch_add(1);  // a handle has far fewer than 2^16 waiting threads
   }
   bool help = false;
   while (unchanged()) {
@@ -400,6 +414,7 @@ void SharedState::wait_for_commit(std::span<const uint32_t> channels, std::span<
   }
   for (size_t i = 0; i < n; ++i) {
     if (channels[i] == kEveryChannel) mine.commit_waiting.fetch_sub(1);
+    else shared_->channel_waits[slot_][channels[i]].fetch_sub(1);
     waiters_word(channels[i]).fetch_sub(1);
   }
   // An error is the committers' to report (their own sync sees it too).

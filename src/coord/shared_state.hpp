@@ -117,6 +117,8 @@ class SharedState {
   static constexpr uint32_t kEveryChannel = UINT32_MAX;
   static uint32_t wake_channel(uint32_t topic_id, uint32_t partition);
   uint32_t commit_epoch(uint32_t channel = kEveryChannel) const;
+  // Waiters counted on `channel`, in all processes (for tests).
+  uint32_t channel_waiters(uint32_t channel) const;
   // Moves every epoch and wakes every waiter of every handle without a
   // commit: something else they look at changed (a group's members).
   void wake_waiters();
