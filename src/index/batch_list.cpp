@@ -1,6 +1,8 @@
 // Encoding of a partition's batch entries in a checkpoint.
 #include "index/batch_list.hpp"
 
+#include <vector>
+
 #include "util/varint.hpp"
 
 namespace rivulet::index {
@@ -45,9 +47,9 @@ const char* decode_batch_list(const char* p, const char* end, size_t count, int6
   // Into an empty `out`, whole blocks are taken as they are encoded (the
   // list's differences are what EntryBlocks keeps), the rest one by one.
   const bool by_block = out && out->empty();
+  std::vector<BatchEntry> block;  // the entries of the block being read
   const char* block_begin = p;
-  BatchEntry block_base, block_first;
-  uint32_t in_block = 0;
+  BatchEntry block_base;
   BatchEntry prev;
   for (size_t k = 0; k < count; ++k) {
     const char* entry_begin = p;
@@ -59,28 +61,21 @@ const char* decode_batch_list(const char* p, const char* end, size_t count, int6
       return nullptr;
     }
     if (by_block) {
-      if (in_block == 0) {
+      if (block.empty()) {
         block_begin = entry_begin;
         block_base = prev;
-        block_first = e;
       }
-      if (++in_block == EntryBlocks::kBlockEntries) {
-        out->push_block({block_begin, static_cast<size_t>(p - block_begin)}, block_base, block_first, e);
-        in_block = 0;
+      block.push_back(e);
+      if (block.size() == EntryBlocks::kBlockEntries) {
+        out->push_block({block_begin, static_cast<size_t>(p - block_begin)}, block_base, block.front(), e);
+        block.clear();
       }
     } else if (out) {
       out->push_back(e);
     }
     prev = e;
   }
-  // The last, partial block: decoded again (it decoded once already).
-  BatchEntry again = block_base;
-  for (const char* q = block_begin; by_block && in_block > 0; --in_block) {
-    BatchEntry e;
-    q = decode_batch_entry(q, p, again, &e, why);
-    out->push_back(e);
-    again = e;
-  }
+  for (const BatchEntry& e : block) out->push_back(e);  // the last, partial block
   return p;
 }
 

@@ -148,12 +148,12 @@ void EntryBlocks::rewrite(size_t k, Change change) {
     blocks_[k] = encode(entries, start, base);
     ++k;
   }
-  // The next block's differences start from the entry before it.
-  const BatchEntry& before_next = k > 0 ? blocks_[k - 1].last : base;
-  if (k < blocks_.size() && k > 0 && !same_values(before_next, old_last)) {
+  // The next block's differences start from the entry before it (the
+  // first block's may start from any entry).
+  if (k > 0 && k < blocks_.size() && !same_values(blocks_[k - 1].last, old_last)) {
     std::vector<BatchEntry> next;
     decode(blocks_[k], &next);
-    blocks_[k] = encode(next, blocks_[k].start, before_next);
+    blocks_[k] = encode(next, blocks_[k].start, blocks_[k - 1].last);
   }
   // Entries after the removed ones move down; the numbers of the blocks
   // after it with them.

@@ -180,22 +180,26 @@ Status Catalog::apply_relocated(uint32_t topic_id, uint32_t partition, const for
   PartitionState& p = t->partitions[partition];
   RIVULET_TRY(p.index.load());
   std::optional<size_t> i = p.index.find_offset(batch.base_offset);
-  if (!i || p.index.at(*i).base_offset != batch.base_offset) {
+  // The entry and the one after it (whose base offset ends it), decoded once.
+  auto c = p.index.cursor(i.value_or(0));
+  if (!i || c->base_offset != batch.base_offset) {
     return corrupt(position, fmt::format("relocated batch of '{}' partition {} at offset {} replaces no batch", t->name,
                                          partition, batch.base_offset));
   }
-  int64_t end = *i + 1 < p.index.size() ? p.index.at(*i + 1).base_offset : p.next_offset;
+  index::BatchEntry e = *c;
+  c.next();
+  const bool last = !c.valid();
+  int64_t end = last ? p.next_offset : c->base_offset;
   if (batch.last_offset() >= end || batch.records_count > int64_t{batch.last_offset_delta} + 1) {
     return corrupt(position, fmt::format("relocated batch of '{}' partition {} at offset {} holds other offsets",
                                          t->name, partition, batch.base_offset));
   }
-  index::BatchEntry e = p.index.at(*i);
   if (!segments_.move_out(e.position, e.bytes)) return outside_segments(position, t->name, partition, e);
   p.bytes -= e.bytes;
   e.position = position;
   e.bytes = batch.total_size();
   e.checked = true;  // replay checked the copy; a cleaner checks what it copies
-  if (batch.records_count == 0 && *i + 1 < p.index.size()) {
+  if (batch.records_count == 0 && !last) {
     segments_.add_live(position, e.bytes);
     if (!segments_.move_out(position, e.bytes)) return outside_segments(position, t->name, partition, e);
     p.index.erase(*i);
