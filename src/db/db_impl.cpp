@@ -31,6 +31,11 @@ namespace {
 
 constexpr uint64_t kMinAllocationStep = 64u << 10;
 constexpr uint64_t kMaxAllocationStep = 4u << 20;
+// map_ahead_of_replay maps this much at a time, again once the head is
+// within the margin of the end (the file may not have been allocated that
+// far the last time).
+constexpr uint64_t kMapAhead = 256u << 10;
+constexpr uint64_t kMapAheadMargin = 64u << 10;
 // Closing writes a checkpoint if more than this (or checkpoint_bytes)
 // came since the last.
 constexpr uint64_t kCheckpointAtClose = 1u << 20;
@@ -336,6 +341,7 @@ Status DbImpl::catch_up_locked() {
   uint64_t committed = shared_->committed_seq();
   visible_target_ = committed;
   if (last_seq() < written) {
+    map_ahead_of_replay();
     // Frames others wrote since: damage in them names the file, as at open.
     RIVULET_TRY(with_path(path_, scanner_->walk(
         head_, [&](const format::ParsedFrame& f) { return apply_locked(f); }, nullptr, false, written)));
@@ -348,6 +354,22 @@ Status DbImpl::catch_up_locked() {
   }
   make_visible_locked(committed);
   return Status::OK();
+}
+
+// Other handles' frames are read here through the mapping, as they are
+// written at the tail of the log, where this process has no page mapped
+// yet: each process took a page fault per page (~25 us on the development
+// VM; fault-around maps only pages already in the page cache), about one
+// per commit with 16 processes writing small frames. Mapping the tail
+// ahead in one call costs ~1.3 us a page there.
+void DbImpl::map_ahead_of_replay() {
+  const uint64_t pos = head_.pos;
+  if (pos >= mapped_ahead_from_ &&
+      (pos + kMapAheadMargin <= mapped_ahead_to_ || map_->known_size() <= mapped_ahead_to_)) {
+    return;  // mapped far enough ahead, or as far as the file goes
+  }
+  mapped_ahead_from_ = pos;
+  mapped_ahead_to_ = map_->populate(pos, pos + kMapAhead);
 }
 
 Status DbImpl::refresh() {

@@ -107,6 +107,9 @@ class DbImpl {
   // Applies frames other processes appended, as far as they are written,
   // and makes visible what is committed. Caller holds follow_mu_.
   Status catch_up_locked();
+  // Maps the file from head_ on ahead of replaying other handles' frames
+  // (caller holds follow_mu_).
+  void map_ahead_of_replay();
   Status apply_locked(const format::ParsedFrame& frame);
   // Readers see frames through `seq` (caller holds follow_mu_).
   void make_visible_locked(uint64_t seq);
@@ -202,6 +205,8 @@ class DbImpl {
   uint64_t frames_ = 0;
   uint64_t synced_seq_ = 0;     // highest seq recovery found durable
   uint64_t allocated_end_ = 0;  // the file is allocated up to here (writer)
+  // map_ahead_of_replay: the file is mapped over [from, to) (a hint).
+  uint64_t mapped_ahead_from_ = 0, mapped_ahead_to_ = 0;
   // write_frame_locked's buffers, kept for their capacity: a one-record
   // commit otherwise spends a tenth of its time allocating them (writer).
   std::string frame_head_;

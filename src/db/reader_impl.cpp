@@ -1,8 +1,6 @@
 // Partition reading.
 #include "db/reader_impl.hpp"
 
-#include <sys/mman.h>
-
 #include <fmt/format.h>
 
 #include "db/db_impl.hpp"
@@ -57,19 +55,10 @@ Status snapshot(DbImpl* db, uint32_t topic_id, int32_t partition, const std::str
 // and a cold sequential read took one every 16 pages (fault-around). A
 // hint: where it fails or the kernel lacks it, the loads below fault.
 void populate_ahead(DbImpl* db, uint64_t position, uint64_t end, uint64_t* populated_end) {
-#ifdef MADV_POPULATE_READ
   const bool went_back = *populated_end > position + kPopulateStep;  // a seek
   if (!went_back && end <= *populated_end) return;
   const uint64_t from = went_back ? position : std::max(position, *populated_end);
-  Result<std::string_view> ahead = db->file_map().view(from, from + kPopulateStep);
-  if (!ahead.ok() || ahead->empty()) return;
-  const uintptr_t start = reinterpret_cast<uintptr_t>(ahead->data()) & ~uintptr_t{4095};
-  const uintptr_t stop = reinterpret_cast<uintptr_t>(ahead->data()) + ahead->size();
-  (void)::madvise(reinterpret_cast<void*>(start), stop - start, MADV_POPULATE_READ);
-  *populated_end = from + ahead->size();
-#else
-  (void)db, (void)position, (void)end, (void)populated_end;
-#endif
+  *populated_end = db->file_map().populate(from, from + kPopulateStep);
 }
 
 std::string_view next_batch_window(DbImpl* db, const ReaderSnapshot& snap, size_t k, std::string_view bytes,

@@ -1,6 +1,8 @@
 // Mapping growth and size tracking for FileMap.
 #include "log/file_map.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 
 namespace rivulet::log {
@@ -18,6 +20,20 @@ void FileMap::note_size(uint64_t size) {
 }
 
 bool FileMap::read(uint64_t pos, void* buf, size_t n) { return file_->read_at(pos, buf, n).ok(); }
+
+uint64_t FileMap::populate(uint64_t pos, uint64_t limit) {
+#ifdef MADV_POPULATE_READ
+  Result<std::string_view> pages = view(pos, limit);
+  if (!pages.ok() || pages->empty()) return pos;
+  const uintptr_t start = reinterpret_cast<uintptr_t>(pages->data()) & ~uintptr_t{4095};
+  const uintptr_t stop = reinterpret_cast<uintptr_t>(pages->data()) + pages->size();
+  (void)::madvise(reinterpret_cast<void*>(start), stop - start, MADV_POPULATE_READ);
+  return pos + pages->size();
+#else
+  (void)limit;
+  return pos;
+#endif
+}
 
 Result<const char*> FileMap::base_for(uint64_t end) {
   if (const io::Mapping* m = newest_.load(std::memory_order_acquire); m && m->length() >= end) return m->data();
