@@ -9,13 +9,14 @@
 //   2. CPU of a consumer process blocked in Reader::poll with no data
 //   3. durable commits (sync full), 1, 4 and 16 producers as threads (one Db)
 //      and as processes (a Db each); floors: write + fdatasync; reference:
-//      a bare group commit of 16 threads; SQLite synchronous=FULL with 1
+//      a bare group commit of 16 threads and of 16 processes; SQLite synchronous=FULL with 1
 //      and 16 writers
 //
 // Every Db and SQLite connection is opened in a child process after fork();
 // the parent only forks, starts, waits and reports. Like rivulet_bench it
 // exits 0 whatever the numbers (only a bad command line exits 2).
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -641,56 +642,78 @@ void print_durable(const DurableResult& r) {
   std::fflush(stdout);
 }
 
-// What the textbook group commit gets on this machine for threads that
+// What the textbook group commit gets on this machine for producers that
 // each wait for their own write to be durable, with nothing else to do: a
-// write takes a mutex for its place; a thread whose write is not yet
+// write takes a lock for its place; a producer whose write is not yet
 // durable starts an fdatasync if none is in flight (covering everything
 // written when it starts) and otherwise sleeps until the one in flight
 // ends, which wakes every sleeper at once. The blocks are overwritten (as
 // in the overwrite floor), so no sync commits the file system's journal.
-// Rivulet does more per commit (a frame, its checksums, the shared heads,
-// the catalog) but lines its threads up behind one leader that writes for
-// all of them, which this does not: a reference, not a bound.
+// Its state is in memory shared across fork(), so the producers may be
+// threads of one process or processes with a descriptor each. Rivulet does
+// more per commit (a frame, its checksums, the shared heads, the catalog)
+// but lines threads of one handle up behind one leader that writes for all
+// of them, which this does not: a reference, not a bound.
 class BareGroupCommit {
  public:
   static constexpr off_t kSize = 16 << 20;
+  struct State {
+    pthread_mutex_t mu;   // process-shared
+    off_t at;             // under mu
+    uint32_t written;     // under mu: writes so far
+    std::atomic<uint32_t> synced;  // writes durable so far
+    Word gen;
+  };
 
-  explicit BareGroupCommit(const std::string& path) : path_(path) {
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw BenchError(path + ": " + std::strerror(errno));
+  // Makes the file and the state, before the producers are forked.
+  static void create(const std::string& path, State* state) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw BenchError(path + ": " + std::strerror(errno));
     std::vector<char> zeros(1 << 20);
-    for (off_t at = 0; at < kSize; at += static_cast<off_t>(zeros.size())) {
-      if (::pwrite(fd_, zeros.data(), zeros.size(), at) != static_cast<ssize_t>(zeros.size())) fail("pwrite");
+    bool ok = true;
+    for (off_t at = 0; ok && at < kSize; at += static_cast<off_t>(zeros.size())) {
+      ok = ::pwrite(fd, zeros.data(), zeros.size(), at) == static_cast<ssize_t>(zeros.size());
     }
-    if (::fsync(fd_) != 0) fail("fsync");
+    ok = ok && ::fsync(fd) == 0;
+    int err = errno;
+    ::close(fd);
+    if (!ok) throw BenchError(path + ": filling: " + std::strerror(err));
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    pthread_mutex_init(&state->mu, &attr);
+    pthread_mutexattr_destroy(&attr);
+  }
+
+  BareGroupCommit(const std::string& path, State* state) : path_(path), s_(state) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd_ < 0) throw BenchError(path + ": " + std::strerror(errno));
   }
   ~BareGroupCommit() { ::close(fd_); }
 
   void commit(const char* data, size_t size) {
     uint32_t mine;
-    {
-      std::lock_guard lock(mu_);
-      if (::pwrite(fd_, data, size, at_) != static_cast<ssize_t>(size)) fail("pwrite");
-      at_ = (at_ + static_cast<off_t>(size)) % (kSize - static_cast<off_t>(size));
-      mine = ++written_;
-    }
+    pthread_mutex_lock(&s_->mu);
+    bool wrote = ::pwrite(fd_, data, size, s_->at) == static_cast<ssize_t>(size);
+    s_->at = (s_->at + static_cast<off_t>(size)) % (kSize - static_cast<off_t>(size));
+    mine = ++s_->written;
+    pthread_mutex_unlock(&s_->mu);
+    if (!wrote) fail("pwrite");
     for (;;) {
       // The generation is odd while a sync is in flight; it moves after
-      // `synced_` does, so a sleeper cannot miss the end of a sync.
-      uint32_t gen = gen_.load();
-      if (static_cast<int32_t>(synced_.load() - mine) >= 0) return;
+      // `synced` does, so a sleeper cannot miss the end of a sync.
+      uint32_t gen = s_->gen.load();
+      if (static_cast<int32_t>(s_->synced.load() - mine) >= 0) return;
       if (gen % 2 == 1) {
-        futex_wait(&gen_, gen);
-      } else if (gen_.compare_exchange_strong(gen, gen + 1)) {
-        uint32_t upto;
-        {
-          std::lock_guard lock(mu_);
-          upto = written_;
-        }
+        futex_wait(&s_->gen, gen);
+      } else if (s_->gen.compare_exchange_strong(gen, gen + 1)) {
+        pthread_mutex_lock(&s_->mu);
+        uint32_t upto = s_->written;
+        pthread_mutex_unlock(&s_->mu);
         const int rc = ::fdatasync(fd_);
-        if (rc == 0) synced_.store(upto);
-        gen_.store(gen + 2);
-        futex_wake(&gen_);
+        if (rc == 0) s_->synced.store(upto);
+        s_->gen.store(gen + 2);
+        futex_wake(&s_->gen);
         if (rc != 0) fail("fdatasync");
       }
     }
@@ -702,16 +725,12 @@ class BareGroupCommit {
   }
 
   std::string path_;
+  State* s_;
   int fd_ = -1;
-  std::mutex mu_;
-  off_t at_ = 0;           // under mu_
-  uint32_t written_ = 0;   // under mu_: writes so far
-  std::atomic<uint32_t> synced_{0};  // writes durable so far
-  Word gen_{0};
 };
 
 struct DurableResults {
-  DurableResult fsync_append, fsync_overwrite, bare_group;
+  DurableResult fsync_append, fsync_overwrite, bare_group, bare_group_procs;
   std::vector<DurableResult> threads, procs, sql;  // 1, 4, 16 producers; SQLite 1, 16
 };
 
@@ -760,12 +779,27 @@ DurableResults run_durables(const Config& cfg, const std::string& dir) {
     return 0;
   }});
   print_durable(out.fsync_overwrite);
-  out.bare_group = run_durable("bare group commit, 16 threads", 16, secs, nullptr, {[&](DurableRun& run) {
-    BareGroupCommit group(fsync_path);
-    const char record[100] = {};
-    return threaded(run, 16, [&](size_t) { return [&] { group.commit(record, sizeof record); }; });
-  }});
-  print_durable(out.bare_group);
+  const char record[100] = {};
+  {
+    Shared<BareGroupCommit::State> state;
+    BareGroupCommit::create(fsync_path, state.data());
+    out.bare_group = run_durable("bare group commit, 16 threads", 16, secs, nullptr, {[&](DurableRun& run) {
+      BareGroupCommit group(fsync_path, state.data());
+      return threaded(run, 16, [&](size_t) { return [&] { group.commit(record, sizeof record); }; });
+    }});
+    print_durable(out.bare_group);
+  }
+  {
+    Shared<BareGroupCommit::State> state;
+    BareGroupCommit::create(fsync_path, state.data());
+    std::vector<std::function<int(DurableRun&)>> children(16, [&](DurableRun& run) {
+      BareGroupCommit group(fsync_path, state.data());
+      run.produce([&] { group.commit(record, sizeof record); });
+      return 0;
+    });
+    out.bare_group_procs = run_durable("bare group commit, 16 processes", 16, secs, nullptr, children);
+    print_durable(out.bare_group_procs);
+  }
   if (!cfg.keep) ::unlink(fsync_path.c_str());
 
   for (size_t n : {1, 4, 16}) {
@@ -904,21 +938,24 @@ void run(const Config& cfg, const std::string& dir) {
       auto ratio = [](const std::vector<DurableResult>& v) {
         return v.front().ok() && v.back().ok() ? fmt("%.2fx", v.back().rate / v.front().rate) : std::string("-");
       };
-      std::printf("      16 / 1 producers: rivulet threads %s, rivulet processes %s, sqlite %s, "
-                  "bare group commit (16 threads / overwrite floor) %s\n",
+      std::printf("      16 / 1 producers: rivulet threads %s, rivulet processes %s, sqlite %s; "
+                  "bare group commit / overwrite floor: 16 threads %s, 16 processes %s\n",
                   ratio(d.threads).c_str(), ratio(d.procs).c_str(), ratio(d.sql).c_str(),
-                  ratio({d.fsync_overwrite, d.bare_group}).c_str());
+                  ratio({d.fsync_overwrite, d.bare_group}).c_str(),
+                  ratio({d.fsync_overwrite, d.bare_group_procs}).c_str());
     }
     auto first_last = [](const std::vector<DurableResult>& v) { return Pair(&v.front(), &v.back()); };
     scaling_row(rows, "16 threads vs 1", rounds, [&](const DurableResults& d) { return first_last(d.threads); });
     scaling_row(rows, "16 processes vs 1", rounds, [&](const DurableResults& d) { return first_last(d.procs); });
     scaling_row(rows, "16 threads vs bare group commit", rounds,
                 [](const DurableResults& d) { return Pair(&d.bare_group, &d.threads.back()); }, false);
+    scaling_row(rows, "16 processes vs bare group commit", rounds,
+                [](const DurableResults& d) { return Pair(&d.bare_group_procs, &d.procs.back()); }, false);
   }
 
   print_table(rows,
-              "reference: the futex floor's percentile (1), one producer's rate (3; for the last row, a bare\n"
-              "textbook group commit of 16 threads); ratio = Rivulet / reference");
+              "reference: the futex floor's percentile (1), one producer's rate (3; for the last two rows, a\n"
+              "bare textbook group commit of 16 threads or processes); ratio = Rivulet / reference");
 }
 
 }  // namespace
