@@ -331,6 +331,7 @@ void DbImpl::make_visible_locked(uint64_t seq) {
 Status DbImpl::catch_up_locked() {
   if (!shared_) {
     // No one to say how far the log is written: follow the chain to its end.
+    map_ahead_of_replay();
     visible_target_ = UINT64_MAX;
     RIVULET_TRY(with_path(path_, scanner_->walk(
         head_, [&](const format::ParsedFrame& f) { return apply_locked(f); }, nullptr, /*peek=*/true)));
