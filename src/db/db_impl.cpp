@@ -32,8 +32,7 @@ namespace {
 constexpr uint64_t kMinAllocationStep = 64u << 10;
 constexpr uint64_t kMaxAllocationStep = 4u << 20;
 // map_ahead_of_replay maps this much at a time, again once the head is
-// within the margin of the end (the file may not have been allocated that
-// far the last time).
+// within the margin of the end.
 constexpr uint64_t kMapAhead = 256u << 10;
 constexpr uint64_t kMapAheadMargin = 64u << 10;
 // Closing writes a checkpoint if more than this (or checkpoint_bytes)
@@ -364,13 +363,7 @@ Status DbImpl::catch_up_locked() {
 // per commit with 16 processes writing small frames. Mapping the tail
 // ahead in one call costs ~1.3 us a page there.
 void DbImpl::map_ahead_of_replay() {
-  const uint64_t pos = head_.pos;
-  if (pos >= mapped_ahead_from_ &&
-      (pos + kMapAheadMargin <= mapped_ahead_to_ || map_->known_size() <= mapped_ahead_to_)) {
-    return;  // mapped far enough ahead, or as far as the file goes
-  }
-  mapped_ahead_from_ = pos;
-  mapped_ahead_to_ = map_->populate(pos, pos + kMapAhead);
+  map_->map_ahead(&replay_ahead_, head_.pos, head_.pos + kMapAheadMargin, kMapAhead);
 }
 
 Status DbImpl::refresh() {

@@ -205,8 +205,7 @@ class DbImpl {
   uint64_t frames_ = 0;
   uint64_t synced_seq_ = 0;     // highest seq recovery found durable
   uint64_t allocated_end_ = 0;  // the file is allocated up to here (writer)
-  // map_ahead_of_replay: the file is mapped over [from, to) (a hint).
-  uint64_t mapped_ahead_from_ = 0, mapped_ahead_to_ = 0;
+  log::FileMap::Ahead replay_ahead_;  // the file mapped ahead of the replay (a hint)
   // write_frame_locked's buffers, kept for their capacity: a one-record
   // commit otherwise spends a tenth of its time allocating them (writer).
   std::string frame_head_;

@@ -51,28 +51,12 @@ Status snapshot(DbImpl* db, uint32_t topic_id, int32_t partition, const std::str
 // one after the snapshot's last is taken to follow it in the file. Small
 // batches get nothing: they are read at the tail, where the bytes after
 // them are the writer's next frame.
-// Maps the file's pages from `position` on, `step` at a time, in one call
-// each: a page fault costs tens of microseconds on a virtual machine, and a
-// cold sequential read took one every 16 pages (fault-around), a read at
-// the tail one every page. A hint: where it fails or the kernel lacks it,
-// the loads fault.
-void populate_ahead(DbImpl* db, uint64_t position, uint64_t end, uint64_t step, ReaderImpl::Mapped* mapped) {
-  // Not past the file's end: at the tail, that would map again at every call.
-  end = std::min(end, db->file_map().known_size());
-  if (position >= mapped->from && end <= mapped->to) return;
-  // Go on from where the last step ended, or start over after a seek.
-  const bool onward = position >= mapped->from && position <= mapped->to;
-  const uint64_t start = onward ? mapped->to : position;
-  if (!onward) mapped->from = position;
-  mapped->to = db->file_map().populate(start, start + step);
-}
-
 std::string_view next_batch_window(DbImpl* db, const ReaderSnapshot& snap, size_t k, std::string_view bytes,
-                                   ReaderImpl::Mapped* mapped) {
+                                   log::FileMap::Ahead* mapped) {
   if (bytes.size() < kPrefetchFrom) return {};
   const uint64_t next_position =
       k + 1 < snap.batches.size() ? snap.batches[k + 1].position : snap.batches[k].position + bytes.size();
-  populate_ahead(db, next_position, next_position + bytes.size(), kPopulateStep, mapped);
+  db->file_map().map_ahead(mapped, next_position, next_position + bytes.size(), kPopulateStep);
   Result<std::string_view> next = db->file_map().view(next_position, next_position + bytes.size());
   if (!next.ok()) return {};  // nothing to prefetch: the next batch is read as before
   // A prefetch into a page not mapped yet is dropped: map them now, with a
@@ -163,11 +147,14 @@ Status ReaderImpl::fill(size_t max_records) {
     // to decode): hand those out first; the next poll starts right after
     // them and reports the damage.
     auto damaged = [&](const Status& st) { return count_ > 0 ? Status::OK() : st; };
-    // The tail of a log this process writes has no page mapped for reading
-    // yet (the writer writes through pwritev or a mapping of its own), and
-    // fault-around finds nothing there to map: map ahead, a small step at a
-    // time (a step costs ~1.3 us a page on the development VM, a fault ~25).
-    populate_ahead(db_, b.position, b.position + format::kBatchHeaderSize, kTailPopulateStep, &mapped_);
+    // Mapping the pages ahead in one call costs ~1.3 us a page on the
+    // development VM, a page fault ~25 us: a cold sequential read took one
+    // every 16 pages (fault-around), and a read at the tail of a log this
+    // process writes one every page (the writer writes through pwritev or a
+    // mapping of its own, and fault-around maps only pages already in the
+    // page cache). Small steps for any batch, large ones ahead of large
+    // batches (next_batch_window).
+    db_->file_map().map_ahead(&mapped_, b.position, b.position + format::kBatchHeaderSize, kTailPopulateStep);
     if (Status st = checked_batch(b, &bytes, &h); !st.ok()) return damaged(st);
     const std::string_view window = next_batch_window(db_, snap, k, bytes, &mapped_);
     // Room for every record of the batch the poll may still take, so that

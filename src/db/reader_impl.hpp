@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "db/read_marks.hpp"
+#include "log/file_map.hpp"
 #include "rivulet/db.hpp"
 #include "format/record_batch.hpp"
 
@@ -32,10 +33,6 @@ struct ReaderSnapshot {
 
 class ReaderImpl {
  public:
-  // The file is mapped ahead of the reader over [from, to) (a hint).
-  struct Mapped {
-    uint64_t from = 0, to = 0;
-  };
   ReaderImpl(DbImpl* db, std::string topic, uint32_t topic_id, int32_t partition)
       : db_(db), topic_(std::move(topic)), topic_id_(topic_id), partition_(partition) {}
   ~ReaderImpl();
@@ -85,7 +82,7 @@ class ReaderImpl {
   // The batch whose checksum this reader checked last, by position and base
   // offset: a poll that stops inside a batch decodes it again next time.
   std::pair<uint64_t, int64_t> checked_ = {UINT64_MAX, 0};
-  Mapped mapped_;
+  log::FileMap::Ahead mapped_;  // the file mapped ahead of the reader (a hint)
 };
 
 }  // namespace rivulet

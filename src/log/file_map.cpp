@@ -35,6 +35,15 @@ uint64_t FileMap::populate(uint64_t pos, uint64_t limit) {
 #endif
 }
 
+void FileMap::map_ahead(Ahead* ahead, uint64_t pos, uint64_t end, uint64_t step) {
+  end = std::min(end, known_size());
+  if (pos >= ahead->from && end <= ahead->to) return;
+  const bool onward = pos >= ahead->from && pos <= ahead->to;
+  const uint64_t start = onward ? ahead->to : pos;
+  if (!onward) ahead->from = pos;
+  ahead->to = populate(start, start + step);
+}
+
 Result<const char*> FileMap::base_for(uint64_t end) {
   if (const io::Mapping* m = newest_.load(std::memory_order_acquire); m && m->length() >= end) return m->data();
   std::lock_guard lock(mu_);

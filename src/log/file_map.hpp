@@ -36,6 +36,16 @@ class FileMap {
   // writer's later writes fill in place). A hint: where the kernel cannot,
   // the reads fault as usual. Returns the end it covered, pos if nothing.
   uint64_t populate(uint64_t pos, uint64_t limit);
+  // What one reader of the file (a Reader, a handle's replay) has mapped
+  // ahead of itself: [from, to).
+  struct Ahead {
+    uint64_t from = 0, to = 0;
+  };
+  // Makes sure [pos, min(end, file size)) is mapped, populating `step`
+  // bytes at a time: on from where the last step ended, or from pos after
+  // a seek. Clamped to the file's size, so that a reader at the end of the
+  // file does not map again at every call.
+  void map_ahead(Ahead* ahead, uint64_t pos, uint64_t end, uint64_t step);
   // The file's size as last seen; refresh_size() asks the file system.
   uint64_t known_size() const { return size_.load(std::memory_order_acquire); }
   Result<uint64_t> refresh_size();
