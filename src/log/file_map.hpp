@@ -29,13 +29,6 @@ class FileMap {
   // (a page fault costs tens of microseconds on a virtual machine). False if
   // the file is shorter.
   bool read(uint64_t pos, void* buf, size_t n);
-  // Maps the pages of [pos, min(limit, file size)) in one call, so that
-  // reading them takes no page fault (tens of microseconds each on a
-  // virtual machine; fault-around maps only pages already in the page
-  // cache, never those at the tail of a log being written, which the
-  // writer's later writes fill in place). A hint: where the kernel cannot,
-  // the reads fault as usual. Returns the end it covered, pos if nothing.
-  uint64_t populate(uint64_t pos, uint64_t limit);
   // What one reader of the file (a Reader, a handle's replay) has mapped
   // ahead of itself: [from, to).
   struct Ahead {
@@ -54,6 +47,13 @@ class FileMap {
 
  private:
   Result<const char*> base_for(uint64_t end);
+  // Maps the pages of [pos, min(limit, file size)) in one call, so that
+  // reading them takes no page fault (tens of microseconds each on a
+  // virtual machine; fault-around maps only pages already in the page
+  // cache, never those at the tail of a log being written, which the
+  // writer's later writes fill in place). A hint: where the kernel cannot,
+  // the reads fault as usual. Returns the end it covered, pos if nothing.
+  uint64_t populate(uint64_t pos, uint64_t limit);
 
   io::File* file_;
   std::atomic<uint64_t> size_{0};
