@@ -206,15 +206,9 @@ TEST(Coordination, ACommitterKilledOnItsWayToAFrameIsNotWaitedForByLaterSyncs) {
   EXPECT_EQ(mine->writers(), 0u) << "the dead committer is still counted";
 }
 
-// A reader killed while it sleeps leaves its count on its wake channel;
-// every commit to that channel would then make a futex wake for nobody (as
-// dear as the commit itself here). Whoever claims its slot takes it back.
-TEST(Coordination, AWaiterKilledAsleepLeavesNoCountOnceItsSlotIsClaimed) {
-  TempDir dir;
-  std::string path = dir.file("a-shm");
-  auto mine = attach(path);
-  ASSERT_TRUE(mine->publish_initial(1, 1).ok());
-  const uint32_t channel = SharedState::wake_channel(7, 0);
+// A reader killed while it sleeps (a consumer stopped with Ctrl-C) leaves
+// its count on the channel it slept on: a child of `path`'s area, killed so.
+void kill_asleep(const std::string& path, SharedState& mine, uint32_t channel) {
   pid_t child = fork_child([&] {
     auto theirs = attach(path);
     if (!theirs) ::_exit(2);
@@ -224,11 +218,45 @@ TEST(Coordination, AWaiterKilledAsleepLeavesNoCountOnceItsSlotIsClaimed) {
                             std::chrono::microseconds(0), [] { return Status::OK(); });
     ::_exit(3);
   });
-  for (int i = 0; i < 10'000 && mine->channel_waiters(channel) == 0; ++i) std::this_thread::sleep_for(milliseconds(1));
-  ASSERT_EQ(mine->channel_waiters(channel), 1u) << "the child never slept on its channel";
+  for (int i = 0; i < 10'000 && mine.channel_waiters(channel) == 0; ++i) std::this_thread::sleep_for(milliseconds(1));
+  ASSERT_EQ(mine.channel_waiters(channel), 1u) << "the child never slept on its channel";
   ::kill(child, SIGKILL);
   EXPECT_TRUE(WIFSIGNALED(wait_child(child)));
-  EXPECT_EQ(mine->channel_waiters(channel), 1u) << "taken back before anyone claimed the slot?";
+  EXPECT_EQ(mine.channel_waiters(channel), 1u) << "taken back before anyone looked?";
+}
+
+void commit_to(SharedState& s, uint64_t seq, uint32_t channel) {
+  bool took_over = false;
+  ASSERT_TRUE(s.lock_writer(&took_over).ok());
+  const uint32_t channels[] = {channel};
+  s.publish_written(seq, true, channels);
+  s.unlock_writer();
+}
+
+// Every commit to the dead waiter's channel would then make a futex wake for
+// nobody (as dear as the commit itself here; a producer ran at half speed
+// after a consumer was killed): the first commit whose wake finds nobody
+// takes the count back, for a partition's channel and for the whole log's.
+TEST(Coordination, AWaiterKilledAsleepIsNoLongerCountedAfterTheNextCommit) {
+  for (uint32_t channel : {SharedState::wake_channel(7, 0), SharedState::kEveryChannel}) {
+    TempDir dir;
+    std::string path = dir.file("a-shm");
+    auto mine = attach(path);
+    ASSERT_TRUE(mine->publish_initial(1, 1).ok());
+    kill_asleep(path, *mine, channel);
+    commit_to(*mine, 2, channel);
+    EXPECT_EQ(mine->channel_waiters(channel), 0u) << "the dead waiter is still counted on channel " << channel;
+  }
+}
+
+// Whoever claims the dead handle's slot takes the count back too.
+TEST(Coordination, AWaiterKilledAsleepIsNoLongerCountedOnceItsSlotIsClaimed) {
+  TempDir dir;
+  std::string path = dir.file("a-shm");
+  auto mine = attach(path);
+  ASSERT_TRUE(mine->publish_initial(1, 1).ok());
+  const uint32_t channel = SharedState::wake_channel(7, 0);
+  kill_asleep(path, *mine, channel);
   auto next = attach(path);  // claims the lowest free slot: the dead child's
   ASSERT_NE(next, nullptr);
   EXPECT_EQ(mine->channel_waiters(channel), 0u) << "the dead waiter is still counted";

@@ -59,8 +59,9 @@ bool futex_wait_any_supported() {
   return supported;
 }
 
-void futex_wake(std::atomic<uint32_t>* word, int count) {
-  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, count, nullptr, nullptr, 0);
+int futex_wake(std::atomic<uint32_t>* word, int count) {
+  long woken = ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, count, nullptr, nullptr, 0);
+  return woken > 0 ? static_cast<int>(woken) : 0;
 }
 
 }  // namespace rivulet::coord

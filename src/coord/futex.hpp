@@ -26,7 +26,7 @@ bool futex_wait_any(std::span<std::atomic<uint32_t>* const> words, std::span<con
                     std::chrono::nanoseconds timeout);
 bool futex_wait_any_supported();
 
-// Wakes up to `count` waiters on word.
-void futex_wake(std::atomic<uint32_t>* word, int count);
+// Wakes up to `count` waiters on word; returns how many it woke.
+int futex_wake(std::atomic<uint32_t>* word, int count);
 
 }  // namespace rivulet::coord

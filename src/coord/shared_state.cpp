@@ -104,8 +104,8 @@ struct Layout {
   };
   alignas(64) WakeChannel channels[SharedState::kWakeChannels + 1];  // the last is kBroadcastChannel
 
-  // Each slot's share of every channel's waiter count, which whoever claims
-  // the slot of a dead handle takes back (as commit_waiting for the commit
+  // Each slot's share of every channel's waiter count, which whoever finds
+  // the slot's handle dead takes back (as commit_waiting for the commit
   // epoch).
   alignas(64) std::atomic<uint16_t> channel_waits[kSlots][SharedState::kWakeChannels + 1];
 };
@@ -228,14 +228,7 @@ Status SharedState::claim_slot() {
     if (st.code() == Code::busy) continue;
     if (!st.ok()) return st;
     Slot& s = shared_->slots[i];
-    // A handle that died here may have left its waiter counts in the totals
-    // (it raised the totals first, so these never exceed its share).
-    if (uint32_t n = s.commit_waiting.exchange(0)) shared_->commit_waiters.fetch_sub(n);
-    if (uint32_t n = s.sync_waiting.exchange(0)) shared_->sync_waiters.fetch_sub(n);
-    if (uint32_t n = s.writing.exchange(0)) shared_->writers.fetch_sub(n);
-    for (uint32_t c = 0; c <= kWakeChannels; ++c) {
-      if (uint32_t n = shared_->channel_waits[i][c].exchange(0)) shared_->channels[c].waiters.fetch_sub(n);
-    }
+    take_back_shares(i);  // of a handle that died here, if a dead one has not been seen yet
     s.read_mark.store(kNoReadMark);
     generation_ = (s.generation.load() + 1) & kGenerationMask;
     if (generation_ == 0) generation_ = 1;
@@ -341,7 +334,14 @@ void SharedState::wake_waiters() { bump_every_channel(); }
 // the waiter sees the new epoch or the committer sees the waiter.
 void SharedState::bump(uint32_t channel) {
   epoch_word(channel).fetch_add(1);
-  if (waiters_word(channel).load() != 0) futex_wake(&epoch_word(channel), INT_MAX);
+  if (waiters_word(channel).load() != 0 && futex_wake(&epoch_word(channel), INT_MAX) == 0) {
+    // Nobody to wake: a waiter between counting itself and sleeping, or
+    // one killed asleep (a consumer stopped with Ctrl-C).
+    clear_dead_shares([&](uint32_t slot) {
+      return channel == kEveryChannel ? shared_->slots[slot].commit_waiting.load() != 0
+                                      : shared_->channel_waits[slot][channel].load() != 0;
+    });
+  }
 }
 
 void SharedState::bump_commit_epoch(std::span<const uint32_t> channels) {
@@ -385,11 +385,10 @@ void SharedState::wait_for_commit(std::span<const uint32_t> channels, std::span<
       cpu_relax();
     } while (Clock::now() < stop);
   }
-  // The slot keeps its share of each count, which a claimer of a dead
-  // handle's slot takes back: else every commit to the channel would make
-  // a futex wake for nobody (as dear as the commit here) until the area is
-  // rebuilt. Counted in the total first and taken out of the slot first, so
-  // a death in between leaves a spare count, never one short (a lost wake-up).
+  // The slot keeps its share of each count, so that whoever finds this
+  // handle dead can take it back (take_back_shares). Counted in the total
+  // first and taken out of the slot first, so a death in between leaves a
+  // spare count, never one short (a lost wake-up).
   Slot& mine = shared_->slots[slot_];
   for (size_t i = 0; i < n; ++i) {
     waiters_word(channels[i]).fetch_add(1);
@@ -437,9 +436,8 @@ Status SharedState::sync_through(uint64_t seq, const std::function<Status()>& fd
       // pay a whole one of their own: let them write first, briefly.
       Clock::time_point stop = Clock::now() + kGatherWriters;
       while (shared_->writers.load() != 0 && Clock::now() < stop) std::this_thread::yield();
-      if (shared_->writers.load() != 0 && Clock::now() >= next_dead_writer_look_) {
-        next_dead_writer_look_ = Clock::now() + kLivenessCheck;
-        clear_dead_writers();
+      if (shared_->writers.load() != 0) {
+        clear_dead_shares([&](uint32_t slot) { return shared_->slots[slot].writing.load() != 0; });
       }
       // Everything written so far rides on this sync, ours included.
       uint64_t target = written_seq();
@@ -452,7 +450,9 @@ Status SharedState::sync_through(uint64_t seq, const std::function<Status()>& fd
       }
       shared_->sync_leader.store(0);
       shared_->sync_epoch.fetch_add(1);
-      if (shared_->sync_waiters.load() != 0) futex_wake(&shared_->sync_epoch, INT_MAX);
+      if (shared_->sync_waiters.load() != 0 && futex_wake(&shared_->sync_epoch, INT_MAX) == 0) {
+        clear_dead_shares([&](uint32_t slot) { return shared_->slots[slot].sync_waiting.load() != 0; });
+      }
       return st;
     }
     shared_->sync_waiters.fetch_add(1);
@@ -479,17 +479,39 @@ void SharedState::end_write() {
 
 uint32_t SharedState::writers() const { return shared_->writers.load(); }
 
-// A handle killed on its way to a frame (waiting for the writer lock, or
-// writing) leaves its count in `writers`, and every sync leader after it
-// would wait the whole kGatherWriters for a frame that never comes. Its
-// slot says how much of the count is its: take the dead slot's lock, as
-// claim_slot does, so nobody claims the slot meanwhile, and give it back.
-void SharedState::clear_dead_writers() {
+// A handle that dies leaves its shares of the counts in the totals: a
+// committer killed on its way to a frame (waiting for the writer lock, or
+// writing) in `writers`, and every sync leader after it would wait the whole
+// kGatherWriters for a frame that never comes; a reader killed asleep in a
+// waiter count, and every commit would make a futex wake for nobody (as
+// dear as the commit itself). Its slot says how much is its (the totals are
+// raised first, so a share never exceeds what the total holds of it). The
+// caller holds the slot's lock, so nobody claims it meanwhile.
+void SharedState::take_back_shares(uint32_t slot) {
+  Slot& s = shared_->slots[slot];
+  if (uint32_t n = s.commit_waiting.exchange(0)) shared_->commit_waiters.fetch_sub(n);
+  if (uint32_t n = s.sync_waiting.exchange(0)) shared_->sync_waiters.fetch_sub(n);
+  if (uint32_t n = s.writing.exchange(0)) shared_->writers.fetch_sub(n);
+  for (uint32_t c = 0; c <= kWakeChannels; ++c) {
+    if (uint32_t n = shared_->channel_waits[slot][c].exchange(0)) shared_->channels[c].waiters.fetch_sub(n);
+  }
+}
+
+// Gives back the shares of other handles that have_share() and are dead
+// (their slot's lock is free: take it, as claim_slot does), at most once per
+// kLivenessCheck per handle, since live ones are the usual answer.
+template <typename HasShare>
+void SharedState::clear_dead_shares(HasShare has_share) {
+  const Clock::rep now = Clock::now().time_since_epoch().count();
+  Clock::rep next = next_dead_look_.load(std::memory_order_relaxed);
+  if (now < next || !next_dead_look_.compare_exchange_strong(next, now + Clock::duration(kLivenessCheck).count())) {
+    return;
+  }
   uint32_t used = shared_->slots_used.load();
   for (uint32_t i = 0; i < used && i < kSlots; ++i) {
-    if (i == slot_ || shared_->slots[i].writing.load() == 0) continue;
+    if (i == slot_ || !has_share(i)) continue;
     if (!file_->lock(io::kSlotLockBase + i, io::LockType::exclusive, false).ok()) continue;  // alive
-    if (uint32_t n = shared_->slots[i].writing.exchange(0)) shared_->writers.fetch_sub(n);
+    take_back_shares(i);
     file_->unlock(io::kSlotLockBase + i).ignore();
   }
 }

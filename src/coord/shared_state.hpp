@@ -170,7 +170,9 @@ class SharedState {
               bool fresh);
   Status claim_slot();
   bool holder_alive(uint32_t token);
-  void clear_dead_writers();
+  void take_back_shares(uint32_t slot);
+  template <typename HasShare>
+  void clear_dead_shares(HasShare has_share);
   // Moves the epoch of kEveryChannel and of `channels`, or of every channel.
   void bump_commit_epoch(std::span<const uint32_t> channels);
   void bump_every_channel();
@@ -188,8 +190,9 @@ class SharedState {
   const uint64_t fork_generation_ = io::fork_guard::generation();  // see detach()
   uint32_t slot_ = UINT32_MAX;
   uint32_t generation_ = 0;
-  // When this handle, as sync leader, may look for dead writers again.
-  std::chrono::steady_clock::time_point next_dead_writer_look_{};
+  // When this handle may look for dead handles' shares again
+  // (clear_dead_shares), in steady_clock ticks.
+  std::atomic<std::chrono::steady_clock::rep> next_dead_look_{0};
   // The first failure of an fdatasync of this handle (see sync_through).
   util::StickyStatus sync_failure_;
 };
