@@ -404,6 +404,9 @@ class FaultFile final : public io::File {
   void set_mapped_writes(bool on) override {
     if (std::shared_ptr<io::File> f = live()) f->set_mapped_writes(on);
   }
+  void set_write_behind(bool on) override {
+    if (std::shared_ptr<io::File> f = live()) f->set_write_behind(on);
+  }
 
   // Locks run without the env's mutex: lock(wait) may block until another
   // File unlocks, and that File needs the mutex to get there.

@@ -26,6 +26,7 @@ class ForwardingFile : public io::File {
   Result<std::unique_ptr<io::Mapping>> map(uint64_t length) override { return f_->map(length); }
   Result<io::FileId> id() override { return f_->id(); }
   void set_mapped_writes(bool on) override { f_->set_mapped_writes(on); }
+  void set_write_behind(bool on) override { f_->set_write_behind(on); }
   Status lock(uint64_t byte, io::LockType type, bool wait) override { return f_->lock(byte, type, wait); }
   Status unlock(uint64_t byte) override { return f_->unlock(byte); }
 

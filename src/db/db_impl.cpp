@@ -115,6 +115,9 @@ Status DbImpl::open_file() {
   // Under full every commit is followed by an fdatasync, which would make
   // the next mapped write fault (io::File::set_mapped_writes).
   file_->set_mapped_writes(options_.sync != Sync::full);
+  // Under normal the fdatasync at a segment change would otherwise write
+  // the whole segment while the writer lock is held (io::File::set_write_behind).
+  file_->set_write_behind(options_.sync == Sync::normal);
   map_ = std::make_unique<log::FileMap>(file_.get());
   writer_id_ = random_u64();
   return Status::OK();

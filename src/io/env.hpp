@@ -82,6 +82,10 @@ class File {
   // pages again, and the next write to one then takes a page fault that
   // costs more than a pwritev.
   virtual void set_mapped_writes(bool on) = 0;
+  // Whether writes start the disk writing what they left behind (off by
+  // default), so that an fdatasync after many writes without one finds
+  // little left to write: for a writer that syncs rarely but then waits.
+  virtual void set_write_behind(bool on) = 0;
 
   // Open-file-description locks on single bytes (io/locks.hpp says which),
   // which the kernel releases when their holder dies. lock() takes or
