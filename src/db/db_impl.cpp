@@ -1,6 +1,8 @@
 // Opening, recovery and the write path.
 #include "db/db_impl.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -720,11 +722,27 @@ Status DbImpl::punch_free_locked() {
 // Writes the catalog's state as a checkpoint (a run of frames), makes it
 // durable and points the superblock at it; then segments before it that
 // hold nothing live are free.
+// Faults in the pages of [data, data + size) in one call (MADV_POPULATE_WRITE,
+// Linux 5.14): fresh pages faulted one by one cost ~11 us each on the
+// development VM, twice as much as populated together. Advice only.
+static void prefault_for_writing(char* data, size_t size) {
+#ifdef MADV_POPULATE_WRITE
+  const uintptr_t page = 4096;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + size) / page * page;
+  if (end > begin + 16 * page) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
+#else
+  (void)data;
+  (void)size;
+#endif
+}
+
 Status DbImpl::write_checkpoint_locked() {
   std::string state;
   // About the last one's size, and room to grow: no doubling copies.
   const uint64_t last = replay_->last_checkpoint_bytes();
   state.reserve(last + last / 4 + (64u << 10));
+  prefault_for_writing(state.data(), state.capacity());
   {
     std::shared_lock lock(state_mu_);
     RIVULET_TRY(catalog_.encode_checkpoint(&state));
