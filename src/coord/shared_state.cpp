@@ -337,7 +337,7 @@ void SharedState::bump(uint32_t channel) {
   if (waiters_word(channel).load() != 0 && futex_wake(&epoch_word(channel), INT_MAX) == 0) {
     // Nobody to wake: a waiter between counting itself and sleeping, or
     // one killed asleep (a consumer stopped with Ctrl-C).
-    clear_dead_shares([&](uint32_t slot) {
+    clear_dead_shares(&next_dead_waiter_look_, [&](uint32_t slot) {
       return channel == kEveryChannel ? shared_->slots[slot].commit_waiting.load() != 0
                                       : shared_->channel_waits[slot][channel].load() != 0;
     });
@@ -437,7 +437,7 @@ Status SharedState::sync_through(uint64_t seq, const std::function<Status()>& fd
       Clock::time_point stop = Clock::now() + kGatherWriters;
       while (shared_->writers.load() != 0 && Clock::now() < stop) std::this_thread::yield();
       if (shared_->writers.load() != 0) {
-        clear_dead_shares([&](uint32_t slot) { return shared_->slots[slot].writing.load() != 0; });
+        clear_dead_shares(&next_dead_writer_look_, [&](uint32_t slot) { return shared_->slots[slot].writing.load() != 0; });
       }
       // Everything written so far rides on this sync, ours included.
       uint64_t target = written_seq();
@@ -451,7 +451,8 @@ Status SharedState::sync_through(uint64_t seq, const std::function<Status()>& fd
       shared_->sync_leader.store(0);
       shared_->sync_epoch.fetch_add(1);
       if (shared_->sync_waiters.load() != 0 && futex_wake(&shared_->sync_epoch, INT_MAX) == 0) {
-        clear_dead_shares([&](uint32_t slot) { return shared_->slots[slot].sync_waiting.load() != 0; });
+        clear_dead_shares(&next_dead_waiter_look_,
+                          [&](uint32_t slot) { return shared_->slots[slot].sync_waiting.load() != 0; });
       }
       return st;
     }
@@ -499,12 +500,13 @@ void SharedState::take_back_shares(uint32_t slot) {
 
 // Gives back the shares of other handles that have_share() and are dead
 // (their slot's lock is free: take it, as claim_slot does), at most once per
-// kLivenessCheck per handle, since live ones are the usual answer.
+// kLivenessCheck per `next_look` (steady_clock ticks), since live ones are
+// the usual answer.
 template <typename HasShare>
-void SharedState::clear_dead_shares(HasShare has_share) {
-  const Clock::rep now = Clock::now().time_since_epoch().count();
-  Clock::rep next = next_dead_look_.load(std::memory_order_relaxed);
-  if (now < next || !next_dead_look_.compare_exchange_strong(next, now + Clock::duration(kLivenessCheck).count())) {
+void SharedState::clear_dead_shares(std::atomic<int64_t>* next_look, HasShare has_share) {
+  const int64_t now = Clock::now().time_since_epoch().count();
+  int64_t next = next_look->load(std::memory_order_relaxed);
+  if (now < next || !next_look->compare_exchange_strong(next, now + Clock::duration(kLivenessCheck).count())) {
     return;
   }
   uint32_t used = shared_->slots_used.load();

@@ -172,7 +172,7 @@ class SharedState {
   bool holder_alive(uint32_t token);
   void take_back_shares(uint32_t slot);
   template <typename HasShare>
-  void clear_dead_shares(HasShare has_share);
+  void clear_dead_shares(std::atomic<int64_t>* next_look, HasShare has_share);
   // Moves the epoch of kEveryChannel and of `channels`, or of every channel.
   void bump_commit_epoch(std::span<const uint32_t> channels);
   void bump_every_channel();
@@ -191,8 +191,10 @@ class SharedState {
   uint32_t slot_ = UINT32_MAX;
   uint32_t generation_ = 0;
   // When this handle may look for dead handles' shares again
-  // (clear_dead_shares), in steady_clock ticks.
-  std::atomic<std::chrono::steady_clock::rep> next_dead_look_{0};
+  // (clear_dead_shares): as sync leader, for dead committers; as waker,
+  // for dead waiters.
+  std::atomic<int64_t> next_dead_writer_look_{0};
+  std::atomic<int64_t> next_dead_waiter_look_{0};
   // The first failure of an fdatasync of this handle (see sync_through).
   util::StickyStatus sync_failure_;
 };
