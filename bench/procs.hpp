@@ -59,6 +59,14 @@ static_assert(sizeof(Word) == 4 && Word::is_always_lock_free);
 // Returns early on a wake-up, a signal or a changed word: callers loop.
 void futex_wait(Word* w, uint32_t expected, int64_t timeout_ns = -1);
 void futex_wake(Word* w);  // wakes every waiter
+// One step of a spin-wait: tells the CPU (and a hypervisor) this is one.
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 
 // Runs fn in a child process, which exits with fn's return value, or 1 if it
 // throws (wait_all then returns the exception's message). The child is killed if the
