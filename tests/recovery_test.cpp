@@ -1010,9 +1010,45 @@ TEST(Recovery, ANextOffsetPastTheOffsetLimitIsCorruption) {
   }
   auto db = Db::open(path);
   ASSERT_TRUE(db.ok()) << "the refused commit wrote nothing: " << db.status().to_string();
+  // check finds only what the edit made: an end past the partition's batches.
   auto report = check_file(path);
   ASSERT_TRUE(report.ok()) << report.status().to_string();
-  EXPECT_TRUE(report->ok) << (report->problems.empty() ? "" : report->problems[0]);
+  ASSERT_EQ(report->problems.size(), 1u);
+  EXPECT_NE(report->problems[0].find("'t' partition 0 ends at offset " + std::to_string(format::kOffsetLimit) +
+                                     ", but its batches end at offset 2"),
+            std::string::npos)
+      << report->problems[0];
+}
+
+// A checkpoint whose partition ends past its last batch (no writer makes
+// one: compaction keeps a partition's last batch) would leave a reader
+// ready (wait_any) with nothing to poll, so a consumer spun: the reader
+// hands out the records there are, then reports the damage; check says so.
+TEST(Recovery, APartitionEndPastItsBatchesIsReportedByReadersAndCheck) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  produce_before_checkpoint(path, "t", 1, 0, {"first-value", "second-value"});
+  set_next_offset(path, "t", 0, 10);
+  auto db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << db.status().to_string();
+  auto reader = (*db)->reader("t", 0, StartAt::earliest());
+  ASSERT_TRUE(reader.ok()) << reader.status().to_string();
+  auto got = (*reader)->poll(std::chrono::milliseconds(0));
+  ASSERT_TRUE(got.ok()) << got.status().to_string();
+  ASSERT_EQ(got->size(), 2u);
+  got = (*reader)->poll(std::chrono::milliseconds(0));
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), Code::corruption);
+  EXPECT_NE(got.status().message().find(path + ": 't' partition 0 ends at offset 10, but its batch list holds no "
+                                        "record from offset 2 on"),
+            std::string::npos)
+      << got.status().message();
+  auto report = check_file(path);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  ASSERT_FALSE(report->ok);
+  EXPECT_NE(report->problems[0].find("'t' partition 0 ends at offset 10, but its batches end at offset 2"),
+            std::string::npos)
+      << report->problems[0];
 }
 
 // Deleting records from a partition whose batch list does not decode

@@ -132,6 +132,8 @@ Status ReaderImpl::pinned_snapshot(std::optional<int64_t> offset, std::optional<
 
 Status ReaderImpl::fill(size_t max_records) {
   ReaderSnapshot& snap = snap_;
+  const int64_t start = next_offset_;
+  const size_t count_at_start = count_;
   // Enough batches for a full poll in the common case; the loop asks again.
   RIVULET_TRY(pinned_snapshot(next_offset_, std::nullopt, 64, &snap));
   if (next_offset_ < snap.first_offset) {
@@ -192,6 +194,19 @@ Status ReaderImpl::fill(size_t max_records) {
     // a compacted-away tail never looks like records still to come.
     const int64_t batch_end = h.last_offset() + 1;
     if (count_ < max_records && batch_end > next_offset_) next_offset_ = std::min(batch_end, snap.next_offset);
+  }
+  // In a whole batch list the batch holding (or after) next_offset_ always
+  // yields a record or moves past its gap. One that does neither below the
+  // partition's end is a list that lies (its end past its last batch, or
+  // batches that overlap): report it, as wait_any calls the reader ready,
+  // rather than hand out nothing forever.
+  if (count_ == count_at_start && next_offset_ == start && next_offset_ < snap.next_offset) {
+    const uint64_t position = snap.batches.empty() ? 0 : snap.batches.back().position;
+    return {Code::corruption,
+            fmt::format("{}: '{}' partition {} ends at offset {}, but its batch list holds no record from offset "
+                        "{} on",
+                        db_->path(), topic_, partition_, snap.next_offset, next_offset_),
+            position};
   }
   return Status::OK();
 }
