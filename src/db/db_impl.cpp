@@ -719,9 +719,6 @@ Status DbImpl::punch_free_locked() {
   return Status::OK();
 }
 
-// Writes the catalog's state as a checkpoint (a run of frames), makes it
-// durable and points the superblock at it; then segments before it that
-// hold nothing live are free.
 // Faults in the pages of [data, data + size) in one call (MADV_POPULATE_WRITE,
 // Linux 5.14): fresh pages faulted one by one cost ~11 us each on the
 // development VM, twice as much as populated together. Advice only.
@@ -737,6 +734,9 @@ static void prefault_for_writing(char* data, size_t size) {
 #endif
 }
 
+// Writes the catalog's state as a checkpoint (a run of frames), makes it
+// durable and points the superblock at it; then segments before it that
+// hold nothing live are free.
 Status DbImpl::write_checkpoint_locked() {
   std::string state;
   // About the last one's size, and room to grow: no doubling copies.

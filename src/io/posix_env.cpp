@@ -355,8 +355,8 @@ class PosixFile final : public File {
   // would have to be write-protected, with a TLB flush each, when written
   // back: on this VM most of the time a segment change's fdatasync took.
   // Advice: where it fails, the pages stay mapped as before.
-  void release_behind(uint64_t end) {
-    if (end > released_end_ + kReleaseStep) {
+  void release_behind(uint64_t end, uint64_t at_least = kReleaseStep) {
+    if (end > released_end_ + at_least) {
       ::madvise(wmap_ + released_end_, end - released_end_, MADV_DONTNEED);
       released_end_ = end;
     }
@@ -376,10 +376,7 @@ class PosixFile final : public File {
     if (begin < behind_end_ || begin > behind_end_ + 2 * kWriteBehindStep) behind_end_ = begin / kWriteBehindStep * kWriteBehindStep;
     if (end < behind_end_ + 2 * kWriteBehindStep) return;
     const uint64_t to = end / kWriteBehindStep * kWriteBehindStep - kWriteBehindStep;
-    if (wmap_ && released_end_ < to && to <= wmap_len_) {
-      ::madvise(wmap_ + released_end_, to - released_end_, MADV_DONTNEED);
-      released_end_ = to;
-    }
+    if (wmap_ && to <= wmap_len_) release_behind(to, 0);
     ::sync_file_range(fd_, static_cast<off_t>(behind_end_), static_cast<off_t>(to - behind_end_),
                       SYNC_FILE_RANGE_WRITE);
     behind_end_ = to;
