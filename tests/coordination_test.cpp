@@ -641,6 +641,43 @@ TEST(Coordination, FullSyncCommitsShareOneSyncAndStayInvisibleUntilDurable) {
   EXPECT_EQ(values(**r).size(), static_cast<size_t>(kThreads));
 }
 
+// A committer under full killed between writing its frame and its sync
+// leaves the frame written but not committed. A reader that sleeps commits
+// it after ~10 ms (docs/DESIGN.md, the dying-process table); one that only
+// ever polls with timeout 0 must as well, or the records stay invisible to
+// it until some other commit comes.
+TEST(Coordination, AFrameWhoseCommitterDiedBeforeItsSyncReachesPollersThatNeverWait) {
+  TempDir dir;
+  const std::string path = dir.file("ev.rvl");
+  OpenOptions full;
+  full.sync = Sync::full;
+  auto db = open_db(path, full);
+  ASSERT_TRUE(db->create_topic("t").ok());
+  auto r = db->reader("t", 0);
+  ASSERT_TRUE(r.ok());
+  const uint64_t frames = db->stat()->frames;
+  pid_t child = fork_child([&] {
+    GatedEnv env;
+    auto theirs = open_gated(env, path, Sync::full);
+    if (!theirs) ::_exit(2);
+    env.close_gate();
+    theirs->produce({.topic = "t", .value = "orphan"}).status().ignore();  // its sync waits at the gate for ever
+    ::_exit(3);
+  });
+  wait_for_frames(*db, frames + 1);
+  ASSERT_EQ(db->stat()->frames, frames + 1) << "the child never wrote its frame";
+  EXPECT_TRUE(values(**r).empty()) << "visible before any sync";
+  ::kill(child, SIGKILL);
+  EXPECT_TRUE(WIFSIGNALED(wait_child(child)));
+
+  std::vector<std::string> got;
+  for (int i = 0; i < 2000 && got.empty(); ++i) {
+    got = values(**r);
+    if (got.empty()) std::this_thread::sleep_for(milliseconds(1));
+  }
+  EXPECT_EQ(got, std::vector<std::string>{"orphan"});
+}
+
 // Under full, a frame written but not yet durable is not visible, and
 // cleaning must not act on it: compacting an older value away because of a
 // newer one nobody can see yet left this handle's readers with neither

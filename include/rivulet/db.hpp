@@ -187,7 +187,8 @@ class Db {
 
   Status create_topic(std::string_view name, const TopicConfig& config = {});
   // Marks the topic deleted: its name may be reused and its records are no
-  // longer readable (their space comes back once cleaning exists).
+  // longer readable. Their space comes back as cleaning frees the segments
+  // they were in (at once with vacuum()).
   Status delete_topic(std::string_view name);
   // Replaces a topic's config (start from describe_topic(name)->config).
   // The partition count cannot change. A shorter retention applies at the
@@ -195,7 +196,7 @@ class Db {
   Status alter_topic(std::string_view name, const TopicConfig& config);
   // Makes every record of a partition below `before_offset` unreadable, as
   // Kafka's deleteRecords: the earliest offset moves there (never back);
-  // offsets are never reused. Their space comes back once cleaning exists.
+  // offsets are never reused. Their space comes back as for delete_topic.
   // out_of_range for an offset past the partition's end.
   Status delete_records(std::string_view topic, int32_t partition, int64_t before_offset);
   Result<std::vector<TopicInfo>> list_topics();

@@ -420,6 +420,27 @@ void SharedState::wait_for_commit(std::span<const uint32_t> channels, std::span<
   if (help) sync_through(written_seq(), fdatasync).ignore();
 }
 
+bool SharedState::finish_orphaned_sync(const std::function<Status()>& fdatasync) {
+  uint64_t written = written_seq();
+  if (written <= committed_seq()) return false;
+  // A live committer syncs within microseconds of writing: wait until the
+  // same frames have been pending a while before suspecting it.
+  int64_t now = Clock::now().time_since_epoch().count();
+  if (pending_seen_seq_.exchange(written) != written) {
+    pending_seen_at_.store(now);
+    return false;
+  }
+  if (now - pending_seen_at_.load() < std::chrono::duration_cast<Clock::duration>(kLivenessCheck).count()) return false;
+  pending_seen_at_.store(now);
+  uint32_t leader = shared_->sync_leader.load();
+  if (leader != 0) {
+    if (holder_alive(leader)) return false;  // a long fdatasync
+    shared_->sync_leader.compare_exchange_strong(leader, 0);
+  }
+  // An error is the committers' to report (their own sync sees it too).
+  return sync_through(written, fdatasync).ok() && committed_seq() >= written;
+}
+
 bool SharedState::can_wait_on_many_channels() { return futex_wait_any_supported(); }
 
 void SharedState::note_sync_failure(const Status& st) { sync_failure_.set(st).ignore(); }

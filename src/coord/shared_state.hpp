@@ -134,6 +134,12 @@ class SharedState {
   void wait_for_commit(std::span<const uint32_t> channels, std::span<const uint32_t> seen,
                        std::chrono::steady_clock::time_point until,
                        std::chrono::microseconds spin, const std::function<Status()>& fdatasync);
+  // The same rescue for a caller that looks without waiting (a poll with
+  // timeout 0, again and again): once frames have stayed written but not
+  // committed, with no live handle syncing them, for kLivenessCheck
+  // between two of its looks, it runs `fdatasync` and commits them.
+  // Returns true if it committed something. Cheap when nothing is pending.
+  bool finish_orphaned_sync(const std::function<Status()>& fdatasync);
 
   // ---- read marks ----
   // The lowest segment_seq this handle's readers may still read, or
@@ -195,6 +201,10 @@ class SharedState {
   // for dead waiters.
   std::atomic<int64_t> next_dead_writer_look_{0};
   std::atomic<int64_t> next_dead_waiter_look_{0};
+  // finish_orphaned_sync: the written seq a look last found pending, and
+  // since when (steady clock, ns).
+  std::atomic<uint64_t> pending_seen_seq_{0};
+  std::atomic<int64_t> pending_seen_at_{0};
   // The first failure of an fdatasync of this handle (see sync_through).
   util::StickyStatus sync_failure_;
 };

@@ -409,7 +409,10 @@ Result<int> DbImpl::wait_any(std::span<ReaderImpl* const> readers, std::chrono::
         if (readers[i]->ready_locked()) return static_cast<int>(i);
       }
     }
-    if (std::chrono::steady_clock::now() >= until) return -1;
+    if (std::chrono::steady_clock::now() >= until) {
+      if (finish_orphaned_sync()) continue;
+      return -1;
+    }
     wait_for_commit(channels, seen, until);
   }
 }
@@ -468,6 +471,10 @@ void DbImpl::wait_for_commit(std::span<const uint32_t> channels, std::span<const
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(step, until - std::chrono::steady_clock::now()));
     step = std::min<std::chrono::microseconds>(step * 2, std::chrono::milliseconds(10));
   }
+}
+
+bool DbImpl::finish_orphaned_sync() {
+  return shared_ && shared_->finish_orphaned_sync([&] { return file_->sync(); });
 }
 
 // ---- the write path ----

@@ -95,6 +95,10 @@ class DbImpl {
   // `until` passes (coord::SharedState::wait_for_commit).
   void wait_for_commit(std::span<const uint32_t> channels, std::span<const uint32_t> seen,
                        std::chrono::steady_clock::time_point until);
+  // For a look that found nothing and will not wait: commits frames whose
+  // committer died between writing and syncing them, as a waiter would
+  // (coord::SharedState::finish_orphaned_sync). True if it committed any.
+  bool finish_orphaned_sync();
 
  private:
   DbImpl(std::string path, const OpenOptions& options);

@@ -240,7 +240,10 @@ Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds t
     if (count_ > 0) return std::span<const RecordView>(views_.data(), count_);
     if (next_offset_ != from) continue;  // only skipped a gap: look further now
     db_->read_marks().clear(&mark_, &has_mark_);
-    if (std::chrono::steady_clock::now() >= until) return std::span<const RecordView>();
+    if (std::chrono::steady_clock::now() >= until) {
+      if (db_->finish_orphaned_sync()) continue;
+      return std::span<const RecordView>();
+    }
     db_->wait_for_commit({&channel, 1}, {&seen, 1}, until);
   }
 }
