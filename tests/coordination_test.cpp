@@ -678,6 +678,48 @@ TEST(Coordination, AFrameWhoseCommitterDiedBeforeItsSyncReachesPollersThatNeverW
   EXPECT_EQ(got, std::vector<std::string>{"orphan"});
 }
 
+// The same frame when its committer was the last handle: the next open
+// rebuilds the shared area from the file, where the frame is whole. Under
+// full it must not become visible before an fdatasync makes it durable.
+TEST(Coordination, AFrameWhoseCommitterDiedBeforeItsSyncIsSyncedBeforeARebuildShowsIt) {
+  TempDir dir;
+  const std::string path = dir.file("ev.rvl");
+  {
+    OpenOptions full;
+    full.sync = Sync::full;
+    auto db = open_db(path, full);
+    ASSERT_TRUE(db->create_topic("t").ok());
+  }
+  int written[2];
+  ASSERT_EQ(::pipe(written), 0);
+  pid_t child = fork_child([&] {
+    GatedEnv env;
+    auto theirs = open_gated(env, path, Sync::full);
+    if (!theirs) ::_exit(2);
+    env.close_gate();
+    std::thread tell([&] {
+      while (env.waiting() == 0) std::this_thread::sleep_for(milliseconds(1));  // at its sync: the frame is written
+      if (::write(written[1], "y", 1) != 1) ::_exit(4);
+    });
+    theirs->produce({.topic = "t", .value = "unsynced"}).status().ignore();  // its sync waits at the gate for ever
+    ::_exit(3);
+  });
+  char got = 0;
+  ASSERT_EQ(::read(written[0], &got, 1), 1);
+  ::kill(child, SIGKILL);
+  EXPECT_TRUE(WIFSIGNALED(wait_child(child)));
+  ::close(written[0]);
+  ::close(written[1]);
+
+  GatedEnv env;
+  auto db = open_gated(env, path, Sync::full);
+  ASSERT_TRUE(db);
+  EXPECT_GE(env.syncs(), 1) << "the rebuilt area shows the frame without syncing it";
+  auto r = db->reader("t", 0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(values(**r), std::vector<std::string>{"unsynced"});
+}
+
 // Under full, a frame written but not yet durable is not visible, and
 // cleaning must not act on it: compacting an older value away because of a
 // newer one nobody can see yet left this handle's readers with neither

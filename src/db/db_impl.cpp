@@ -286,6 +286,13 @@ Status DbImpl::recover() {
   if (!tail.ok()) return tail.status();
   tail_ = *tail;
   if (tail_.kind == log::TailInfo::Kind::corrupt) return {Code::corruption, tail_.detail, tail_.position};
+  // Under full nothing is visible before it is durable, and that holds for
+  // frames whose committer died between writing and syncing them too:
+  // rebuilding the area after a crash must not show them unsynced.
+  if (options_.sync == Sync::full && !options_.read_only && last_seq() > synced_seq_) {
+    RIVULET_TRY(file_->sync());
+    synced_seq_ = last_seq();
+  }
   make_visible_locked(last_seq());
   if (shared_) RIVULET_TRY(shared_->publish_initial(last_seq(), synced_seq_));
   return Status::OK();
