@@ -372,8 +372,18 @@ class PosixFile final : public File {
   // mapping are let go first, as release_behind does, or writeback would
   // write-protect them one by one. Advice, as release_behind: a failure
   // only leaves the work to the fdatasync.
+  //
+  // Appends only: a lone write elsewhere (a superblock, at every
+  // checkpoint) leaves the stream where it was, or each would drop up to
+  // two steps from it; two writes in a row elsewhere (the log went on in
+  // another segment) start a new stream there.
   void write_behind(uint64_t begin, uint64_t end) {
-    if (begin < behind_end_ || begin > behind_end_ + 2 * kWriteBehindStep) behind_end_ = begin / kWriteBehindStep * kWriteBehindStep;
+    const bool follows_last = begin == last_write_end_;
+    last_write_end_ = end;
+    if (begin < behind_end_ || begin > behind_end_ + 2 * kWriteBehindStep) {
+      if (!follows_last) return;
+      behind_end_ = begin / kWriteBehindStep * kWriteBehindStep;
+    }
     if (end < behind_end_ + 2 * kWriteBehindStep) return;
     const uint64_t to = end / kWriteBehindStep * kWriteBehindStep - kWriteBehindStep;
     if (wmap_ && to <= wmap_len_) release_behind(to, 0);
@@ -411,6 +421,7 @@ class PosixFile final : public File {
   uint64_t released_end_ = 0;  // see release_behind
   bool write_behind_ = false;
   uint64_t behind_end_ = 0;  // see write_behind
+  uint64_t last_write_end_ = 0;
   bool last_write_mapped_ = false;
   char* wmap_ = nullptr;
   uint64_t wmap_len_ = 0;
