@@ -304,7 +304,11 @@ Status DbImpl::apply_locked(const format::ParsedFrame& frame) {
     log::ChainPos next = scanner_->advance(head_, frame);
     Status st = replay_->apply(frame, head_, next);
     if (!st.ok()) return fail(st);  // the catalog may be half-updated
-    if (next.segment_seq != head_.segment_seq) marks_.set_floor(next.segment_seq);
+    if (next.segment_seq != head_.segment_seq) {
+      marks_.set_floor(next.segment_seq);
+      const uint64_t begin = format::segment_start(format::segment_index(next.pos, header_.segment_size), header_.segment_size);
+      map_->forget_populated(begin, begin + header_.segment_size);
+    }
     head_ = next;
     ++frames_;
     bool appends = !frame.checkpoint() && !frame.relocated();

@@ -222,12 +222,23 @@ ReaderImpl::~ReaderImpl() { db_->read_marks().clear(&mark_, &has_mark_); }
 
 uint32_t ReaderImpl::wake_channel() const { return DbImpl::wake_channel(topic_id_, partition_); }
 
+// A poll that hands out nothing lets go of the buffers the last ones grew:
+// a reader of each of many partitions (a consumer owning thousands) would
+// otherwise keep room for its largest poll for ever, ~100 bytes a record,
+// most of them idle. A follower that waits in poll() gets its records
+// without coming back empty, and a small vector comes back cheaply.
+std::span<const RecordView> ReaderImpl::nothing() {
+  views_ = {};
+  snap_.batches = {};
+  return {};
+}
+
 Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds timeout, size_t max_records) {
   // The views of the last poll are released: so is what they pinned.
   count_ = 0;
   if (max_records == 0) {
     db_->read_marks().clear(&mark_, &has_mark_);
-    return std::span<const RecordView>();
+    return nothing();
   }
   auto until = std::chrono::steady_clock::now() + timeout;
   for (;;) {
@@ -242,7 +253,7 @@ Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds t
     db_->read_marks().clear(&mark_, &has_mark_);
     if (std::chrono::steady_clock::now() >= until) {
       if (db_->finish_orphaned_sync()) continue;
-      return std::span<const RecordView>();
+      return nothing();
     }
     db_->wait_for_commit({&channel, 1}, {&seen, 1}, until);
   }

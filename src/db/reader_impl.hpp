@@ -71,10 +71,11 @@ class ReaderImpl {
   uint32_t topic_id_;
   int32_t partition_;
   int64_t next_offset_ = 0;
-  // The last poll's views are the first count_: views_ only grows, and
+  // The last poll's views are the first count_: views_ only grows (until an empty poll), and
   // fill() overwrites its elements in place (no per-record growth check).
   std::vector<RecordView> views_;
   size_t count_ = 0;
+  std::span<const RecordView> nothing();  // an empty poll's result; frees views_ and snap_
   ReaderSnapshot snap_;  // fill()'s, kept for its vector's capacity
   // Where the records handed out by the last poll lie (see ReadMarks).
   ReadMarks::Mark mark_;

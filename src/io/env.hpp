@@ -21,6 +21,10 @@ class Mapping {
   virtual ~Mapping() = default;
   virtual const char* data() const = 0;
   virtual uint64_t length() const = 0;
+  // Maps the pages of [begin, end) (offsets in the file, below its size)
+  // now, in one call, so that reading them takes no page fault. Advice:
+  // where it cannot, reads fault as usual.
+  virtual void populate(uint64_t begin, uint64_t end) const = 0;
 };
 
 // Which file a path or descriptor names (device and inode), to notice a

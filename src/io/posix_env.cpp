@@ -53,6 +53,17 @@ class PosixMapping final : public Mapping {
 
   const char* data() const override { return static_cast<const char*>(addr_); }
   uint64_t length() const override { return length_; }
+  void populate(uint64_t begin, uint64_t end) const override {
+#ifdef MADV_POPULATE_READ
+    end = std::min(end, length_);
+    if (end <= begin) return;
+    begin &= ~uint64_t{4095};
+    (void)::madvise(static_cast<char*>(addr_) + begin, end - begin, MADV_POPULATE_READ);
+#else
+    (void)begin;
+    (void)end;
+#endif
+  }
 
  private:
   void* addr_;
