@@ -57,7 +57,8 @@ class PosixMapping final : public Mapping {
 #ifdef MADV_POPULATE_READ
     end = std::min(end, length_);
     if (end <= begin) return;
-    begin &= ~uint64_t{4095};
+    static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    begin -= begin % page;  // madvise wants a page-aligned start
     (void)::madvise(static_cast<char*>(addr_) + begin, end - begin, MADV_POPULATE_READ);
 #else
     (void)begin;
