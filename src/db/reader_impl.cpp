@@ -240,7 +240,10 @@ Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds t
     db_->read_marks().clear(&mark_, &has_mark_);
     return nothing();
   }
-  auto until = std::chrono::steady_clock::now() + timeout;
+  // A poll that does not wait reads no clock (a follower of many
+  // partitions polls each with timeout 0 after every wake-up).
+  const bool waits = timeout.count() > 0;
+  const auto until = waits ? std::chrono::steady_clock::now() + timeout : std::chrono::steady_clock::time_point();
   for (;;) {
     // Read the epoch first: a commit after this point changes it, so the
     // wait below cannot miss one that refresh() did not see.
@@ -251,7 +254,7 @@ Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds t
     if (count_ > 0) return std::span<const RecordView>(views_.data(), count_);
     if (next_offset_ != from) continue;  // only skipped a gap: look further now
     db_->read_marks().clear(&mark_, &has_mark_);
-    if (std::chrono::steady_clock::now() >= until) {
+    if (!waits || std::chrono::steady_clock::now() >= until) {
       if (db_->finish_orphaned_sync()) continue;
       return nothing();
     }
