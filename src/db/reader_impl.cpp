@@ -28,6 +28,9 @@ Status snapshot(DbImpl* db, uint32_t topic_id, int32_t partition, const std::str
   out->next_offset = p.visible_end;
   out->batches.clear();
   out->lowest_segment_seq = UINT64_MAX;
+  // A reader at the end has nothing to look at: no batch, so no read mark
+  // to set and clear again (a follower's idle polls are mostly this).
+  if (offset && *offset >= p.visible_end) return Status::OK();
   std::optional<size_t> i = offset ? p.index.find_offset(*offset) : p.index.find_time(*time);
   // Compaction may have emptied (and dropped) the batches before the first
   // one left: the offset lies in a gap before it.
