@@ -641,6 +641,47 @@ TEST(Coordination, FullSyncCommitsShareOneSyncAndStayInvisibleUntilDurable) {
   EXPECT_EQ(values(**r).size(), static_cast<size_t>(kThreads));
 }
 
+// A child process that commits `value` under full and is held at its
+// fdatasync for ever: its frame is written but not committed. Returns once
+// the frame is written; the caller kills the child.
+pid_t committer_held_at_its_sync(const std::string& path, const std::string& value) {
+  int written[2];
+  EXPECT_EQ(::pipe(written), 0);
+  pid_t child = fork_child([&] {
+    GatedEnv env;
+    auto theirs = open_gated(env, path, Sync::full);
+    if (!theirs) ::_exit(2);
+    env.close_gate();
+    std::thread tell([&] {
+      while (env.waiting() == 0) std::this_thread::sleep_for(milliseconds(1));  // at its sync: the frame is written
+      if (::write(written[1], "y", 1) != 1) ::_exit(4);
+    });
+    theirs->produce({.topic = "t", .value = value}).status().ignore();  // its sync waits at the gate for ever
+    ::_exit(3);
+  });
+  char got = 0;
+  EXPECT_EQ(::read(written[0], &got, 1), 1) << "the child never wrote its frame";
+  ::close(written[0]);
+  ::close(written[1]);
+  return child;
+}
+
+// A handle under full on a new file with topic "t".
+std::unique_ptr<Db> open_full_with_topic(const std::string& path) {
+  OpenOptions full;
+  full.sync = Sync::full;
+  auto db = open_db(path, full);
+  if (db) {
+    EXPECT_TRUE(db->create_topic("t").ok());
+  }
+  return db;
+}
+
+void kill_child(pid_t child) {
+  ::kill(child, SIGKILL);
+  EXPECT_TRUE(WIFSIGNALED(wait_child(child)));
+}
+
 // A committer under full killed between writing its frame and its sync
 // leaves the frame written but not committed. A reader that sleeps commits
 // it after ~10 ms (docs/DESIGN.md, the dying-process table); one that only
@@ -649,26 +690,13 @@ TEST(Coordination, FullSyncCommitsShareOneSyncAndStayInvisibleUntilDurable) {
 TEST(Coordination, AFrameWhoseCommitterDiedBeforeItsSyncReachesPollersThatNeverWait) {
   TempDir dir;
   const std::string path = dir.file("ev.rvl");
-  OpenOptions full;
-  full.sync = Sync::full;
-  auto db = open_db(path, full);
-  ASSERT_TRUE(db->create_topic("t").ok());
+  auto db = open_full_with_topic(path);
+  ASSERT_TRUE(db);
   auto r = db->reader("t", 0);
   ASSERT_TRUE(r.ok());
-  const uint64_t frames = db->stat()->frames;
-  pid_t child = fork_child([&] {
-    GatedEnv env;
-    auto theirs = open_gated(env, path, Sync::full);
-    if (!theirs) ::_exit(2);
-    env.close_gate();
-    theirs->produce({.topic = "t", .value = "orphan"}).status().ignore();  // its sync waits at the gate for ever
-    ::_exit(3);
-  });
-  wait_for_frames(*db, frames + 1);
-  ASSERT_EQ(db->stat()->frames, frames + 1) << "the child never wrote its frame";
+  pid_t child = committer_held_at_its_sync(path, "orphan");
   EXPECT_TRUE(values(**r).empty()) << "visible before any sync";
-  ::kill(child, SIGKILL);
-  EXPECT_TRUE(WIFSIGNALED(wait_child(child)));
+  kill_child(child);
 
   std::vector<std::string> got;
   for (int i = 0; i < 2000 && got.empty(); ++i) {
@@ -684,32 +712,8 @@ TEST(Coordination, AFrameWhoseCommitterDiedBeforeItsSyncReachesPollersThatNeverW
 TEST(Coordination, AFrameWhoseCommitterDiedBeforeItsSyncIsSyncedBeforeARebuildShowsIt) {
   TempDir dir;
   const std::string path = dir.file("ev.rvl");
-  {
-    OpenOptions full;
-    full.sync = Sync::full;
-    auto db = open_db(path, full);
-    ASSERT_TRUE(db->create_topic("t").ok());
-  }
-  int written[2];
-  ASSERT_EQ(::pipe(written), 0);
-  pid_t child = fork_child([&] {
-    GatedEnv env;
-    auto theirs = open_gated(env, path, Sync::full);
-    if (!theirs) ::_exit(2);
-    env.close_gate();
-    std::thread tell([&] {
-      while (env.waiting() == 0) std::this_thread::sleep_for(milliseconds(1));  // at its sync: the frame is written
-      if (::write(written[1], "y", 1) != 1) ::_exit(4);
-    });
-    theirs->produce({.topic = "t", .value = "unsynced"}).status().ignore();  // its sync waits at the gate for ever
-    ::_exit(3);
-  });
-  char got = 0;
-  ASSERT_EQ(::read(written[0], &got, 1), 1);
-  ::kill(child, SIGKILL);
-  EXPECT_TRUE(WIFSIGNALED(wait_child(child)));
-  ::close(written[0]);
-  ::close(written[1]);
+  ASSERT_TRUE(open_full_with_topic(path));  // and closed again
+  kill_child(committer_held_at_its_sync(path, "unsynced"));
 
   GatedEnv env;
   auto db = open_gated(env, path, Sync::full);
