@@ -58,8 +58,9 @@ std::string overview_help(const CLI::App& app) {
       "  rivulet --help | --version\n"
       "\n"
       "FILE is a Rivulet file. topic create and produce create it if it does not\n"
-      "exist; every other command fails on a missing file, and all but topic delete\n"
-      "only read it.\n"
+      "exist; every other command fails on a missing file. topic list and describe,\n"
+      "consume (without --group), group list and describe, stat, check and dump only\n"
+      "read it.\n"
       "\n"
       "Commands:\n",
       kVersion);
