@@ -6,20 +6,27 @@
 
 namespace rivulet {
 
-void ReadMarks::set(Mark* mark, bool* has, uint64_t seq) {
+void ReadMarks::set(Mark& mark, uint64_t seq) {
   std::lock_guard lock(mu_);
-  if (*has && **mark == seq) return;
-  if (*has) marks_.erase(*mark);
-  *mark = marks_.insert(seq);
-  *has = true;
+  if (mark.held_) {
+    if (*mark.at_ == seq) return;
+    mark.spare_ = marks_.extract(mark.at_);
+  }
+  if (mark.spare_.empty()) {
+    mark.at_ = marks_.insert(seq);
+  } else {
+    mark.spare_.value() = seq;
+    mark.at_ = marks_.insert(std::move(mark.spare_));
+  }
+  mark.held_ = true;
   publish_locked();
 }
 
-void ReadMarks::clear(Mark* mark, bool* has) {
+void ReadMarks::clear(Mark& mark) {
   std::lock_guard lock(mu_);
-  if (!*has) return;
-  marks_.erase(*mark);
-  *has = false;
+  if (!mark.held_) return;
+  mark.spare_ = marks_.extract(mark.at_);
+  mark.held_ = false;
   publish_locked();
 }
 

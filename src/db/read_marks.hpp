@@ -17,13 +17,19 @@ namespace rivulet {
 
 class ReadMarks {
  public:
-  using Mark = std::multiset<uint64_t>::iterator;
+  // One reader's mark. It keeps its set node while cleared, so a reader
+  // that alternates polls with records and empty ones allocates nothing.
+  class Mark {
+    friend class ReadMarks;
+    std::multiset<uint64_t>::iterator at_;
+    bool held_ = false;
+    std::multiset<uint64_t>::node_type spare_;
+  };
 
   void attach(coord::SharedState* shared) { shared_ = shared; }
-  // Moves a reader's mark to segment `seq`, or clears it (has says whether
-  // the reader holds one).
-  void set(Mark* mark, bool* has, uint64_t seq);
-  void clear(Mark* mark, bool* has);
+  // Moves a reader's mark to segment `seq`, or clears it.
+  void set(Mark& mark, uint64_t seq);
+  void clear(Mark& mark);
   // The segment where the handle's chain position is.
   void set_floor(uint64_t seq);
   // The lowest mark of this handle's readers, or UINT64_MAX.

@@ -125,10 +125,10 @@ Status ReaderImpl::pinned_snapshot(std::optional<int64_t> offset, std::optional<
     RIVULET_TRY(db_->refresh());
     RIVULET_TRY(snapshot(db_, topic_id_, partition_, topic_, offset, time, limit, snap));
     if (snap->batches.empty()) {
-      db_->read_marks().clear(&mark_, &has_mark_);
+      db_->read_marks().clear(mark_);
       return Status::OK();
     }
-    db_->read_marks().set(&mark_, &has_mark_, snap->lowest_segment_seq);
+    db_->read_marks().set(mark_, snap->lowest_segment_seq);
     if (db_->reclaim_epoch() == epoch) return Status::OK();
   }
 }
@@ -221,7 +221,7 @@ bool ReaderImpl::ready_locked() const {
   return next_offset_ < p.first_offset || next_offset_ < p.visible_end;
 }
 
-ReaderImpl::~ReaderImpl() { db_->read_marks().clear(&mark_, &has_mark_); }
+ReaderImpl::~ReaderImpl() { db_->read_marks().clear(mark_); }
 
 uint32_t ReaderImpl::wake_channel() const { return DbImpl::wake_channel(topic_id_, partition_); }
 
@@ -240,7 +240,7 @@ Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds t
   // The views of the last poll are released: so is what they pinned.
   count_ = 0;
   if (max_records == 0) {
-    db_->read_marks().clear(&mark_, &has_mark_);
+    db_->read_marks().clear(mark_);
     return nothing();
   }
   // A poll that does not wait reads no clock (a follower of many
@@ -256,7 +256,7 @@ Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds t
     RIVULET_TRY(fill(max_records));
     if (count_ > 0) return std::span<const RecordView>(views_.data(), count_);
     if (next_offset_ != from) continue;  // only skipped a gap: look further now
-    db_->read_marks().clear(&mark_, &has_mark_);
+    db_->read_marks().clear(mark_);
     if (!waits || std::chrono::steady_clock::now() >= until) {
       if (db_->finish_orphaned_sync()) continue;
       return nothing();
@@ -295,13 +295,13 @@ Result<int64_t> ReaderImpl::offset_for_time(int64_t ms) {
     RIVULET_TRY(pinned_snapshot(after, std::nullopt, 64, &snap));
     found = snap.next_offset;
   }
-  db_->read_marks().clear(&mark_, &has_mark_);
+  db_->read_marks().clear(mark_);
   return std::min(found, snap.next_offset);  // the batch may not be visible yet
 }
 
 Status ReaderImpl::seek(StartAt start) {
   count_ = 0;
-  db_->read_marks().clear(&mark_, &has_mark_);
+  db_->read_marks().clear(mark_);
   ReaderSnapshot snap;
   RIVULET_TRY(snapshot(db_, topic_id_, partition_, topic_, 0, std::nullopt, 0, &snap));
   switch (start.kind) {

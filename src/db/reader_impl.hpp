@@ -79,7 +79,6 @@ class ReaderImpl {
   ReaderSnapshot snap_;  // fill()'s, kept for its vector's capacity
   // Where the records handed out by the last poll lie (see ReadMarks).
   ReadMarks::Mark mark_;
-  bool has_mark_ = false;
   // The batch whose checksum this reader checked last, by position and base
   // offset: a poll that stops inside a batch decodes it again next time.
   std::pair<uint64_t, int64_t> checked_ = {UINT64_MAX, 0};
