@@ -404,12 +404,10 @@ void SharedState::wait_for_commit(std::span<const uint32_t> channels, std::span<
     bool woken = n == 1 ? futex_wait(epochs[0], seen[0], left)
                         : futex_wait_any(std::span(epochs, n), seen.first(n), left);
     if (woken || !pending || written_seq() <= committed_seq()) continue;
-    uint32_t leader = shared_->sync_leader.load();
-    if (leader == 0) {
+    if (no_live_sync_leader()) {
       help = true;  // nobody is syncing what is written
       break;
     }
-    if (!holder_alive(leader)) shared_->sync_leader.compare_exchange_strong(leader, 0);
   }
   for (size_t i = 0; i < n; ++i) {
     if (channels[i] == kEveryChannel) mine.commit_waiting.fetch_sub(1);
@@ -432,13 +430,17 @@ bool SharedState::finish_orphaned_sync(const std::function<Status()>& fdatasync)
   }
   if (now - pending_seen_at_.load() < std::chrono::duration_cast<Clock::duration>(kLivenessCheck).count()) return false;
   pending_seen_at_.store(now);
-  uint32_t leader = shared_->sync_leader.load();
-  if (leader != 0) {
-    if (holder_alive(leader)) return false;  // a long fdatasync
-    shared_->sync_leader.compare_exchange_strong(leader, 0);
-  }
+  if (!no_live_sync_leader()) return false;  // a long fdatasync
   // An error is the committers' to report (their own sync sees it too).
   return sync_through(written, fdatasync).ok() && committed_seq() >= written;
+}
+
+bool SharedState::no_live_sync_leader() {
+  uint32_t leader = shared_->sync_leader.load();
+  if (leader == 0) return true;
+  if (holder_alive(leader)) return false;
+  shared_->sync_leader.compare_exchange_strong(leader, 0);  // it died syncing: free the role
+  return true;
 }
 
 bool SharedState::can_wait_on_many_channels() { return futex_wait_any_supported(); }

@@ -176,6 +176,9 @@ class SharedState {
               bool fresh);
   Status claim_slot();
   bool holder_alive(uint32_t token);
+  // True when nobody live holds the sync leader's role (a dead holder's is
+  // freed), so frames written and not yet durable are nobody's to sync.
+  bool no_live_sync_leader();
   void take_back_shares(uint32_t slot);
   template <typename HasShare>
   void clear_dead_shares(std::atomic<int64_t>* next_look, HasShare has_share);
