@@ -26,7 +26,7 @@ fi
 
 build_dir=$repo_root/build-fuzz
 cmake -S "$repo_root" -B "$build_dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DRIVULET_FUZZ=ON \
-  -DRIVULET_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  -DRIVULET_BENCH=OFF -DRIVULET_LINE_TABLES=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C "$build_dir" "${targets[@]}"
 
 scratch=$(mktemp -d)
