@@ -383,6 +383,53 @@ TEST(Db, PollWaitsForACommitFromAnotherThread) {
   EXPECT_EQ((*recs)[0].value, std::optional<std::string_view>("late"));
 }
 
+// A reader at its partition's end answers a poll(0) without looking while
+// its wake channel saw no commit: it must still see every commit to its
+// partition (from any handle, visible at once or only after a sync), a
+// seek, and the topic's deletion.
+TEST(Db, AnIdleReaderPolledWithoutWaitingSeesEveryLaterChange) {
+  TempDir dir;
+  const std::string path = dir.file("a.rvl");
+  auto a = open_db(path);
+  auto b = open_db(path);
+  OpenOptions full;
+  full.sync = Sync::full;
+  auto c = open_db(path, full);
+  ASSERT_TRUE(a->create_topic("t", {.partitions = 2}).ok());
+  auto r = a->reader("t", 0);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  auto values = [&]() {
+    std::vector<std::string> out;
+    auto got = (*r)->poll(0ms);
+    EXPECT_TRUE(got.ok()) << got.status().to_string();
+    if (got.ok()) {
+      for (const RecordView& v : *got) out.emplace_back(*v.value);
+    }
+    return out;
+  };
+  using Values = std::vector<std::string>;
+  EXPECT_EQ(values(), Values{});
+  EXPECT_EQ(values(), Values{});
+  ASSERT_TRUE(b->produce({.topic = "t", .value = "other partition", .partition = 1}).ok());
+  EXPECT_EQ(values(), Values{});
+  ASSERT_TRUE(b->produce({.topic = "t", .value = "x", .partition = 0}).ok());
+  EXPECT_EQ(values(), Values{"x"});
+  EXPECT_EQ(values(), Values{});
+  ASSERT_TRUE(c->produce({.topic = "t", .value = "durable", .partition = 0}).ok());
+  EXPECT_EQ(values(), Values{"durable"});
+  EXPECT_EQ(values(), Values{});
+  ASSERT_TRUE((*r)->seek(StartAt::earliest()).ok());
+  EXPECT_EQ(values(), (Values{"x", "durable"}));
+  EXPECT_EQ(values(), Values{});
+  ASSERT_TRUE(a->produce({.topic = "t", .value = "own", .partition = 0}).ok());
+  EXPECT_EQ(values(), Values{"own"});
+  EXPECT_EQ(values(), Values{});
+  ASSERT_TRUE(b->delete_topic("t").ok());
+  auto gone = (*r)->poll(0ms);
+  ASSERT_FALSE(gone.ok()) << "a poll after the topic's deletion found nothing wrong";
+  EXPECT_EQ(gone.status().code(), Code::not_found) << gone.status().to_string();
+}
+
 }  // namespace
 }  // namespace rivulet
 

@@ -110,6 +110,10 @@ TEST(Fork, AnInheritedHandleIsRefusedInTheChildAndLeavesTheParentAlone) {
   auto first = (*r)->poll(0ms, 1);
   ASSERT_TRUE(first.ok());
   ASSERT_EQ(first->size(), 1u);
+  // A reader at the end, which answers an idle poll(0) without looking.
+  auto idle = (*db)->reader("t", 0, StartAt::latest());
+  ASSERT_TRUE(idle.ok()) << idle.status().to_string();
+  ASSERT_TRUE((*idle)->poll(0ms).ok());
 
   pid_t child = ::fork();
   ASSERT_GE(child, 0);
@@ -121,6 +125,11 @@ TEST(Fork, AnInheritedHandleIsRefusedInTheChildAndLeavesTheParentAlone) {
     }
     auto polled = (*r)->poll(0ms);
     if (polled.ok() || polled.status().message().find("fork") == std::string::npos) ::_exit(kPollNotRefused);
+    auto idle_polled = (*idle)->poll(0ms);
+    if (idle_polled.ok() || idle_polled.status().message().find("fork") == std::string::npos) {
+      ::_exit(kPollNotRefused);
+    }
+    idle->reset();
     r->reset();
     if (!(*db)->close().ok()) ::_exit(kCloseFailed);
     db->reset();

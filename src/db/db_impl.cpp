@@ -488,6 +488,11 @@ bool DbImpl::finish_orphaned_sync() {
   return shared_ && shared_->finish_orphaned_sync([&] { return file_->sync(); });
 }
 
+bool DbImpl::nothing_new_since(uint32_t channel, uint32_t seen) {
+  if (!shared_ || inherited() || failure_.failed() || closed_.load(std::memory_order_relaxed)) return false;
+  return shared_->commit_epoch(channel) == seen && !finish_orphaned_sync();
+}
+
 // ---- the write path ----
 
 // Makes sure the head segment is allocated on disk up to `end`, through

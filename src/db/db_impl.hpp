@@ -99,6 +99,15 @@ class DbImpl {
   // committer died between writing and syncing them, as a waiter would
   // (coord::SharedState::finish_orphaned_sync). True if it committed any.
   bool finish_orphaned_sync();
+  // For a reader whose last look on `channel` found nothing: true if no
+  // commit can have shown it anything since, because the channel's epoch,
+  // read before that look, is still `seen` (and the handle is still usable,
+  // and no orphaned frame needed committing). A commit moves the epochs of
+  // its partitions' channels after publishing itself, so a look that read
+  // the epoch first saw every commit the epoch counts. Never true without a
+  // shared area: alone, a handle hears of other processes' commits only by
+  // looking at the file.
+  bool nothing_new_since(uint32_t channel, uint32_t seen);
 
  private:
   DbImpl(std::string path, const OpenOptions& options);

@@ -243,14 +243,18 @@ Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds t
     db_->read_marks().clear(mark_);
     return nothing();
   }
-  // A poll that does not wait reads no clock (a follower of many
-  // partitions polls each with timeout 0 after every wake-up).
+  // A poll that does not wait reads no clock, and one at the end of its
+  // partition whose channel saw no commit since does not look again: a
+  // follower of many partitions polls each with timeout 0 after every
+  // wake-up, most of them idle.
   const bool waits = timeout.count() > 0;
+  const uint32_t channel = wake_channel();
+  if (!waits && idle_epoch_ && db_->nothing_new_since(channel, *idle_epoch_)) return std::span<const RecordView>();
+  idle_epoch_.reset();
   const auto until = waits ? std::chrono::steady_clock::now() + timeout : std::chrono::steady_clock::time_point();
   for (;;) {
     // Read the epoch first: a commit after this point changes it, so the
     // wait below cannot miss one that refresh() did not see.
-    const uint32_t channel = wake_channel();
     uint32_t seen = db_->commit_epoch(channel);
     int64_t from = next_offset_;
     RIVULET_TRY(fill(max_records));
@@ -259,6 +263,7 @@ Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds t
     db_->read_marks().clear(mark_);
     if (!waits || std::chrono::steady_clock::now() >= until) {
       if (db_->finish_orphaned_sync()) continue;
+      idle_epoch_ = seen;
       return nothing();
     }
     db_->wait_for_commit({&channel, 1}, {&seen, 1}, until);
@@ -301,6 +306,7 @@ Result<int64_t> ReaderImpl::offset_for_time(int64_t ms) {
 
 Status ReaderImpl::seek(StartAt start) {
   count_ = 0;
+  idle_epoch_.reset();
   db_->read_marks().clear(mark_);
   ReaderSnapshot snap;
   RIVULET_TRY(snapshot(db_, topic_id_, partition_, topic_, 0, std::nullopt, 0, &snap));

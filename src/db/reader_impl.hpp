@@ -79,6 +79,9 @@ class ReaderImpl {
   ReaderSnapshot snap_;  // fill()'s, kept for its vector's capacity
   // Where the records handed out by the last poll lie (see ReadMarks).
   ReadMarks::Mark mark_;
+  // The wake channel's epoch read before the last poll that found nothing
+  // (DbImpl::nothing_new_since); none after records, a seek or an error.
+  std::optional<uint32_t> idle_epoch_;
   // The batch whose checksum this reader checked last, by position and base
   // offset: a poll that stops inside a batch decodes it again next time.
   std::pair<uint64_t, int64_t> checked_ = {UINT64_MAX, 0};
