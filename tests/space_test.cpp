@@ -448,5 +448,39 @@ TEST(Checkpoint, AReaderInAnotherProcessKeepsItsSegmentFromReuse) {
   EXPECT_EQ(contents(*db, "new").size(), 9000u);
 }
 
+// A poll that fails hands out nothing and releases the last poll's views,
+// so it must release their segments too: a reader left on a deleted topic
+// (every poll not_found) kept every later segment from reuse while it
+// lived, and the file grew without bound.
+TEST(Checkpoint, AReaderWhosePollFailsHoldsNoSegments) {
+  TempDir dir;
+  std::string path = dir.file("p.rvl");
+  auto db = open_db(path);
+  ASSERT_TRUE(db->create_topic("old").ok());
+  TopicConfig bounded;
+  bounded.retention_bytes = 64 * 1024;
+  ASSERT_TRUE(db->create_topic("new", bounded).ok());
+  produce_many(*db, "old", 0, 100);
+  auto r = db->reader("old", 0, StartAt::earliest());
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  auto views = (*r)->poll(0ms, 10);
+  ASSERT_TRUE(views.ok()) << views.status().to_string();
+  ASSERT_EQ(views->size(), 10u);
+  ASSERT_TRUE(db->delete_topic("old").ok());
+  auto failed = (*r)->poll(0ms, 10);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), Code::not_found) << failed.status().to_string();
+  // 6 MiB through a partition that keeps 64 KiB.
+  for (int i = 0; i < 1500; ++i) {
+    WriteBatch w(*db);
+    for (int k = 0; k < 4; ++k) ASSERT_TRUE(w.add({.topic = "new", .value = std::string(1000, 'n')}).ok());
+    ASSERT_TRUE(db->commit(w).ok());
+  }
+  auto s = db->stat();
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  EXPECT_NE(s->lowest_read_mark, 0u) << "the reader whose poll failed still holds segment 0";
+  EXPECT_LT(s->file_size, 2u << 20) << "the file grew to " << s->file_size << " bytes for 64 KiB of live records";
+}
+
 }  // namespace
 }  // namespace rivulet

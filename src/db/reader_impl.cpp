@@ -257,7 +257,12 @@ Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds t
     // wait below cannot miss one that refresh() did not see.
     uint32_t seen = db_->commit_epoch(channel);
     int64_t from = next_offset_;
-    RIVULET_TRY(fill(max_records));
+    if (Status st = fill(max_records); !st.ok()) {
+      // Nothing handed out, so nothing to pin: a reader of a deleted topic
+      // would otherwise keep every later segment from reuse while it lives.
+      db_->read_marks().clear(mark_);
+      return st;
+    }
     if (count_ > 0) return std::span<const RecordView>(views_.data(), count_);
     if (next_offset_ != from) continue;  // only skipped a gap: look further now
     db_->read_marks().clear(mark_);
@@ -271,6 +276,12 @@ Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds t
 }
 
 Result<int64_t> ReaderImpl::offset_for_time(int64_t ms) {
+  Result<int64_t> found = look_up_time(ms);
+  db_->read_marks().clear(mark_);  // found or not, it hands out no records
+  return found;
+}
+
+Result<int64_t> ReaderImpl::look_up_time(int64_t ms) {
   // The first batch whose running maximum reaches `ms` usually holds the
   // record; after compaction (or with timestamps out of order) a later one,
   // possibly past this snapshot: look on until the end. Records below the
@@ -300,7 +311,6 @@ Result<int64_t> ReaderImpl::offset_for_time(int64_t ms) {
     RIVULET_TRY(pinned_snapshot(after, std::nullopt, 64, &snap));
     found = snap.next_offset;
   }
-  db_->read_marks().clear(mark_);
   return std::min(found, snap.next_offset);  // the batch may not be visible yet
 }
 

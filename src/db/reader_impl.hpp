@@ -60,6 +60,7 @@ class ReaderImpl {
                          ReaderSnapshot* snap);
   // The first offset at or after `ms`, or the end of the partition.
   Result<int64_t> offset_for_time(int64_t ms);
+  Result<int64_t> look_up_time(int64_t ms);  // offset_for_time's look, which leaves the read mark set
   // The batch `span` names, its header parsed and its checksum checked.
   Status checked_batch(const ReaderSpan& span, std::string_view* batch, format::BatchHeader* h);
   // An error about one of this partition's batches, naming the file, topic
