@@ -8,11 +8,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <iostream>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "forwarding_env.hpp"
+#include "forwarding_file.hpp"
 #include "format/file_layout.hpp"
 #include "log/file_start.hpp"
 #include "rivulet/rivulet.hpp"
@@ -480,6 +483,75 @@ TEST(Checkpoint, AReaderWhosePollFailsHoldsNoSegments) {
   ASSERT_TRUE(s.ok()) << s.status().to_string();
   EXPECT_NE(s->lowest_read_mark, 0u) << "the reader whose poll failed still holds segment 0";
   EXPECT_LT(s->file_size, 2u << 20) << "the file grew to " << s->file_size << " bytes for 64 KiB of live records";
+}
+
+// Counts the allocate() calls on the log files it opens.
+class AllocationCountingEnv final : public testing::ForwardingEnv {
+ public:
+  Result<std::unique_ptr<io::File>> open(const std::string& path, io::OpenMode mode) override {
+    Result<std::unique_ptr<io::File>> f = base_->open(path, mode);
+    if (!f.ok()) return f.status();
+    return std::unique_ptr<io::File>(new CountingFile(std::move(f).value(), &allocations));
+  }
+  std::atomic<int> allocations{0};
+
+ private:
+  class CountingFile final : public testing::ForwardingFile {
+   public:
+    CountingFile(std::unique_ptr<io::File> f, std::atomic<int>* n) : ForwardingFile(std::move(f)), n_(n) {}
+    using io::File::allocate;
+    Status allocate(uint64_t from, uint64_t end) override {
+      ++*n_;
+      return ForwardingFile::allocate(from, end);
+    }
+
+   private:
+    std::atomic<int>* n_;
+  };
+};
+
+// A handle allocates ahead of its writes in the segment it writes, and
+// writes through its mapping where it allocated. Another handle may free
+// that very segment and reuse it (its blocks punched, then allocated only as
+// far as that handle wrote): coming back, the first must allocate again, or
+// a write through the mapping into the hole would SIGBUS the process on a
+// full disk instead of failing the commit.
+TEST(Checkpoint, AWriterBackInTheSameSegmentAfterItsReuseAllocatesAgain) {
+  TempDir dir;
+  std::string path = dir.file("r.rvl");
+  constexpr uint64_t kBigSegment = 1 << 20;
+  OpenOptions o = small();
+  o.segment_size = kBigSegment;
+  AllocationCountingEnv env;
+  OpenOptions counted = o;
+  counted.env = &env;
+  auto a = open_db(path, counted);
+  auto b = open_db(path, o);
+  TopicConfig bounded;
+  bounded.retention_bytes = 128 * 1024;
+  ASSERT_TRUE(b->create_topic("t", bounded).ok());
+  // a allocates its segment well past the end of this commit.
+  ASSERT_TRUE(a->produce({.topic = "t", .value = std::string(500 * 1024, 'a')}).ok());
+  auto log_end = [](Db& db) {
+    auto s = db.stat();
+    EXPECT_TRUE(s.ok()) << s.status().to_string();
+    return s.ok() ? s->log_end : 0;
+  };
+  const uint64_t segment = log_end(*a) / kBigSegment;
+  // b writes until the log has left that segment and come back to its
+  // start; a only follows (its place in the chain would keep the segment).
+  bool left = false, back = false;
+  for (int i = 0; i < 10000 && !back; ++i) {
+    ASSERT_TRUE(b->produce({.topic = "t", .value = std::string(16 * 1024, 'b')}).ok());
+    ASSERT_TRUE(a->refresh().ok());
+    const uint64_t end = log_end(*b);
+    left = left || end / kBigSegment != segment;
+    back = left && end / kBigSegment == segment && end % kBigSegment < 64 * 1024;
+  }
+  ASSERT_TRUE(back) << "the log never came back to segment " << segment;
+  const int before = env.allocations.load();
+  ASSERT_TRUE(a->produce({.topic = "t", .value = std::string(200 * 1024, 'a')}).ok());
+  EXPECT_GT(env.allocations.load(), before) << "a wrote into the reused segment without allocating it";
 }
 
 }  // namespace

@@ -500,16 +500,20 @@ bool DbImpl::nothing_new_since(uint32_t channel, uint32_t seen) {
 // knows it may write there through its mapping (io::File::allocate). Only
 // the segment being written: a segment begun past a gap (the previous one
 // was left early) never allocates the space between. allocated_end_ counts
-// only in the segment that holds it: a reused segment below it is
-// allocated afresh, step by step like a new one, since another process may
-// have punched it (a write through the mapping into a hole needs a block,
-// and a full disk would SIGBUS the process instead of failing the commit),
-// and the File then forgets the range it allocated before.
+// only in the use of the segment it was allocated for (allocated_seq_): a
+// segment reused since, below it or the very same one, is allocated afresh,
+// step by step like a new one, since another process may have punched it (a
+// write through the mapping into a hole needs a block, and a full disk
+// would SIGBUS the process instead of failing the commit), and the File
+// then forgets the range it allocated before.
 Status DbImpl::ensure_allocated(uint64_t end) {
   const uint64_t segment =
       format::segment_start(format::segment_index(end - 1, header_.segment_size), header_.segment_size);
   const uint64_t segment_end = segment + header_.segment_size;
-  if (allocated_end_ <= segment || allocated_end_ > segment_end) allocated_end_ = segment;
+  if (allocated_seq_ != head_.segment_seq || allocated_end_ <= segment || allocated_end_ > segment_end) {
+    allocated_end_ = segment;
+    allocated_seq_ = head_.segment_seq;
+  }
   if (end <= allocated_end_) return Status::OK();
   Result<uint64_t> size = map_->refresh_size();
   if (!size.ok()) return size.status();

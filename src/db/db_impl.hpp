@@ -218,6 +218,7 @@ class DbImpl {
   uint64_t frames_ = 0;
   uint64_t synced_seq_ = 0;     // highest seq recovery found durable
   uint64_t allocated_end_ = 0;  // the file is allocated up to here (writer)
+  uint64_t allocated_seq_ = 0;  // in this use of its segment (segment_seq)
   log::FileMap::Ahead replay_ahead_;  // the file mapped ahead of the replay (a hint)
   // write_frame_locked's buffers, kept for their capacity: a one-record
   // commit otherwise spends a tenth of its time allocating them (writer).
