@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -22,16 +24,16 @@ using testing::TempDir;
 
 constexpr uint32_t kSegment = 64 * 1024;
 
-OpenOptions small() {
+OpenOptions small(uint64_t checkpoint_bytes = 32 * 1024) {
   OpenOptions o;
   o.segment_size = kSegment;
-  o.checkpoint_bytes = 32 * 1024;
+  o.checkpoint_bytes = checkpoint_bytes;
   o.sync = Sync::off;
   return o;
 }
 
-std::unique_ptr<Db> open_db(const std::string& path) {
-  auto db = Db::open(path, small());
+std::unique_ptr<Db> open_db(const std::string& path, const OpenOptions& options = small()) {
+  auto db = Db::open(path, options);
   EXPECT_TRUE(db.ok()) << db.status().to_string();
   return db.ok() ? std::move(db).value() : nullptr;
 }
@@ -136,11 +138,12 @@ struct Model {
     }
     ++next;
   }
-  // What a full compaction leaves: tombstones older than `cutoff` go.
-  std::map<int64_t, Rec> compacted(int64_t cutoff) const {
-    std::map<int64_t, Rec> out = unkeyed;
+  // What a full compaction leaves: tombstones older than `cutoff` go, and
+  // records below the earliest offset `first`.
+  std::map<int64_t, Rec> compacted(int64_t cutoff, int64_t first = 0) const {
+    std::map<int64_t, Rec> out(unkeyed.lower_bound(first), unkeyed.end());
     for (const auto& [key, at] : latest) {
-      if (!at.second.value && at.second.timestamp < cutoff) continue;
+      if (at.first < first || (!at.second.value && at.second.timestamp < cutoff)) continue;
       out[at.first] = at.second;
     }
     return out;
@@ -172,8 +175,8 @@ std::string diff(const std::map<int64_t, Rec>& got, const std::map<int64_t, Rec>
 // Every record read must be one the model has as written, and every record
 // the model says survives must be read.
 void expect_compacted(const std::map<int64_t, Rec>& got, const Model& m, const std::map<int64_t, Rec>& written,
-                      int64_t cutoff) {
-  std::map<int64_t, Rec> must = m.compacted(cutoff);
+                      int64_t cutoff, int64_t first = 0) {
+  std::map<int64_t, Rec> must = m.compacted(cutoff, first);
   for (const auto& [offset, rec] : must) {
     auto it = got.find(offset);
     ASSERT_NE(it, got.end()) << "offset " << offset << " (latest of its key) is gone";
@@ -183,6 +186,7 @@ void expect_compacted(const std::map<int64_t, Rec>& got, const Model& m, const s
     auto it = written.find(offset);
     ASSERT_NE(it, written.end()) << "offset " << offset << " was never written";
     EXPECT_EQ(it->second, rec) << "offset " << offset;
+    EXPECT_GE(offset, first) << "offset " << offset << " is below the earliest";
   }
 }
 
@@ -412,6 +416,182 @@ TEST(Compaction, ADamagedBatchDoesNotStopCommitsToOtherTopics) {
   auto got = (*r)->poll(0ms);
   EXPECT_EQ(got.status().code(), Code::corruption) << "the damage is reported when read";
   EXPECT_EQ(db->vacuum().status().code(), Code::corruption) << "and by vacuum";
+}
+
+// A vacuum's step reads up to 4 MiB (DbImpl::kMaxCleanStep).
+constexpr uint64_t kVacuumStep = 4u << 20;
+
+// Commits of 50 records of 1,000 bytes, each with a key of its own, until
+// the topic's partition holds `bytes`: a compaction pass from its start
+// then ends its first 4 MiB step with the last of them. Returns the next
+// offset.
+int64_t fill(Db& db, const std::string& topic, uint64_t bytes) {
+  for (;;) {
+    auto info = db.describe_topic(topic);
+    if (!info.ok()) {
+      ADD_FAILURE() << info.status().to_string();
+      return -1;
+    }
+    const PartitionInfo& p = info->partitions[0];
+    if (p.bytes >= bytes) return p.next_offset;
+    WriteBatch w(db);
+    for (int i = 0; i < 50; ++i) {
+      EXPECT_TRUE(w.add({.topic = topic, .key = "filler-" + std::to_string(p.next_offset + i),
+                         .value = std::string(1000, 'f')})
+                      .ok());
+    }
+    Status st = db.commit(w);
+    if (!st.ok()) {
+      ADD_FAILURE() << st.to_string();
+      return -1;
+    }
+  }
+}
+
+// Calls `between` once, after the first step of a vacuum.
+std::function<void(uint64_t, uint64_t)> after_first_step(std::function<void()> between) {
+  return [between = std::move(between), called = false](uint64_t done, uint64_t) mutable {
+    if (done > 0 && !called) {
+      called = true;
+      between();
+    }
+  };
+}
+
+// A pass goes in steps, and other handles write and compact between them.
+// Here the batch the pass resumes at is gone, compacted away by another
+// handle: the pass ends, and the vacuum goes on to the next compact topic.
+// (A pass that did not end kept its handle from compacting or cleaning
+// anything again.)
+TEST(Compaction, APassWhoseNextBatchAnotherHandleCompactedAwayFinishes) {
+  TempDir dir;
+  std::string path = dir.file("s.rvl");
+  auto a = open_db(path, small(16u << 20));
+  TopicConfig config;
+  config.cleanup_policy = CleanupPolicy::compact;
+  ASSERT_TRUE(a->create_topic("c", config).ok());
+  ASSERT_TRUE(a->create_topic("d", config).ok());
+  auto b = open_db(path, small(16u << 20));
+  ASSERT_TRUE(b->produce({.topic = "c", .key = "j", .value = "a"}).ok());  // 0
+  const int64_t e = fill(*b, "c", kVacuumStep);
+  ASSERT_TRUE(b->produce({.topic = "c", .key = "j", .value = "b"}).ok());  // e: A's second step starts here
+  auto report = a->vacuum(after_first_step([&] {
+    ASSERT_TRUE(b->produce({.topic = "c", .key = "j", .value = "c"}).ok());
+    ASSERT_TRUE(b->vacuum().ok());  // empties the batch at e
+    ASSERT_TRUE(b->produce({.topic = "d", .key = "k", .value = "old"}).ok());
+    ASSERT_TRUE(b->produce({.topic = "d", .key = "k", .value = "new"}).ok());
+  }));
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  std::map<int64_t, Rec> c = read_partition(*a, "c");
+  ASSERT_EQ(c.count(0), 0u);
+  ASSERT_EQ(c.count(e), 0u);
+  EXPECT_EQ(read_partition(*a, "d").size(), 1u) << "A's vacuum did not compact d: its pass over c never ended";
+}
+
+// The same with delete_records between two steps of a pass: nothing the
+// pass's map covers is left, and the pass ends.
+TEST(Compaction, APassWhoseBatchesWereDeletedFinishes) {
+  TempDir dir;
+  std::string path = dir.file("d.rvl");
+  auto db = open_db(path, small(16u << 20));
+  TopicConfig config;
+  config.cleanup_policy = CleanupPolicy::compact;
+  ASSERT_TRUE(db->create_topic("c", config).ok());
+  ASSERT_TRUE(db->create_topic("d", config).ok());
+  ASSERT_TRUE(db->produce({.topic = "c", .key = "j", .value = "a"}).ok());
+  const int64_t e = fill(*db, "c", kVacuumStep);
+  ASSERT_TRUE(db->produce({.topic = "c", .key = "j", .value = "b"}).ok());
+  auto report = db->vacuum(after_first_step([&] {
+    ASSERT_TRUE(db->delete_records("c", 0, e + 1).ok());  // everything
+    ASSERT_TRUE(db->produce({.topic = "d", .key = "k", .value = "old"}).ok());
+    ASSERT_TRUE(db->produce({.topic = "d", .key = "k", .value = "new"}).ok());
+  }));
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  EXPECT_TRUE(read_partition(*db, "c").empty());
+  EXPECT_EQ(read_partition(*db, "d").size(), 1u) << "the vacuum did not compact d: its pass over c never ended";
+}
+
+// Two handles commit to a compact topic in turn, each cleaning inline (so
+// each one's passes run between the other's steps), with delete_records
+// and reopens; a model says what must be left. RIVULET_SEED=N replays
+// another run.
+TEST(Compaction, TwoHandlesCompactingInTurnKeepTheLatestRecordPerKey) {
+  TempDir dir;
+  std::string path = dir.file("m.rvl");
+  const uint64_t seed = std::getenv("RIVULET_SEED") ? testing::test_seed() : 3;
+  SCOPED_TRACE("RIVULET_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  Model model;
+  std::map<int64_t, Rec> written;
+  int64_t first = 0;
+  const int64_t old = now_ms() - 3'600'000;
+  const int64_t retention = 600'000;
+  {
+    auto db = open_db(path);
+    TopicConfig config;
+    config.cleanup_policy = CleanupPolicy::compact;
+    config.delete_retention_ms = retention;
+    ASSERT_TRUE(db->create_topic("c", config).ok());
+    ASSERT_TRUE(db->create_topic("noise").ok());  // dropped now and then, for segments to clean
+  }
+  for (int round = 0; round < 8; ++round) {
+    auto h1 = open_db(path);
+    auto h2 = open_db(path);
+    for (int commit = 0; commit < 600; ++commit) {
+      Db& db = (rng() % 2) ? *h1 : *h2;
+      // Tombstones come in commits of their own: they expire by batch.
+      bool tombstones = rng() % 6 == 0;
+      const int64_t tomb_ts = rng() % 2 ? old : now_ms();
+      WriteBatch b(db);
+      int n = 1 + static_cast<int>(rng() % 8);
+      for (int i = 0; i < n; ++i) {
+        Rec r;
+        if (tombstones) {
+          r.key = "key-" + std::to_string(rng() % 60);
+          r.timestamp = tomb_ts;
+        } else {
+          if (rng() % 50 != 0) r.key = "key-" + std::to_string(rng() % 60);
+          r.value = std::string(20 + rng() % 400, static_cast<char>('a' + rng() % 26));
+          r.timestamp = now_ms();
+        }
+        ASSERT_TRUE(b.add({.topic = "c", .key = r.key, .value = r.value, .timestamp_ms = r.timestamp}).ok());
+        written[model.next] = r;
+        model.add(r);
+      }
+      if (rng() % 2) {
+        ASSERT_TRUE(b.add({.topic = "noise", .value = std::string(rng() % 2000, 'n')}).ok());
+      }
+      ASSERT_TRUE(db.commit(b).ok());
+      if (rng() % 200 == 0) {
+        int64_t to = std::min(model.next, first + static_cast<int64_t>(rng() % 20));
+        ASSERT_TRUE(db.delete_records("c", 0, to).ok());
+        first = std::max(first, to);
+      }
+      if (rng() % 20 == 0) {
+        auto noise = db.describe_topic("noise");
+        ASSERT_TRUE(noise.ok());
+        ASSERT_TRUE(db.delete_records("noise", 0, noise->partitions[0].next_offset).ok());
+      }
+      if (commit % 100 == 99) {
+        for (Db* d : {h1.get(), h2.get()}) {
+          expect_compacted(read_partition(*d, "c"), model, written, now_ms() - retention, first);
+        }
+      }
+    }
+    auto report = (round % 2 ? h1 : h2)->vacuum();
+    ASSERT_TRUE(report.ok()) << report.status().to_string();
+    ASSERT_TRUE(h1->close().ok());
+    ASSERT_TRUE(h2->close().ok());
+    expect_check_ok(path);
+    auto again = open_db(path);
+    std::map<int64_t, Rec> got = read_partition(*again, "c");
+    std::map<int64_t, Rec> want = model.compacted(now_ms() - retention, first);
+    ASSERT_TRUE(got == want) << "round " << round << "\n" << diff(got, want);
+    auto info = again->describe_topic("c");
+    ASSERT_TRUE(info.ok());
+    EXPECT_EQ(info->partitions[0].next_offset, model.next);
+    EXPECT_EQ(info->partitions[0].first_offset, first);
+  }
 }
 
 }  // namespace

@@ -231,12 +231,13 @@ Status Cleaner::plan_partition(const meta::Catalog& catalog, log::FileMap& map, 
   }
   RIVULET_TRY(p->index.load());
   uint64_t looked = 0;
-  std::optional<size_t> i = p->index.find_offset(std::max(job.cursor, p->first_offset));
-  for (auto c = p->index.cursor(i.value_or(0)); c.valid() && looked < budget;) {
+  // The first batch at or after the cursor: the batch there may be gone
+  // since the last step (another handle's compaction emptied it,
+  // delete_records or retention dropped it).
+  auto c = p->index.cursor(p->index.find_offset(job.cursor).value_or(0));
+  while (c.valid() && c->base_offset < job.cursor) c.next();
+  for (; c.valid() && c->base_offset < job.map_end && looked < budget; c.next()) {
     const index::BatchEntry e = *c;
-    c.next();
-    if (e.base_offset < job.cursor && c.valid()) continue;
-    if (e.base_offset >= job.map_end) break;
     const std::string& topic = catalog.by_id(job.topic_id)->name;
     Result<std::string_view> bytes = batch_bytes(map, e);
     if (!bytes.ok()) return format::in_partition(bytes.status(), topic, job.partition);
@@ -250,11 +251,13 @@ Status Cleaner::plan_partition(const meta::Catalog& catalog, log::FileMap& map, 
     if (*r != clean::Compacted::unchanged) out->push_back({job.topic_id, job.partition, std::move(kept)});
     looked += e.bytes;
     *read += e.bytes;
-    job.cursor = c.valid() ? c->base_offset : p->next_offset;
   }
-  if (job.cursor >= job.map_end || job.cursor >= p->next_offset) {
+  // Done when no batch the map covers is left to compact.
+  if (!c.valid() || c->base_offset >= job.map_end) {
     clean_end_[{job.topic_id, job.partition}] = job.map_end;
     partition_job_.reset();
+  } else {
+    job.cursor = c->base_offset;
   }
   return Status::OK();
 }
@@ -292,7 +295,10 @@ Status Cleaner::plan(const meta::Catalog& catalog, log::FileMap& map, uint64_t h
         partition_job_.reset();
         out->clear();
       }
-      break;
+      // A pass that ended with nothing to write leaves the rest of the
+      // budget to the next job (under vacuum a step that reads nothing is
+      // the last).
+      if (partition_job_ || !out->empty()) break;
     } else if (segment_job_) {
       if (Status st = plan_segment(catalog, map, left, out, read); !st.ok()) {
         if (!damage(st)) return st;
