@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 
+#include "fault_env.hpp"
 #include "rivulet/rivulet.hpp"
 #include "test_util.hpp"
 
@@ -592,6 +593,98 @@ TEST(Compaction, TwoHandlesCompactingInTurnKeepTheLatestRecordPerKey) {
     EXPECT_EQ(info->partitions[0].next_offset, model.next);
     EXPECT_EQ(info->partitions[0].first_offset, first);
   }
+}
+
+
+// A pass that failed to write a step (no space) starts over, rather than
+// going on past the batches that step would have compacted and dropping
+// the tombstone that deleted their records.
+TEST(Compaction, APassWhoseStepFailedToWriteDoesNotBringBackADeletedValue) {
+  TempDir dir;
+  std::string path = dir.file("r.rvl");
+  testing::FaultEnv env;
+  OpenOptions o = small(16u << 20);  // no checkpoint comes due while the fault is armed
+  o.env = &env;
+  auto db = open_db(path, o);
+  ASSERT_NE(db, nullptr);
+  TopicConfig config;
+  config.cleanup_policy = CleanupPolicy::compact;
+  config.delete_retention_ms = 60'000;
+  ASSERT_TRUE(db->create_topic("c", config).ok());
+  ASSERT_TRUE(db->create_topic("t").ok());
+  const int64_t old = now_ms() - 3'600'000;
+  ASSERT_TRUE(db->produce({.topic = "c", .key = "victim", .value = "deleted-value", .timestamp_ms = old}).ok());  // 0
+  const int64_t tombstone = fill(*db, "c", kVacuumStep);
+  ASSERT_TRUE(db->produce({.topic = "c", .key = "victim", .value = std::nullopt, .timestamp_ms = old}).ok());
+  // The vacuum's first step (it empties the batch at offset 0) meets a full disk.
+  env.fail_at(env.ops() + 1, testing::Fault::enospc);
+  auto failed = db->vacuum();
+  env.clear_faults();
+  ASSERT_EQ(failed.status().code(), Code::no_space) << failed.status().to_string();
+  // Room again: commits go on, and clean inline.
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(db->produce({.topic = "t", .value = std::string(1000, 't')}).ok());
+  std::map<int64_t, Rec> got = read_partition(*db, "c");
+  EXPECT_FALSE(got.count(0) && !got.count(tombstone)) << "victim=deleted-value is back: its tombstone went";
+  ASSERT_TRUE(db->vacuum().ok());
+  got = read_partition(*db, "c");
+  EXPECT_EQ(got.count(tombstone), 0u) << "the expired tombstone went";
+  EXPECT_EQ(got.count(0), 0u) << "victim=deleted-value is back";
+}
+
+// A segment is walked once in its use; if the copies of its live batches
+// failed to write (no space), it is cleaned again later, here by vacuum.
+TEST(Cleaning, ASegmentWhoseCopiesFailedToWriteIsCleanedLater) {
+  TempDir dir;
+  std::string path = dir.file("w.rvl");
+  testing::FaultEnv env;
+  OpenOptions o = small();
+  o.env = &env;
+  auto db = open_db(path, o);
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(db->create_topic("keep").ok());
+  ASSERT_TRUE(db->create_topic("temp").ok());
+  ASSERT_TRUE(db->create_topic("next").ok());
+  for (int i = 0; i < 400; ++i) {
+    ASSERT_TRUE(db->produce({.topic = "keep", .key = "k", .value = "keep " + std::to_string(i)}).ok());
+    WriteBatch b(*db);
+    for (int k = 0; k < 8; ++k) ASSERT_TRUE(b.add({.topic = "temp", .value = std::string(200, 't')}).ok());
+    ASSERT_TRUE(db->commit(b).ok());
+  }
+  ASSERT_TRUE(db->delete_topic("temp").ok());
+  auto before = db->stat();
+  ASSERT_TRUE(before.ok());
+  uint64_t head_seq = 0;
+  for (const SegmentInfo& g : before->segments) head_seq = std::max(head_seq, g.seq);
+  // Commit until the cleaning step before a commit is what meets the full
+  // disk (a commit whose own frame met it is tried again).
+  bool cleaning_failed = false;
+  for (int i = 0; i < 400 && !cleaning_failed; ++i) {
+    WriteBatch b(*db);
+    for (int k = 0; k < 4; ++k) ASSERT_TRUE(b.add({.topic = "next", .value = std::string(200, 'n')}).ok());
+    env.fail_at(env.ops() + 1, testing::Fault::enospc);
+    Status st = db->commit(b);
+    env.clear_faults();
+    if (st.ok()) continue;
+    ASSERT_EQ(st.code(), Code::no_space) << st.to_string();
+    cleaning_failed = st.message().find("while cleaning") != std::string::npos;
+    if (!cleaning_failed) {
+      ASSERT_TRUE(db->commit(b).ok());
+    }
+  }
+  ASSERT_TRUE(cleaning_failed) << "no cleaning step ran";
+  auto report = db->vacuum();  // cleans every segment short of full
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  auto s = db->stat();
+  ASSERT_TRUE(s.ok());
+  std::string left;
+  for (const SegmentInfo& g : s->segments) {
+    if (g.state == SegmentInfo::State::in_use && g.seq < head_seq && g.live_bytes > 0) {
+      left += " " + std::to_string(g.index) + " (" + std::to_string(g.live_bytes) + " live)";
+    }
+  }
+  EXPECT_TRUE(left.empty()) << "segments from before the deletion still hold live batches after vacuum:" << left;
+  ASSERT_TRUE(db->close().ok());
+  expect_check_ok(path);
 }
 
 }  // namespace

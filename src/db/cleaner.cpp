@@ -201,6 +201,7 @@ Status Cleaner::plan_segment(const meta::Catalog& catalog, log::FileMap& map, ui
     if (!whole) {  // the segment's last frame is behind us
       if (walked_.size() > 4096) walked_.clear();
       walked_.insert({job.index, job.seq});
+      step_walked_.push_back({job.index, job.seq});
       segment_job_.reset();
       return Status::OK();
     }
@@ -254,7 +255,10 @@ Status Cleaner::plan_partition(const meta::Catalog& catalog, log::FileMap& map, 
   }
   // Done when no batch the map covers is left to compact.
   if (!c.valid() || c->base_offset >= job.map_end) {
-    clean_end_[{job.topic_id, job.partition}] = job.map_end;
+    const PartitionKey key{job.topic_id, job.partition};
+    auto it = clean_end_.find(key);
+    step_clean_ends_.push_back({key, it == clean_end_.end() ? std::nullopt : std::optional(it->second)});
+    clean_end_[key] = job.map_end;
     partition_job_.reset();
   } else {
     job.cursor = c->base_offset;
@@ -265,6 +269,8 @@ Status Cleaner::plan_partition(const meta::Catalog& catalog, log::FileMap& map, 
 Status Cleaner::plan(const meta::Catalog& catalog, log::FileMap& map, uint64_t head_pos, const CleanerLimits& limits,
                      uint64_t budget, int64_t now_ms, std::vector<Relocation>* out, uint64_t* read) {
   out->clear();
+  step_walked_.clear();
+  step_clean_ends_.clear();
   // Job after job until the budget is spent (a segment may take little of
   // it: its dead frames cost only a look).
   const uint64_t start = *read;
@@ -300,11 +306,12 @@ Status Cleaner::plan(const meta::Catalog& catalog, log::FileMap& map, uint64_t h
       // the last).
       if (partition_job_ || !out->empty()) break;
     } else if (segment_job_) {
+      const size_t before = out->size();
       if (Status st = plan_segment(catalog, map, left, out, read); !st.ok()) {
         if (!damage(st)) return st;
         walked_.insert({segment_job_->index, segment_job_->seq});  // not picked again in this use
         segment_job_.reset();
-        out->clear();
+        out->resize(before);  // the copies of segments walked before it still go
         break;
       }
     } else {
@@ -312,6 +319,25 @@ Status Cleaner::plan(const meta::Catalog& catalog, log::FileMap& map, uint64_t h
     }
   }
   return Status::OK();
+}
+
+void Cleaner::step_done(bool written) {
+  if (!written) {
+    for (const auto& w : step_walked_) walked_.erase(w);
+    for (auto it = step_clean_ends_.rbegin(); it != step_clean_ends_.rend(); ++it) {
+      if (it->second) {
+        clean_end_[it->first] = *it->second;
+      } else {
+        clean_end_.erase(it->first);
+      }
+    }
+    // Start over: the next segment job walks its segment from the start,
+    // the next pass maps again (the offset map may be another pass's now).
+    segment_job_.reset();
+    partition_job_.reset();
+  }
+  step_walked_.clear();
+  step_clean_ends_.clear();
 }
 
 uint64_t Cleaner::pending_bytes(const meta::Catalog& catalog, uint64_t head_pos, const CleanerLimits& limits) const {

@@ -73,6 +73,10 @@ class Cleaner {
   // `*read` grows by the bytes looked at.
   Status plan(const meta::Catalog& catalog, log::FileMap& map, uint64_t head_pos, const CleanerLimits& limits,
               uint64_t budget, int64_t now_ms, std::vector<Relocation>* out, uint64_t* read);
+  // The caller wrote the frames of the step plan() returned (`written`) or
+  // failed to. What a step ends (segments walked, passes) counts only once
+  // its frames are written; after a failure the jobs under way start over.
+  void step_done(bool written);
   // Bytes a run under `limits` would still read, for a progress bar.
   uint64_t pending_bytes(const meta::Catalog& catalog, uint64_t head_pos, const CleanerLimits& limits) const;
 
@@ -103,6 +107,10 @@ class Cleaner {
 
   std::optional<SegmentJob> segment_job_;
   std::optional<PartitionJob> partition_job_;
+  // What the step being written changed in walked_ and clean_end_ (with
+  // the value before), undone by step_done if its frames were not written.
+  std::vector<std::pair<uint32_t, uint64_t>> step_walked_;
+  std::vector<std::pair<PartitionKey, std::optional<int64_t>>> step_clean_ends_;
   std::unique_ptr<clean::OffsetMap> map_;
   // Segments (index, seq) walked to the end: not picked again in that use,
   // even if the live count says otherwise.

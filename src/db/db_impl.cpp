@@ -821,11 +821,22 @@ Status DbImpl::maybe_checkpoint_locked(uint64_t threshold, uint64_t per_state) {
 Status DbImpl::clean_step_locked(const db::CleanerLimits& limits, uint64_t budget, uint64_t* read) {
   std::vector<db::Relocation> moves;
   uint64_t looked = 0;
+  Status st;
   {
     std::shared_lock state(state_mu_);
-    RIVULET_TRY(cleaner_.plan(catalog_, *map_, head_.pos, limits, budget, now_ms(), &moves, &looked));
+    st = cleaner_.plan(catalog_, *map_, head_.pos, limits, budget, now_ms(), &moves, &looked);
   }
+  if (st.ok()) st = write_relocations_locked(moves);
+  // A step not written (ENOSPC) is planned again: moving on past it would
+  // leave its segments uncleaned, or its batches uncompacted while the pass
+  // drops the tombstones that deleted their records.
+  cleaner_.step_done(st.ok());
+  RIVULET_TRY(st);
   if (read) *read += looked;
+  return Status::OK();
+}
+
+Status DbImpl::write_relocations_locked(const std::vector<db::Relocation>& moves) {
   const uint64_t max_frame = header_.segment_size - format::kSegmentHeaderSize - format::kFrameHeaderSize;
   std::vector<format::OutgoingBatch> out;
   for (const db::Relocation& m : moves) {

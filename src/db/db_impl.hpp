@@ -175,6 +175,8 @@ class DbImpl {
   // One cleaning step: relocated frames for batches worth `budget` bytes of
   // reading; `*read` (if given) grows by what was read.
   Status clean_step_locked(const db::CleanerLimits& limits, uint64_t budget, uint64_t* read = nullptr);
+  // The step's batches in relocated frames, as many as fit in each.
+  Status write_relocations_locked(const std::vector<db::Relocation>& moves);
   // The inline step (see the definition).
   Status maybe_clean_locked();
   Status commit_meta(const std::function<Status(format::MetaChange*)>& prepare,
