@@ -595,7 +595,6 @@ TEST(Compaction, TwoHandlesCompactingInTurnKeepTheLatestRecordPerKey) {
   }
 }
 
-
 // A pass that failed to write a step (no space) starts over, rather than
 // going on past the batches that step would have compacted and dropping
 // the tombstone that deleted their records.
@@ -685,6 +684,29 @@ TEST(Cleaning, ASegmentWhoseCopiesFailedToWriteIsCleanedLater) {
   EXPECT_TRUE(left.empty()) << "segments from before the deletion still hold live batches after vacuum:" << left;
   ASSERT_TRUE(db->close().ok());
   expect_check_ok(path);
+}
+
+// vacuum compacts every compact topic, also one with nothing written since
+// this handle's last pass: a tombstone that expired since then goes.
+TEST(Vacuum, DropsATombstoneThatExpiredAfterThisHandlesLastPass) {
+  TempDir dir;
+  std::string path = dir.file("t.rvl");
+  auto db = open_db(path);
+  TopicConfig config;
+  config.cleanup_policy = CleanupPolicy::compact;
+  config.delete_retention_ms = 60'000;
+  ASSERT_TRUE(db->create_topic("c", config).ok());
+  ASSERT_TRUE(db->produce({.topic = "c", .key = "k", .value = "v", .timestamp_ms = now_ms() - 3'600'000}).ok());
+  ASSERT_TRUE(db->produce({.topic = "c", .key = "k", .value = std::nullopt, .timestamp_ms = now_ms() - 30'000}).ok());
+  ASSERT_TRUE(db->vacuum().ok());
+  std::map<int64_t, Rec> got = read_partition(*db, "c");
+  ASSERT_EQ(got.count(0), 0u);
+  ASSERT_EQ(got.count(1), 1u) << "the tombstone is not yet expired";
+  // The tombstone expires: a shorter delete.retention.ms stands for time passing.
+  config.delete_retention_ms = 10'000;
+  ASSERT_TRUE(db->alter_topic("c", config).ok());
+  ASSERT_TRUE(db->vacuum().ok());
+  EXPECT_EQ(read_partition(*db, "c").count(1), 0u) << "vacuum kept a tombstone older than delete.retention.ms";
 }
 
 }  // namespace

@@ -340,6 +340,11 @@ void Cleaner::step_done(bool written) {
   step_clean_ends_.clear();
 }
 
+void Cleaner::forget_passes() {
+  clean_end_.clear();
+  partition_job_.reset();
+}
+
 uint64_t Cleaner::pending_bytes(const meta::Catalog& catalog, uint64_t head_pos, const CleanerLimits& limits) const {
   uint64_t total = 0;
   const meta::SegmentTable& table = catalog.segments();

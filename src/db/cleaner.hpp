@@ -77,6 +77,11 @@ class Cleaner {
   // failed to. What a step ends (segments walked, passes) counts only once
   // its frames are written; after a failure the jobs under way start over.
   void step_done(bool written);
+  // Forgets where this handle's passes ended and drops a pass under way, so
+  // that every compact partition gets a pass from its start, with a
+  // cutoff of now (vacuum: a tombstone that expired since the last pass
+  // goes, although nothing was written since).
+  void forget_passes();
   // Bytes a run under `limits` would still read, for a progress bar.
   uint64_t pending_bytes(const meta::Catalog& catalog, uint64_t head_pos, const CleanerLimits& limits) const;
 

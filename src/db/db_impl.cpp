@@ -892,6 +892,7 @@ Result<VacuumReport> DbImpl::vacuum(const std::function<void(uint64_t done, uint
       roll = catalog_.segments().at(catalog_.segments().index_of(head_.pos)).dead > 0;
     }
     if (roll) RIVULET_TRY(roll_segment_locked());
+    cleaner_.forget_passes();  // every compact partition, whatever was written since its last pass
     std::shared_lock state(state_mu_);
     limits.below_seq = head_.segment_seq;
     total = cleaner_.pending_bytes(catalog_, head_.pos, limits);
