@@ -191,8 +191,10 @@ class Db {
   // they were in (at once with vacuum()).
   Status delete_topic(std::string_view name);
   // Replaces a topic's config (start from describe_topic(name)->config).
-  // The partition count cannot change. A shorter retention applies at the
-  // next commit to the file (from any handle, at most once a second each).
+  // The partition count cannot change. A shorter retention applies at once:
+  // what it no longer allows is dropped before this returns. Records that
+  // age out later go at commits to the file (from any handle, at most once
+  // a second each).
   Status alter_topic(std::string_view name, const TopicConfig& config);
   // Makes every record of a partition below `before_offset` unreadable, as
   // Kafka's deleteRecords: the earliest offset moves there (never back);

@@ -37,7 +37,8 @@ class OffsetMap {
   static constexpr size_t kSlotBytes = 24;
 
   // Takes about `capacity_bytes` of memory (a map of less than 48 bytes holds
-  // no key). `hash_key` should be random (the cleaner draws one per pass): the
+  // no key). `hash_key` should be random (the cleaner draws one per map it
+  // makes, and keeps a map and its key for later passes of the same size): the
   // collision bound above assumes nobody choosing keys knows it; a fixed key
   // still gives the bound for keys not chosen to collide.
   OffsetMap(size_t capacity_bytes, const SipKey& hash_key);
