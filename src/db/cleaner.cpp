@@ -157,6 +157,7 @@ Status Cleaner::start_partition(const meta::Catalog& catalog, log::FileMap& map,
   // for a pass of the same size keeps its key (it never leaves the
   // process, so the collision bound of offset_map.hpp holds per pass).
   size_t capacity = static_cast<size_t>(std::min<uint64_t>(kOffsetMapBytes, std::max<uint64_t>(4096, records * 2 * clean::OffsetMap::kSlotBytes)));
+  capacity -= capacity % clean::OffsetMap::kSlotBytes;  // whole slots, as memory_bytes() counts: else never reused
   if (!map_ || map_->memory_bytes() != capacity) {
     std::random_device rd;
     map_ = std::make_unique<clean::OffsetMap>(capacity, SipKey{(uint64_t{rd()} << 32) | rd(),
