@@ -6,9 +6,11 @@
 // place that turns failures into the documented contract: exactly one line
 // "rivulet: <message>" on stderr, exit 1 for runtime errors, 2 for usage
 // errors, 0 when stdout is a pipe that was closed early.
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <new>
 #include <string>
@@ -57,10 +59,10 @@ std::string overview_help(const CLI::App& app) {
       "  rivulet FILE COMMAND --help     options and examples of one command\n"
       "  rivulet --help | --version\n"
       "\n"
-      "FILE is a Rivulet file. topic create and produce create it if it does not\n"
-      "exist; every other command fails on a missing file. topic list and describe,\n"
-      "consume (without --group), group list and describe, stat, check and dump only\n"
-      "read it.\n"
+      "FILE is a Rivulet file. topic create and produce --create create it if it\n"
+      "does not exist; every other command fails on a missing file. topic list and\n"
+      "describe, consume (without --group), group list and describe, stat, check and\n"
+      "dump only read it.\n"
       "\n"
       "Commands:\n",
       kVersion);
@@ -206,8 +208,25 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace rivulet::cli
 
+// A standard descriptor the caller left closed would be the next file
+// opened: the Rivulet file itself would become standard input, and produce
+// would commit its bytes as records. Each gap gets /dev/null opened the
+// other way round (stdin write-only, stdout and stderr read-only), so the
+// slot is taken and using it fails with EBADF, as a closed one would.
+static void hold_closed_standard_descriptors() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    int held = ::open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+    if (held >= 0 && held != fd) {
+      ::dup2(held, fd);
+      ::close(held);
+    }
+  }
+}
+
 int main(int argc, char** argv) {
   using namespace rivulet::cli;
+  hold_closed_standard_descriptors();
   // Without this a closed stdout pipe kills us with SIGPIPE mid-write; with it
   // write(2) fails with EPIPE, which Output turns into a quiet exit 0.
   ::signal(SIGPIPE, SIG_IGN);
