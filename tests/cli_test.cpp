@@ -444,7 +444,47 @@ TEST_F(CliTest, OnlyCreateAndProduceCreateTheFile) {
   EXPECT_TRUE(exists("new2.rvl"));
 }
 
+// A command that fails on its arguments leaves no new file at the path (a
+// mistyped one would then open quietly later instead of "no such file").
+TEST_F(CliTest, AFailedCreateLeavesNoFileBehind) {
+  std::string err = fails(1, {"bad.rvl", "topic", "create", "a/b"});
+  EXPECT_NE(err.find("invalid topic name"), std::string::npos) << err;
+  EXPECT_NE(err.find("bad.rvl"), std::string::npos) << err;
+  EXPECT_FALSE(exists("bad.rvl"));
+  err = fails(1, {"none.rvl", "produce", "orders", "x"});
+  EXPECT_NE(err.find("no such file"), std::string::npos) << err;
+  EXPECT_NE(err.find("--create"), std::string::npos) << "the message tells how to create it: " << err;
+  EXPECT_FALSE(exists("none.rvl"));
+}
+
+// A closed standard input is not the next file opened: the Rivulet file
+// would become stdin, and produce would commit its own bytes as records.
+TEST_F(CliTest, ProduceWithStandardInputClosedFailsAndCommitsNothing) {
+  ok({"f.rvl", "topic", "create", "t"});
+  std::string cmd = "cd '" + dir_.path() + "' && '" RIVULET_CLI_PATH "' f.rvl produce t <&- 2>err.txt";
+  int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_NE(read_file("err.txt").find("standard input"), std::string::npos) << read_file("err.txt");
+  EXPECT_EQ(ok({"f.rvl", "consume", "t"}), "");
+}
+
 // --- produce and consume -----------------------------------------------------
+
+// -H takes one pair each time: --help shows no "..." (which said it takes
+// several), and a word after the pair is VALUE, as after --key.
+TEST_F(CliTest, EachHeaderOptionTakesOnePair) {
+  std::string help = ok({"f.rvl", "produce", "--help"});
+  std::string line = help.substr(help.find("-H,--header"));
+  line = line.substr(0, line.find('\n'));
+  EXPECT_EQ(line.find("..."), std::string::npos) << line;
+  ok({"f.rvl", "topic", "create", "t"});
+  ok({"f.rvl", "produce", "t", "-H", "a=1", "b=2"});
+  auto recs = json_lines(ok({"f.rvl", "consume", "t", "--format", "json"}));
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0]["value"], "b=2");
+  EXPECT_EQ(recs[0]["headers"], json::parse(R"([{"key":"a","value":"1"}])"));
+}
 
 TEST_F(CliTest, ProduceOneRecordAndConsumeIt) {
   ok({"f.rvl", "topic", "create", "t"});

@@ -186,6 +186,9 @@ class Db {
   ~Db();  // closes; errors are lost, so call close() to see them
 
   Status create_topic(std::string_view name, const TopicConfig& config = {});
+  // Checks a topic's name and config as create_topic does (all but whether
+  // the name is taken), without a file: refuse bad input before creating one.
+  static Status validate_topic(std::string_view name, const TopicConfig& config = {});
   // Marks the topic deleted: its name may be reused and its records are no
   // longer readable. Their space comes back as cleaning frees the segments
   // they were in (at once with vacuum()).

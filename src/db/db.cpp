@@ -3,6 +3,8 @@
 
 #include "db/db_impl.hpp"
 #include "db/reader_impl.hpp"
+#include "meta/catalog.hpp"
+#include "meta/topic_config.hpp"
 
 namespace rivulet {
 
@@ -17,6 +19,10 @@ Result<std::unique_ptr<Db>> Db::open(const std::string& path, const OpenOptions&
 
 Status Db::create_topic(std::string_view name, const TopicConfig& config) {
   return impl_->create_topic(name, config);
+}
+Status Db::validate_topic(std::string_view name, const TopicConfig& config) {
+  RIVULET_TRY(meta::Catalog::validate_name(name));
+  return meta::check_topic_config(name, config);
 }
 Status Db::delete_topic(std::string_view name) { return impl_->delete_topic(name); }
 Status Db::alter_topic(std::string_view name, const TopicConfig& config) { return impl_->alter_topic(name, config); }

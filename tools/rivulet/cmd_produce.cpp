@@ -185,11 +185,13 @@ void produce_stdin(Producer& producer) {
     }
     buf.resize(old + static_cast<size_t>(n));
     if (n == 0) break;
-    for (;;) {
-      size_t nl = buf.find('\n', begin);
+    // The unfinished line kept from before holds no newline: look only in
+    // what was just read (a long line is not scanned again per chunk).
+    for (size_t from = old;;) {
+      size_t nl = buf.find('\n', from);
       if (nl == std::string::npos) break;
       producer.add_line(std::string_view(buf).substr(begin, nl - begin), ++line_no);
-      begin = nl + 1;
+      begin = from = nl + 1;
     }
     if (producer.pending() && !stdin_ready()) producer.commit();
   }
@@ -235,7 +237,16 @@ int run_produce(const std::string& file, const ProduceOptions& o) {
     defaults.headers.emplace_back(h.substr(0, eq), h.substr(eq + 1));
   }
 
-  auto db = open_for_write(file, options);
+  // A new file holds no topic, so without --create the produce would fail
+  // after creating it: a mistyped path must not leave a new file behind.
+  options.create_if_missing = o.create;
+  options.read_only = false;
+  Result<std::unique_ptr<Db>> opened = Db::open(file, options);
+  if (!opened.ok() && opened.status().code() == Code::not_found) {
+    fail(fmt::format("{}: no such file (create it with: rivulet {} topic create {}, or produce with --create)", file,
+                     file, o.topic));
+  }
+  std::unique_ptr<Db> db = take(std::move(opened));
   Producer producer(*db, o, std::move(defaults), json);
   if (o.value_opt->count() > 0) {
     producer.add_line(o.value, 0);
@@ -264,11 +275,12 @@ void add_produce_command(CLI::App& app, const std::string& file, Registry& regis
       ->type_name("P");
   cmd->add_option("-H,--header", o->headers, "add a header to every record (repeatable)")
       ->type_name("K=V")
+      ->expected(1)  // one pair per -H (a second is VALUE), so no "..." in --help
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--timestamp", o->timestamp, "timestamp in Unix ms (default: now)")
       ->type_name("MS");
-  cmd->add_flag("--create", o->create, "create the topic if it does not exist");
+  cmd->add_flag("--create", o->create, "create the topic, and the file, if they do not exist");
   o->partitions_opt =
       cmd->add_option("--partitions", o->partitions, "partitions of a topic made by --create (default 1)")
           ->type_name("N");

@@ -52,6 +52,9 @@ int run_create(const std::string& file, const TopicOptions& o) {
         parse_int(o.max_message_bytes, "--max-message-bytes", 1, UINT32_MAX));
   }
   apply_configs(o.configs, &config);
+  // Before the file is opened, which creates it: a mistyped name must not
+  // leave a new file behind.
+  if (Status st = Db::validate_topic(o.name, config); !st.ok()) fail(fmt::format("{}: {}", file, st.message()));
   auto db = open_for_write(file);
   check(db->create_topic(o.name, config));
   close_db(*db);

@@ -65,7 +65,8 @@ T take(Result<T>&& result) {
 // stat, check, dump, consume, topic list/describe: never create the file and
 // never write, so a mistyped path is an error instead of a new empty file.
 std::unique_ptr<Db> open_read_only(const std::string& path);
-// topic create, produce: create the file if it is missing. topic delete
+// topic create (and produce, which opens by itself: it creates the file
+// only with --create): create the file if it is missing. topic delete
 // writes but passes create_if_missing = false: there is nothing to delete in
 // a new file, and a mistyped path should not leave an empty file behind.
 std::unique_ptr<Db> open_for_write(const std::string& path, OpenOptions options = {});
