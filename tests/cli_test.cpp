@@ -325,6 +325,8 @@ TEST_F(CliTest, UsageErrorsExit2) {
   fails(2, {"x.rvl", "produce", "t", "v", "--timestamp", "1.5"});
   fails(2, {"x.rvl", "produce", "t", "v", "--timestamp", "99999999999999999999"});
   fails(2, {"x.rvl", "produce", "t", "v", "--header", "novalue"});
+  fails(2, {"x.rvl", "produce", "t", "v", "--partition", ""});  // given empty is not absent
+  fails(2, {"x.rvl", "produce", "t", "v", "--timestamp", ""});
   fails(2, {"x.rvl", "produce", "t", "v", "--partitions", "3"});  // needs --create
   fails(2, {"x.rvl", "topic", "create", "t", "--partitions", "0"});
   fails(2, {"x.rvl", "topic", "create", "t", "--partitions", " 3"});

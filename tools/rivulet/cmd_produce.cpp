@@ -55,6 +55,8 @@ struct ProduceOptions {
   CLI::Option* key_opt = nullptr;
   CLI::Option* key_separator_opt = nullptr;
   CLI::Option* partitions_opt = nullptr;
+  CLI::Option* partition_opt = nullptr;
+  CLI::Option* timestamp_opt = nullptr;
 };
 
 // Everything about a record that comes from flags rather than from the line.
@@ -225,10 +227,11 @@ int run_produce(const std::string& file, const ProduceOptions& o) {
 
   Defaults defaults;
   if (has_key) defaults.key = o.key;
-  if (!o.partition.empty()) {
+  // Given but empty is a bad number (parse_int says so), not "absent".
+  if (o.partition_opt->count() > 0) {
     defaults.partition = static_cast<int32_t>(parse_int(o.partition, "--partition", 0, INT32_MAX));
   }
-  if (!o.timestamp.empty()) {
+  if (o.timestamp_opt->count() > 0) {
     defaults.timestamp_ms = parse_int(o.timestamp, "--timestamp", INT64_MIN, INT64_MAX);
   }
   for (const std::string& h : o.headers) {
@@ -270,16 +273,16 @@ void add_produce_command(CLI::App& app, const std::string& file, Registry& regis
                      ->type_name("");
   o->key_opt = cmd->add_option("-k,--key", o->key, "key of every record (default: null)")
                    ->type_name("K");
-  cmd->add_option("-p,--partition", o->partition,
-                  "partition of every record (default: Kafka's key hash; round-robin if no key)")
-      ->type_name("P");
+  o->partition_opt = cmd->add_option("-p,--partition", o->partition,
+                                     "partition of every record (default: Kafka's key hash; round-robin if no key)")
+                         ->type_name("P");
   cmd->add_option("-H,--header", o->headers, "add a header to every record (repeatable)")
       ->type_name("K=V")
       ->expected(1)  // one pair per -H (a second is VALUE), so no "..." in --help
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("--timestamp", o->timestamp, "timestamp in Unix ms (default: now)")
-      ->type_name("MS");
+  o->timestamp_opt = cmd->add_option("--timestamp", o->timestamp, "timestamp in Unix ms (default: now)")
+                         ->type_name("MS");
   cmd->add_flag("--create", o->create, "create the topic, and the file, if they do not exist");
   o->partitions_opt =
       cmd->add_option("--partitions", o->partitions, "partitions of a topic made by --create (default 1)")
