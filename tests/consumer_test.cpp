@@ -86,6 +86,19 @@ TEST(Assignor, EveryPartitionOnceAndBalanced) {
 
 // ---- the Consumer API in one process ----
 
+// Polls until `want` records came (or 5 s passed); returns their values.
+std::vector<std::string> poll_values(Consumer& c, size_t want) {
+  std::vector<std::string> got;
+  auto until = Clock::now() + 5s;
+  while (got.size() < want && Clock::now() < until) {
+    auto r = c.poll(20ms);
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    if (!r.ok()) break;
+    for (const ConsumerRecord& rec : *r) got.emplace_back(*rec.value);
+  }
+  return got;
+}
+
 class ConsumerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -106,19 +119,6 @@ class ConsumerTest : public ::testing::Test {
     auto c = Consumer::create(*db_, std::move(options));
     EXPECT_TRUE(c.ok()) << c.status().to_string();
     return c.ok() ? std::move(c).value() : nullptr;
-  }
-
-  // Polls until `want` records came (or 5 s passed); returns their values.
-  static std::vector<std::string> poll_values(Consumer& c, size_t want) {
-    std::vector<std::string> got;
-    auto until = Clock::now() + 5s;
-    while (got.size() < want && Clock::now() < until) {
-      auto r = c.poll(20ms);
-      EXPECT_TRUE(r.ok()) << r.status().to_string();
-      if (!r.ok()) break;
-      for (const ConsumerRecord& rec : *r) got.emplace_back(*rec.value);
-    }
-    return got;
   }
 
   // Polls every consumer until `done` holds (or 5 s passed).
@@ -611,6 +611,14 @@ class ConsumerEdges : public ::testing::Test {
     ASSERT_TRUE(db.ok()) << db.status().to_string();
     db_ = std::move(db).value();
   }
+  std::unique_ptr<Consumer> consumer(ConsumerOptions options) {
+    auto c = Consumer::create(*db_, std::move(options));
+    EXPECT_TRUE(c.ok()) << c.status().to_string();
+    return c.ok() ? std::move(c).value() : nullptr;
+  }
+  void produce(const std::string& topic, int n, const std::string& prefix = "v") {
+    for (int i = 0; i < n; ++i) ASSERT_TRUE(db_->produce({.topic = topic, .value = prefix + std::to_string(i)}).ok());
+  }
   testing::TempDir dir_;
   std::string path_ = dir_.file("r.rvl");
   std::unique_ptr<Db> db_;
@@ -681,6 +689,35 @@ TEST_F(ConsumerEdges, ResetNoneDoesNotSkipRecordsPastAGoneCommittedOffset) {
   if (!st.ok()) {
     EXPECT_NE(st.message().find("'g'"), std::string::npos) << st.to_string();
   }
+}
+
+// subscribe() fails when its first look cannot take a partition (here
+// none without a committed offset for t[1]): the consumer leaves the group
+// and gives back what it took, or the group would assign partitions to a
+// member that never polls them.
+TEST_F(ConsumerEdges, AFailedSubscribeLeavesTheGroupAndHoldsNothing) {
+  ASSERT_TRUE(db_->create_topic("t", {.partitions = 2}).ok());
+  ASSERT_TRUE(db_->commit_offsets("g", std::vector<OffsetCommit>{{"t", 0, 0, ""}}).ok());
+  auto strict = consumer({.group = "g", .auto_offset_reset = OffsetReset::none});
+  ASSERT_TRUE(strict);
+  Status st = strict->subscribe({"t"});
+  ASSERT_EQ(st.code(), Code::not_found) << st.to_string();
+  EXPECT_TRUE(strict->assignment().empty());
+  auto info = db_->describe_group("g");
+  ASSERT_TRUE(info.ok()) << info.status().to_string();
+  EXPECT_TRUE(info->members.empty());
+
+  // Another member gets both partitions at once.
+  auto other = consumer({.group = "g", .auto_offset_reset = OffsetReset::earliest});
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(other->subscribe({"t"}).ok());
+  EXPECT_EQ(other->assignment().size(), 2u);
+  EXPECT_TRUE(other->awaiting().empty());
+  ASSERT_TRUE(db_->produce({.topic = "t", .value = "p0", .partition = 0}).ok());
+  ASSERT_TRUE(db_->produce({.topic = "t", .value = "p1", .partition = 1}).ok());
+  std::vector<std::string> got = poll_values(*other, 2);
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<std::string>{"p0", "p1"}));
 }
 
 // As DamageInOnePartitionDoesNotSwallowAnothersRecords, with the damage in

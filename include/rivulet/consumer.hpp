@@ -74,10 +74,13 @@ class Consumer {
 
   // Joins the group subscribed to `topics` (replacing an earlier
   // subscription). Topics that do not exist yet are picked up once
-  // created. Partitions are assigned during poll(). A bad or internal
-  // topic name fails before anything changes; a failure after that (the
-  // earlier subscription's auto-commit, or no free entry in the shared
-  // member table) leaves the consumer unsubscribed: subscribe again.
+  // created. Partitions are assigned during poll(), and the first time
+  // here. A bad or internal topic name fails before anything changes; a
+  // failure after that (the earlier subscription's auto-commit, no free
+  // entry in the shared member table, or taking a partition: none without
+  // a committed offset, say) leaves the consumer unsubscribed, holding no
+  // partition (on_revoked runs for any on_assigned announced): subscribe
+  // again.
   Status subscribe(std::span<const std::string> topics);
   Status subscribe(std::initializer_list<std::string> topics) {
     return subscribe(std::span<const std::string>(topics.begin(), topics.size()));

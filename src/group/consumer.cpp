@@ -123,7 +123,13 @@ Status ConsumerImpl::subscribe(std::span<const std::string> topics) {
   if (!joined.ok()) return joined.status();
   member_ = std::move(joined).value();
   next_auto_commit_ = Clock::now() + options_.auto_commit_interval;
-  return rebalance(true);
+  Status st = rebalance(true);
+  if (!st.ok()) {
+    // Give back what the look took and leave: a member that stays would be
+    // assigned partitions that nobody polls.
+    unsubscribe().ignore();
+  }
+  return st;
 }
 
 Status ConsumerImpl::unsubscribe() {
