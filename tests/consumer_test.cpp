@@ -720,6 +720,33 @@ TEST_F(ConsumerEdges, AFailedSubscribeLeavesTheGroupAndHoldsNothing) {
   EXPECT_EQ(got, (std::vector<std::string>{"p0", "p1"}));
 }
 
+// delete_records (or retention) passes a member's position: as in Kafka,
+// the member goes on where auto_offset_reset says instead of failing every
+// poll; under none, poll fails naming the position.
+TEST_F(ConsumerEdges, APositionDeletedUnderAMemberFollowsAutoOffsetReset) {
+  ASSERT_TRUE(db_->create_topic("t").ok());
+  produce("t", 10);
+  auto c = consumer({.group = "g", .auto_offset_reset = OffsetReset::earliest, .enable_auto_commit = false,
+                     .max_poll_records = 2});
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->subscribe({"t"}).ok());
+  ASSERT_EQ(poll_values(*c, 2), (std::vector<std::string>{"v0", "v1"}));
+  ASSERT_TRUE(db_->delete_records("t", 0, 5).ok());
+  EXPECT_EQ(poll_values(*c, 5), (std::vector<std::string>{"v5", "v6", "v7", "v8", "v9"}));
+
+  auto strict = consumer({.group = "h", .auto_offset_reset = OffsetReset::none, .max_poll_records = 2});
+  ASSERT_TRUE(strict);
+  ASSERT_TRUE(db_->commit_offsets("h", std::vector<OffsetCommit>{{"t", 0, 5, ""}}).ok());
+  ASSERT_TRUE(strict->subscribe({"t"}).ok());
+  ASSERT_EQ(poll_values(*strict, 2), (std::vector<std::string>{"v5", "v6"}));
+  ASSERT_TRUE(db_->delete_records("t", 0, 8).ok());
+  auto r = strict->poll(10ms);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::out_of_range);
+  EXPECT_NE(r.status().message().find("position 7 of t[0]"), std::string::npos) << r.status().to_string();
+  EXPECT_EQ(*strict->position({"t", 0}), 7);
+}
+
 // As DamageInOnePartitionDoesNotSwallowAnothersRecords, with the damage in
 // the partition a poll looks at first: the other partition's records still
 // come out (consumer.hpp: the error is returned by a poll that has no records

@@ -27,12 +27,15 @@ namespace rivulet {
 class ConsumerImpl;
 
 // Where a partition starts when the group has no committed offset for it,
-// or one no longer in the partition (retention, delete_records): Kafka's
-// auto.offset.reset.
+// or one no longer in the partition (retention, delete_records), and where
+// a member goes on when retention or delete_records passes its position:
+// Kafka's auto.offset.reset.
 enum class OffsetReset {
   earliest,
   latest,
-  none,  // poll() fails: not_found without an offset, out_of_range for a gone one
+  // subscribe() or poll() fails: not_found without an offset, out_of_range
+  // for a gone one (a gone position fails every poll until a seek()).
+  none,
 };
 
 struct ConsumerOptions {
@@ -90,7 +93,9 @@ class Consumer {
 
   // Records from the assigned, unpaused partitions: whatever is there, at
   // most max_poll_records, or waits up to `timeout` for some. Rebalances
-  // happen here. Empty if nothing came. An error reading one partition
+  // happen here. Empty if nothing came. A position that retention or
+  // delete_records passed moves as auto_offset_reset says (none: the poll
+  // fails with out_of_range naming it). An error reading one partition
   // (damaged bytes are a corruption error, as in Reader::poll) is returned
   // by a poll that has no records of other partitions to hand out; that
   // partition's position stays before the damage.

@@ -78,6 +78,9 @@ class ConsumerImpl {
   // Revokes the partitions for which `drop` says so (all with null).
   Status revoke(const std::function<bool(const Owned&)>& drop);
   Status commit_positions(const std::function<bool(const Owned&)>& which);
+  // The position of `o` is gone (`why`): seek as auto_offset_reset says, or
+  // fail under none.
+  Status reset_position(Owned& o, const Status& why);
   Owned* find(const TopicPartition& tp);
   const Owned* find(const TopicPartition& tp) const;
 
@@ -332,6 +335,13 @@ Result<std::span<const ConsumerRecord>> ConsumerImpl::poll(std::chrono::millisec
       if (o.paused) continue;
       Result<std::span<const RecordView>> got =
           o.reader->poll(std::chrono::milliseconds(0), options_.max_poll_records - records_.size());
+      if (!got.ok() && got.status().code() == Code::out_of_range) {
+        // Retention or delete_records passed the position: as Kafka does,
+        // apply auto_offset_reset, which none forbids.
+        Status reset = reset_position(o, got.status());
+        got = reset.ok() ? o.reader->poll(std::chrono::milliseconds(0), options_.max_poll_records - records_.size())
+                         : Result<std::span<const RecordView>>(reset);
+      }
       if (!got.ok()) {
         // An error here (damage, say): hand out the other partitions'
         // records first (their readers have moved past them); a poll that
@@ -368,6 +378,16 @@ Result<std::span<const ConsumerRecord>> ConsumerImpl::poll(std::chrono::millisec
     Result<int> ready = impl_.wait_any(waiting, std::max(wait, std::chrono::milliseconds(1)));
     if (!ready.ok()) return ready.status();
   }
+}
+
+Status ConsumerImpl::reset_position(Owned& o, const Status& why) {
+  if (options_.auto_offset_reset == OffsetReset::none) {
+    return {Code::out_of_range,
+            fmt::format("group '{}': position {} of {} is no longer in the partition ({}), and auto_offset_reset is "
+                        "none",
+                        options_.group, o.reader->position(), name_of(o.tp), why.message())};
+  }
+  return o.reader->seek(options_.auto_offset_reset == OffsetReset::earliest ? StartAt::earliest() : StartAt::latest());
 }
 
 Status ConsumerImpl::commit() {
