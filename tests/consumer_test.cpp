@@ -747,6 +747,60 @@ TEST_F(ConsumerEdges, APositionDeletedUnderAMemberFollowsAutoOffsetReset) {
   EXPECT_EQ(*strict->position({"t", 0}), 7);
 }
 
+// Offsets are keyed by topic name: add_offsets_to must not put the position
+// in a deleted topic on the new topic of its name, as commit() does not, or
+// the group would skip the new topic's first records.
+TEST_F(ConsumerEdges, AddOffsetsToLeavesOutATopicCreatedAgainUnderItsName) {
+  ASSERT_TRUE(db_->create_topic("t").ok());
+  ASSERT_TRUE(db_->create_topic("out").ok());
+  produce("t", 5, "old");
+  auto c = consumer({.group = "g", .auto_offset_reset = OffsetReset::earliest, .enable_auto_commit = false});
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->subscribe({"t"}).ok());
+  ASSERT_EQ(poll_values(*c, 5).size(), 5u);
+  ASSERT_TRUE(db_->delete_topic("t").ok());
+  ASSERT_TRUE(db_->create_topic("t").ok());
+  produce("t", 8, "new");
+
+  WriteBatch batch(*db_);
+  ASSERT_TRUE(batch.add({.topic = "out", .value = "processed"}).ok());
+  ASSERT_TRUE(c->add_offsets_to(batch).ok());
+  ASSERT_TRUE(db_->commit(batch).ok());
+  auto committed = db_->committed("g", "t", 0);
+  ASSERT_TRUE(committed.ok());
+  EXPECT_FALSE(committed->has_value()) << "the old topic's position " << (*committed)->offset << " was committed";
+  ASSERT_TRUE(c->close().ok());
+
+  auto next = consumer({.group = "g", .auto_offset_reset = OffsetReset::earliest, .enable_auto_commit = false});
+  ASSERT_TRUE(next);
+  ASSERT_TRUE(next->subscribe({"t"}).ok());
+  EXPECT_EQ(poll_values(*next, 8).size(), 8u);
+}
+
+// commit() commits the positions, whatever this consumer committed before:
+// here add_offsets_to moved the group's offset past a position the member
+// then seeks back to, to read those records again after a restart too.
+TEST_F(ConsumerEdges, CommitCommitsThePositionAfterAddOffsetsToAndASeekBack) {
+  ASSERT_TRUE(db_->create_topic("t").ok());
+  ASSERT_TRUE(db_->create_topic("out").ok());
+  produce("t", 5);
+  auto c = consumer({.group = "g", .auto_offset_reset = OffsetReset::earliest, .enable_auto_commit = false});
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->subscribe({"t"}).ok());
+  const TopicPartition t0{"t", 0};
+  ASSERT_TRUE(c->commit().ok());  // 0
+  ASSERT_EQ(poll_values(*c, 5).size(), 5u);
+  WriteBatch batch(*db_);
+  ASSERT_TRUE(batch.add({.topic = "out", .value = "x"}).ok());
+  ASSERT_TRUE(c->add_offsets_to(batch).ok());
+  ASSERT_TRUE(db_->commit(batch).ok());
+  ASSERT_EQ((*c->committed(t0))->offset, 5);
+
+  ASSERT_TRUE(c->seek(t0, StartAt::earliest()).ok());
+  ASSERT_TRUE(c->commit().ok());
+  EXPECT_EQ((*c->committed(t0))->offset, 0);
+}
+
 // As DamageInOnePartitionDoesNotSwallowAnothersRecords, with the damage in
 // the partition a poll looks at first: the other partition's records still
 // come out (consumer.hpp: the error is returned by a poll that has no records

@@ -102,13 +102,20 @@ class Consumer {
   Result<std::span<const ConsumerRecord>> poll(std::chrono::milliseconds timeout);
 
   // Commits the positions of all assigned partitions (synchronously, in one
-  // atomic commit). Offsets committed are the next ones to read.
+  // atomic commit), whatever the group committed before. Offsets committed
+  // are the next ones to read. A partition whose topic was deleted (or
+  // deleted and created again under its name) since it was assigned is left
+  // out: offsets are keyed by name, and the old topic's position would land
+  // on the new one. Auto-commit does the same, but skips positions the group
+  // has committed already.
   Status commit();
+  // Commits `offsets` as given, by topic name.
   Status commit(std::span<const OffsetCommit> offsets);
   // Adds the positions of all assigned partitions to `batch` as the group's
   // offsets: records produced from what poll() returned and the offsets of
   // the input then commit atomically, so each input is processed exactly
-  // once even across crashes (Kafka's sendOffsetsToTransaction).
+  // once even across crashes (Kafka's sendOffsetsToTransaction). Leaves
+  // out a partition of a deleted topic as commit() does.
   Status add_offsets_to(WriteBatch& batch);
 
   std::vector<TopicPartition> assignment() const;

@@ -67,7 +67,6 @@ class ConsumerImpl {
     uint32_t topic_id = 0;
     std::unique_ptr<ReaderImpl> reader;
     bool paused = false;
-    int64_t committed = -1;  // the position last committed, -1 if none
   };
 
   Status check_open() const;
@@ -77,7 +76,12 @@ class ConsumerImpl {
   Status take(const TopicPartition& tp, uint32_t topic_id, std::vector<TopicPartition>* taken);
   // Revokes the partitions for which `drop` says so (all with null).
   Status revoke(const std::function<bool(const Owned&)>& drop);
-  Status commit_positions(const std::function<bool(const Owned&)>& which);
+  // The positions of the partitions `which` selects, but for a topic
+  // deleted (or deleted and created again) since its partition was taken;
+  // with `only_moved`, only those the group has not committed already.
+  Result<std::vector<OffsetCommit>> positions(const std::function<bool(const Owned&)>& which, bool only_moved);
+  // Auto-commit passes only_moved, so an idle member writes nothing.
+  Status commit_positions(const std::function<bool(const Owned&)>& which, bool only_moved);
   // The position of `o` is gone (`why`): seek as auto_offset_reset says, or
   // fail under none.
   Status reset_position(Owned& o, const Status& why);
@@ -254,7 +258,6 @@ Status ConsumerImpl::take(const TopicPartition& tp, uint32_t topic_id, std::vect
   o.tp = tp;
   o.topic_id = topic_id;
   o.reader = std::move(reader).value();
-  o.committed = *c ? (*c)->offset : -1;
   owned_.insert(std::lower_bound(owned_.begin(), owned_.end(), tp,
                                  [](const Owned& a, const TopicPartition& t) { return a.tp < t; }),
                 std::move(o));
@@ -270,7 +273,7 @@ Status ConsumerImpl::revoke(const std::function<bool(const Owned&)>& drop) {
   if (revoked.empty()) return Status::OK();
   if (options_.on_revoked) options_.on_revoked(revoked);
   Status st;
-  if (options_.enable_auto_commit) st = commit_positions([&](const Owned& o) { return !drop || drop(o); });
+  if (options_.enable_auto_commit) st = commit_positions([&](const Owned& o) { return !drop || drop(o); }, true);
   // Records handed out earlier point into readers about to go.
   records_.clear();
   std::erase_if(owned_, [&](Owned& o) {
@@ -283,12 +286,20 @@ Status ConsumerImpl::revoke(const std::function<bool(const Owned&)>& drop) {
   return st;
 }
 
-Status ConsumerImpl::commit_positions(const std::function<bool(const Owned&)>& which) {
+Result<std::vector<OffsetCommit>> ConsumerImpl::positions(const std::function<bool(const Owned&)>& which,
+                                                          bool only_moved) {
   std::vector<OffsetCommit> offsets;
   std::optional<std::vector<TopicInfo>> topics;  // listed once, if anything is to be committed
   for (const Owned& o : owned_) {
+    if (!which(o)) continue;
     int64_t pos = o.reader->position();
-    if (!which(o) || pos == o.committed) continue;
+    if (only_moved) {
+      // What the group has committed, not what this consumer last did:
+      // add_offsets_to and Db::commit_offsets move it too.
+      Result<std::optional<CommittedOffset>> c = db_.committed(options_.group, o.tp.topic, o.tp.partition);
+      if (!c.ok()) return c.status();
+      if (*c && (*c)->offset == pos) continue;
+    }
     if (!topics) {
       Result<std::vector<TopicInfo>> listed = db_.list_topics();
       if (!listed.ok()) return listed.status();
@@ -304,10 +315,14 @@ Status ConsumerImpl::commit_positions(const std::function<bool(const Owned&)>& w
     }
     offsets.push_back({o.tp.topic, o.tp.partition, pos, {}});
   }
-  if (offsets.empty()) return Status::OK();
-  RIVULET_TRY(db_.commit_offsets(options_.group, offsets));
-  for (const OffsetCommit& c : offsets) find({c.topic, c.partition})->committed = c.offset;
-  return Status::OK();
+  return offsets;
+}
+
+Status ConsumerImpl::commit_positions(const std::function<bool(const Owned&)>& which, bool only_moved) {
+  Result<std::vector<OffsetCommit>> offsets = positions(which, only_moved);
+  if (!offsets.ok()) return offsets.status();
+  if (offsets->empty()) return Status::OK();
+  return db_.commit_offsets(options_.group, *offsets);
 }
 
 Result<std::span<const ConsumerRecord>> ConsumerImpl::poll(std::chrono::milliseconds timeout) {
@@ -324,7 +339,7 @@ Result<std::span<const ConsumerRecord>> ConsumerImpl::poll(std::chrono::millisec
   bool looked_again = false;
   for (;;) {
     if (options_.enable_auto_commit && Clock::now() >= next_auto_commit_) {
-      RIVULET_TRY(commit_positions([](const Owned&) { return true; }));
+      RIVULET_TRY(commit_positions([](const Owned&) { return true; }, true));
       next_auto_commit_ = Clock::now() + options_.auto_commit_interval;
     }
     RIVULET_TRY(rebalance(false));
@@ -392,23 +407,19 @@ Status ConsumerImpl::reset_position(Owned& o, const Status& why) {
 
 Status ConsumerImpl::commit() {
   RIVULET_TRY(check_open());
-  return commit_positions([](const Owned&) { return true; });
+  return commit_positions([](const Owned&) { return true; }, false);
 }
 
 Status ConsumerImpl::commit(std::span<const OffsetCommit> offsets) {
   RIVULET_TRY(check_open());
-  RIVULET_TRY(db_.commit_offsets(options_.group, offsets));
-  for (const OffsetCommit& c : offsets) {
-    if (Owned* o = find({c.topic, c.partition})) o->committed = c.offset;
-  }
-  return Status::OK();
+  return db_.commit_offsets(options_.group, offsets);
 }
 
 Status ConsumerImpl::add_offsets_to(WriteBatch& batch) {
   RIVULET_TRY(check_open());
-  for (const Owned& o : owned_) {
-    RIVULET_TRY(batch.add_offset(options_.group, {o.tp.topic, o.tp.partition, o.reader->position(), {}}));
-  }
+  Result<std::vector<OffsetCommit>> offsets = positions([](const Owned&) { return true; }, false);
+  if (!offsets.ok()) return offsets.status();
+  for (const OffsetCommit& c : *offsets) RIVULET_TRY(batch.add_offset(options_.group, c));
   return Status::OK();
 }
 
