@@ -1103,4 +1103,37 @@ TEST_F(CliTest, GroupFromLatestLosesNoRecordWhenAPartitionMoves) {
   EXPECT_EQ(printed, (std::vector<std::string>{"x", "y", "z"}));
 }
 
+
+// consume --group commits where it is when a partition moves, also where
+// it printed nothing; a topic deleted and created again under its name
+// moves its partition too, and the old topic's position must not become
+// the new topic's offset: where the group committed nothing, --from says
+// where to start. (Here, with --from latest, the old topic's end would
+// print the new topic's records from offset 3 on.) The member is stopped
+// so that the whole change happens between two of its looks.
+TEST_F(CliTest, GroupMemberStartsATopicCreatedAgainUnderItsNameFromFrom) {
+  ok({"f.rvl", "topic", "create", "t"});
+  ok({"f.rvl", "produce", "t"}, "old0\nold1\nold2\n");
+  Child a(dir_.path(), {"f.rvl", "consume", "t", "--group", "g", "--from", "latest", "--follow"});
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  json members;
+  while (Clock::now() < deadline && members.size() != 1) {
+    RunResult d = run({"f.rvl", "group", "describe", "g", "--json"});
+    if (d.exit_code == 0) members = json::parse(d.out)["members"];
+    if (members.size() != 1) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(members.size(), 1u) << members;
+  const pid_t a_pid = members[0]["pid"].get<pid_t>();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a holds t[0], at its end
+  ASSERT_EQ(::kill(a_pid, SIGSTOP), 0);
+  ok({"f.rvl", "topic", "delete", "t"});
+  ok({"f.rvl", "topic", "create", "t"});
+  ok({"f.rvl", "produce", "t"}, "new0\nnew1\nnew2\nnew3\nnew4\n");
+  ASSERT_EQ(::kill(a_pid, SIGCONT), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a takes the new t[0]
+  ok({"f.rvl", "produce", "t"}, "after\n");
+  a.read_stdout_at_least(6, std::chrono::seconds(5));
+  RunResult r = a.finish({}, std::chrono::seconds(1));  // killed: it follows forever
+  EXPECT_EQ(r.out, "after\n") << r.err;
+}
 }  // namespace

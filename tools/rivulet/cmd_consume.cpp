@@ -197,19 +197,12 @@ int run_member(const std::string& file, const ConsumeOptions& o) {
   // printed and committed everything before it), or the newcomer would start
   // at --from again where the group has committed nothing, and with
   // --from latest skip what arrived meanwhile. Not when closing: a --limit
-  // may have left records of the last poll unprinted.
-  options.on_revoked = [&](std::span<const TopicPartition> tps) {
+  // may have left records of the last poll unprinted. Otherwise every
+  // position is printed through, and commit() (unlike committing positions
+  // by name) leaves out a topic deleted and created again under its name.
+  options.on_revoked = [&](std::span<const TopicPartition>) {
     if (closing || !seek_failed.ok()) return;
-    std::vector<OffsetCommit> offsets;
-    for (const TopicPartition& tp : tps) {
-      Result<int64_t> pos = self->position(tp);
-      if (!pos.ok()) {
-        seek_failed = pos.status();
-        return;
-      }
-      offsets.push_back({tp.topic, tp.partition, *pos, ""});
-    }
-    seek_failed = self->commit(offsets);
+    seek_failed = self->commit();
   };
   // Where the group has committed nothing, --from says where to start.
   if (start.kind == StartAt::Kind::offset || start.kind == StartAt::Kind::timestamp) {
