@@ -664,6 +664,16 @@ TEST_F(CliTest, ConsumeAsAGroupResumesWhereItCommitted) {
   EXPECT_EQ(ok({"f.rvl", "topic", "list"}), "t\n");  // the offsets topic stays internal
 }
 
+// An empty (or too long) --group is a bad value, not a plain read of the
+// topic as no member that commits nothing.
+TEST_F(CliTest, ConsumeRefusesABadGroupName) {
+  ok({"f.rvl", "topic", "create", "t"});
+  ok({"f.rvl", "produce", "t"}, "a\n");
+  EXPECT_NE(fails(2, {"f.rvl", "consume", "t", "--group", ""}).find("--group: a group name must not be empty"),
+            std::string::npos);
+  EXPECT_NE(fails(2, {"f.rvl", "consume", "t", "--group", std::string(249, 'g')}).find("--group"), std::string::npos);
+}
+
 TEST_F(CliTest, ConsumeReadsAllPartitions) {
   ok({"f.rvl", "topic", "create", "t", "--partitions", "3"});
   std::string input;

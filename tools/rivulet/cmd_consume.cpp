@@ -26,6 +26,7 @@
 
 #include "commands.hpp"
 #include "common.hpp"
+#include "group/group_name.hpp"
 #include "record_json.hpp"
 #include "rivulet/consumer.hpp"
 
@@ -50,6 +51,7 @@ struct ConsumeOptions {
   std::string key_separator;
   CLI::Option* key_separator_opt = nullptr;
   std::string group;
+  CLI::Option* group_opt = nullptr;
 };
 
 StartAt parse_from(const std::string& from) {
@@ -177,6 +179,7 @@ std::string still_held_message(const std::string& file, const std::string& group
 // Printed first, then committed, exactly up to what was printed: at least
 // once, as Kafka's consumers commit after processing.
 int run_member(const std::string& file, const ConsumeOptions& o) {
+  if (Status st = group::check_group_name(o.group); !st.ok()) usage_error("--group: " + message_of(st));
   if (!o.partition.empty()) usage_error("--partition cannot be used with --group: the group assigns partitions");
   Printing printing = parse_printing(o);
   StartAt start = parse_from(o.from);
@@ -260,7 +263,8 @@ int run_member(const std::string& file, const ConsumeOptions& o) {
 }
 
 int run_consume(const std::string& file, const ConsumeOptions& o) {
-  return o.group.empty() ? run_readers(file, o) : run_member(file, o);
+  // Given, even empty: `--group ""` must not read as no group at all.
+  return o.group_opt->count() > 0 ? run_member(file, o) : run_readers(file, o);
 }
 
 }  // namespace
@@ -275,10 +279,10 @@ void add_consume_command(CLI::App& app, const std::string& file, Registry& regis
                   "earliest (default), latest, OFFSET, or @UNIX_MS (first record at/after it)")
       ->type_name("WHERE");
   cmd->add_option("-c,--limit", o->limit, "stop after N records in all")->type_name("N");
-  cmd->add_option("-g,--group", o->group,
-                  "consume as a member of group G: share the partitions with G's other members, "
-                  "start where G committed, commit after printing each batch")
-      ->type_name("G");
+  o->group_opt = cmd->add_option("-g,--group", o->group,
+                                 "consume as a member of group G: share the partitions with G's other members, "
+                                 "start where G committed, commit after printing each batch")
+                     ->type_name("G");
   cmd->add_flag("-f,--follow", o->follow,
                 "keep waiting for new records instead of stopping at the end");
   cmd->add_option("--format", o->format,
