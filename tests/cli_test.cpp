@@ -473,6 +473,22 @@ TEST_F(CliTest, ProduceWithStandardInputClosedFailsAndCommitsNothing) {
 
 // --- produce and consume -----------------------------------------------------
 
+// A member commits only what it printed: when writing to stdout fails (a
+// full disk here; a closed pipe alike), leaving commits the last poll, which
+// never got out, at the close's revocation.
+TEST_F(CliTest, AGroupMemberWhoseOutputFailsCommitsNothingItDidNotPrint) {
+  ok({"f.rvl", "topic", "create", "t"});
+  std::string input;
+  for (int i = 0; i < 3000; i++) input += std::to_string(i) + std::string(2000, 'x') + "\n";
+  ok({"f.rvl", "produce", "t", "--sync", "off"}, input);
+  std::string cmd = "cd '" + dir_.path() + "' && '" RIVULET_CLI_PATH "' f.rvl consume t --group g >/dev/full 2>err.txt";
+  int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 1) << read_file("err.txt");
+  std::string err = fails(1, {"f.rvl", "group", "describe", "g"});
+  EXPECT_NE(err.find("no committed offsets"), std::string::npos) << err;
+}
+
 // -H takes one pair each time: --help shows no "..." (which said it takes
 // several), and a word after the pair is VALUE, as after --key.
 TEST_F(CliTest, EachHeaderOptionTakesOnePair) {

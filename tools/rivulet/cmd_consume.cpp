@@ -223,6 +223,13 @@ int run_member(const std::string& file, const ConsumeOptions& o) {
   }
   std::unique_ptr<Consumer> consumer = take(Consumer::create(*db, std::move(options)));
   self = consumer.get();
+  // However the command ends, the consumer closes after this guard: when a
+  // write to stdout fails (a closed pipe, a full disk) the last poll was not
+  // printed, and the revocation at close must not commit past it.
+  struct ClosingGuard {
+    bool* closing;
+    ~ClosingGuard() { *closing = true; }
+  } closing_guard{&closing};
   check(consumer->subscribe({o.topic}));
   check(seek_failed);
   // Without --follow the command ends at its first empty poll, but not
