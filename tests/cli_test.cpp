@@ -473,6 +473,26 @@ TEST_F(CliTest, ProduceWithStandardInputClosedFailsAndCommitsNothing) {
 
 // --- produce and consume -----------------------------------------------------
 
+// --from OFFSET and group reset --to OFFSET over all of a topic's
+// partitions: each starts within its own records (partitions seldom share
+// an offset range); one named with --partition must hold the offset.
+TEST_F(CliTest, AnOffsetForEveryPartitionStartsEachWithinItsRecords) {
+  ok({"f.rvl", "topic", "create", "t", "--partitions", "2"});
+  for (const char* v : {"a", "b", "c"}) ok({"f.rvl", "produce", "t", v, "--partition", "0"});
+  EXPECT_EQ(ok({"f.rvl", "consume", "t", "--from", "2"}), "c\n");  // partition 1 has none
+  EXPECT_NE(fails(1, {"f.rvl", "consume", "t", "--from", "2", "--partition", "1"}).find("out of range"),
+            std::string::npos);
+  EXPECT_EQ(ok({"f.rvl", "consume", "t", "--from", "1", "--group", "g"}), "b\nc\n");
+  ok({"f.rvl", "group", "reset", "r", "--topic", "t", "--to", "5"});
+  auto offsets = json::parse(ok({"f.rvl", "group", "describe", "r", "--json"}));
+  std::string text = offsets.dump();
+  EXPECT_NE(text.find("\"committed\":3"), std::string::npos) << text;  // partition 0's end
+  EXPECT_NE(text.find("\"committed\":0"), std::string::npos) << text;  // partition 1's
+  EXPECT_NE(fails(1, {"f.rvl", "group", "reset", "r", "--topic", "t", "--to", "5", "--partition", "0"})
+                .find("out of range"),
+            std::string::npos);
+}
+
 // A member commits only what it printed: when writing to stdout fails (a
 // full disk here; a closed pipe alike), leaving commits the last poll, which
 // never got out, at the close's revocation.

@@ -117,23 +117,32 @@ size_t print(Printing& p, std::string_view topic, const Records& records) {
   return n;
 }
 
+// --from OFFSET for each partition of a topic: partitions seldom share an
+// offset range, so where a partition's records do not reach OFFSET, it
+// starts at their nearest end.
+StartAt within(StartAt start, const PartitionInfo& p) {
+  if (start.kind != StartAt::Kind::offset) return start;
+  return StartAt::offset(std::clamp(start.value, p.first_offset, p.next_offset));
+}
+
 // Without --group: one Reader per partition, polled in turn.
 int run_readers(const std::string& file, const ConsumeOptions& o) {
   Printing printing = parse_printing(o);
   StartAt start = parse_from(o.from);
   std::unique_ptr<Db> db = open_read_only(file);
-  std::vector<int32_t> partitions;
+  // One partition named must hold OFFSET; of all, each starts within its own.
+  std::vector<std::pair<int32_t, StartAt>> partitions;
   if (!o.partition.empty()) {
-    partitions.push_back(static_cast<int32_t>(parse_int(o.partition, "--partition", 0, INT32_MAX)));
+    partitions.emplace_back(static_cast<int32_t>(parse_int(o.partition, "--partition", 0, INT32_MAX)), start);
   } else {
     for (const PartitionInfo& p : take(db->describe_topic(o.topic)).partitions) {
-      partitions.push_back(p.partition);
+      partitions.emplace_back(p.partition, within(start, p));
     }
   }
   // Readers are made up front so a bad --partition or --from fails before
   // anything is printed.
   std::vector<std::unique_ptr<Reader>> readers;
-  for (int32_t p : partitions) readers.push_back(take(db->reader(o.topic, p, start)));
+  for (const auto& [p, at] : partitions) readers.push_back(take(db->reader(o.topic, p, at)));
   if (printing.remaining == 0 || readers.empty()) return kExitOk;
 
   std::vector<bool> at_end(readers.size(), false);
@@ -216,7 +225,11 @@ int run_member(const std::string& file, const ConsumeOptions& o) {
         if (!c.ok()) {
           seek_failed = c.status();
         } else if (!c->has_value()) {
-          seek_failed = self->seek(tp, start);
+          StartAt at = start;
+          if (Result<TopicInfo> t = db->describe_topic(tp.topic); t.ok() && tp.partition < static_cast<int32_t>(t->partitions.size())) {
+            at = within(start, t->partitions[static_cast<size_t>(tp.partition)]);
+          }
+          seek_failed = self->seek(tp, at);
         }
       }
     };
@@ -299,7 +312,9 @@ void add_consume_command(CLI::App& app, const std::string& file, Registry& regis
                                          "text format: print key SEP value")
                              ->type_name("SEP");
   cmd->footer(
-      "Without --partition, partitions are read in turn; offsets are per partition.\n"
+      "Without --partition, partitions are read in turn; offsets are per partition,\n"
+      "and a partition whose records do not reach --from OFFSET starts at their\n"
+      "nearest end (a partition named with --partition must hold OFFSET).\n"
       "Without --follow, the command stops at the end of every partition. With\n"
       "--group, the command joins group G: G's members (other consume --group G\n"
       "commands, programs using rivulet::Consumer) share the topic's partitions,\n"

@@ -1,6 +1,7 @@
 // `rivulet FILE group list|describe|reset|delete`: consumer groups' members
 // and committed offsets, in the manner of kafka-consumer-groups. list and describe open the
 // file read-only; reset and delete write.
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -102,8 +103,10 @@ int run_describe(const std::string& file, const GroupOptions& o) {
 }
 
 // Where --to puts one partition: earliest, latest, an offset, or the first
-// record at or after a time.
-int64_t target_offset(Db& db, const std::string& topic, const PartitionInfo& p, const std::string& to) {
+// record at or after a time. An offset outside the partition is an error
+// for one named partition, and the nearest end for each of all (`clamp`),
+// as kafka-consumer-groups does: partitions seldom share an offset range.
+int64_t target_offset(Db& db, const std::string& topic, const PartitionInfo& p, const std::string& to, bool clamp) {
   if (to == "earliest") return p.first_offset;
   if (to == "latest") return p.next_offset;
   int64_t v = 0;
@@ -114,6 +117,7 @@ int64_t target_offset(Db& db, const std::string& topic, const PartitionInfo& p, 
   if (!parse_int_to(to, 0, INT64_MAX, &v)) {
     usage_error(fmt::format("--to: expected earliest, latest, an offset or @UNIX_MS, got '{}'", to));
   }
+  if (clamp) return std::clamp(v, p.first_offset, p.next_offset);
   if (v < p.first_offset || v > p.next_offset) {
     fail(fmt::format("--to {}: out of range for '{}' partition {} (offsets {} to {})", v, topic, p.partition,
                      p.first_offset, p.next_offset));
@@ -136,7 +140,7 @@ int run_reset(const std::string& file, const GroupOptions& o) {
   std::vector<OffsetCommit> offsets;
   for (const PartitionInfo& p : topic.partitions) {
     if (!o.partition.empty() && p.partition != parse_int(o.partition, "--partition", 0, INT32_MAX)) continue;
-    offsets.push_back({topic.name, p.partition, target_offset(*db, topic.name, p, o.to), ""});
+    offsets.push_back({topic.name, p.partition, target_offset(*db, topic.name, p, o.to, o.partition.empty()), ""});
   }
   if (offsets.empty()) fail(fmt::format("topic '{}' has no partition {}", topic.name, o.partition));
   check(db->commit_offsets(o.group, offsets));
@@ -178,6 +182,9 @@ void add_group_commands(CLI::App& app, const std::string& file, Registry& regist
       ->type_name("WHERE");
   reset->add_option("-p,--partition", o->partition, "only this partition (default: all)")->type_name("P");
   reset->footer(
+      "Without --partition, an OFFSET outside a partition's records moves that\n"
+      "partition to the nearest end of them; with it, it is an error.\n"
+      "\n"
       "Examples:\n"
       "  rivulet app.rvl group reset billing --topic orders --to earliest\n"
       "  rivulet app.rvl group reset billing --topic orders --partition 0 --to 42");
