@@ -117,11 +117,18 @@ size_t print(Printing& p, std::string_view topic, const Records& records) {
   return n;
 }
 
-// --from OFFSET for each partition of a topic: partitions seldom share an
-// offset range, so where a partition's records do not reach OFFSET, it
-// starts at their nearest end.
-StartAt within(StartAt start, const PartitionInfo& p) {
-  if (start.kind != StartAt::Kind::offset) return start;
+// --from OFFSET for one partition of a topic read whole: partitions seldom
+// share an offset range, so where this one's records do not reach OFFSET it
+// starts at their nearest end, as long as some partition holds OFFSET (if
+// none does, OFFSET is wrong, and the reader says so).
+StartAt within(StartAt start, const TopicInfo& t, int32_t partition) {
+  if (start.kind != StartAt::Kind::offset || partition < 0 ||
+      partition >= static_cast<int32_t>(t.partitions.size())) {
+    return start;
+  }
+  auto holds = [&](const PartitionInfo& p) { return start.value >= p.first_offset && start.value <= p.next_offset; };
+  if (!std::any_of(t.partitions.begin(), t.partitions.end(), holds)) return start;
+  const PartitionInfo& p = t.partitions[static_cast<size_t>(partition)];
   return StartAt::offset(std::clamp(start.value, p.first_offset, p.next_offset));
 }
 
@@ -135,9 +142,8 @@ int run_readers(const std::string& file, const ConsumeOptions& o) {
   if (!o.partition.empty()) {
     partitions.emplace_back(static_cast<int32_t>(parse_int(o.partition, "--partition", 0, INT32_MAX)), start);
   } else {
-    for (const PartitionInfo& p : take(db->describe_topic(o.topic)).partitions) {
-      partitions.emplace_back(p.partition, within(start, p));
-    }
+    TopicInfo t = take(db->describe_topic(o.topic));
+    for (const PartitionInfo& p : t.partitions) partitions.emplace_back(p.partition, within(start, t, p.partition));
   }
   // Readers are made up front so a bad --partition or --from fails before
   // anything is printed.
@@ -225,11 +231,8 @@ int run_member(const std::string& file, const ConsumeOptions& o) {
         if (!c.ok()) {
           seek_failed = c.status();
         } else if (!c->has_value()) {
-          StartAt at = start;
-          if (Result<TopicInfo> t = db->describe_topic(tp.topic); t.ok() && tp.partition < static_cast<int32_t>(t->partitions.size())) {
-            at = within(start, t->partitions[static_cast<size_t>(tp.partition)]);
-          }
-          seek_failed = self->seek(tp, at);
+          Result<TopicInfo> t = db->describe_topic(tp.topic);
+          seek_failed = t.ok() ? self->seek(tp, within(start, *t, tp.partition)) : t.status();
         }
       }
     };
@@ -314,7 +317,8 @@ void add_consume_command(CLI::App& app, const std::string& file, Registry& regis
   cmd->footer(
       "Without --partition, partitions are read in turn; offsets are per partition,\n"
       "and a partition whose records do not reach --from OFFSET starts at their\n"
-      "nearest end (a partition named with --partition must hold OFFSET).\n"
+      "nearest end, as long as some partition holds OFFSET (a partition named with\n"
+      "--partition must hold it).\n"
       "Without --follow, the command stops at the end of every partition. With\n"
       "--group, the command joins group G: G's members (other consume --group G\n"
       "commands, programs using rivulet::Consumer) share the topic's partitions,\n"

@@ -103,9 +103,9 @@ int run_describe(const std::string& file, const GroupOptions& o) {
 }
 
 // Where --to puts one partition: earliest, latest, an offset, or the first
-// record at or after a time. An offset outside the partition is an error
-// for one named partition, and the nearest end for each of all (`clamp`),
-// as kafka-consumer-groups does: partitions seldom share an offset range.
+// record at or after a time. An offset outside the partition is an error,
+// or its nearest end (`clamp`: resetting all partitions to an offset some
+// of them hold, as partitions seldom share an offset range).
 int64_t target_offset(Db& db, const std::string& topic, const PartitionInfo& p, const std::string& to, bool clamp) {
   if (to == "earliest") return p.first_offset;
   if (to == "latest") return p.next_offset;
@@ -138,9 +138,14 @@ int run_reset(const std::string& file, const GroupOptions& o) {
                      o.group, g->members.size()));
   }
   std::vector<OffsetCommit> offsets;
+  int64_t v = 0;
+  const bool clamp = o.partition.empty() && parse_int_to(o.to, 0, INT64_MAX, &v) &&
+                     std::any_of(topic.partitions.begin(), topic.partitions.end(), [&](const PartitionInfo& p) {
+                       return v >= p.first_offset && v <= p.next_offset;
+                     });
   for (const PartitionInfo& p : topic.partitions) {
     if (!o.partition.empty() && p.partition != parse_int(o.partition, "--partition", 0, INT32_MAX)) continue;
-    offsets.push_back({topic.name, p.partition, target_offset(*db, topic.name, p, o.to, o.partition.empty()), ""});
+    offsets.push_back({topic.name, p.partition, target_offset(*db, topic.name, p, o.to, clamp), ""});
   }
   if (offsets.empty()) fail(fmt::format("topic '{}' has no partition {}", topic.name, o.partition));
   check(db->commit_offsets(o.group, offsets));
@@ -182,8 +187,8 @@ void add_group_commands(CLI::App& app, const std::string& file, Registry& regist
       ->type_name("WHERE");
   reset->add_option("-p,--partition", o->partition, "only this partition (default: all)")->type_name("P");
   reset->footer(
-      "Without --partition, an OFFSET outside a partition's records moves that\n"
-      "partition to the nearest end of them; with it, it is an error.\n"
+      "Without --partition, an OFFSET that some partition holds moves each other\n"
+      "partition to the nearest end of its records; otherwise it is an error.\n"
       "\n"
       "Examples:\n"
       "  rivulet app.rvl group reset billing --topic orders --to earliest\n"
