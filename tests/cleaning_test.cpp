@@ -39,6 +39,14 @@ std::unique_ptr<Db> open_db(const std::string& path, const OpenOptions& options 
   return db.ok() ? std::move(db).value() : nullptr;
 }
 
+// A compact topic's config (delete.retention.ms as Kafka's default unless told).
+TopicConfig compact(int64_t delete_retention_ms = TopicConfig{}.delete_retention_ms) {
+  TopicConfig config;
+  config.cleanup_policy = CleanupPolicy::compact;
+  config.delete_retention_ms = delete_retention_ms;
+  return config;
+}
+
 struct Rec {
   std::optional<std::string> key;
   std::optional<std::string> value;
@@ -202,9 +210,7 @@ TEST(Compaction, VacuumKeepsTheLatestRecordPerKeyAcrossReopens) {
   const int64_t old = now_ms() - 3'600'000;  // tombstones an hour old expire (delete.retention.ms 1 min)
   {
     auto db = open_db(path);
-    TopicConfig config;
-    config.cleanup_policy = CleanupPolicy::compact;
-    config.delete_retention_ms = 60'000;
+    TopicConfig config = compact(60'000);
     ASSERT_TRUE(db->create_topic("c", config).ok());
   }
   for (int round = 0; round < 4; ++round) {
@@ -252,8 +258,7 @@ TEST(Compaction, InlineCleaningCompactsAHotKeySetWithoutVacuum) {
   TempDir dir;
   std::string path = dir.file("h.rvl");
   auto db = open_db(path);
-  TopicConfig config;
-  config.cleanup_policy = CleanupPolicy::compact;
+  TopicConfig config = compact();
   ASSERT_TRUE(db->create_topic("c", config).ok());
   Model model;
   std::map<int64_t, Rec> written;
@@ -315,9 +320,7 @@ TEST(Compaction, ATombstoneRemovesAnOlderValueInTheBatchHoldingTheEarliestOffset
   TempDir dir;
   std::string path = dir.file("d.rvl");
   auto db = open_db(path);
-  TopicConfig config;
-  config.cleanup_policy = CleanupPolicy::compact;
-  config.delete_retention_ms = 60'000;
+  TopicConfig config = compact(60'000);
   ASSERT_TRUE(db->create_topic("c", config).ok());
   const int64_t old = now_ms() - 3'600'000;
   WriteBatch b(*db);  // one batch: offsets 0..9, key "k" at offset 5
@@ -364,8 +367,7 @@ TEST(Retention, ASeekByTimeAfterDeleteRecordsInsideABatchStartsAtTheEarliestOffs
 TEST(Compaction, ASeekByTimeFindsARecordMoreThan64BatchesPastTheIndexHit) {
   TempDir dir;
   auto db = open_db(dir.file("s.rvl"));
-  TopicConfig config;
-  config.cleanup_policy = CleanupPolicy::compact;
+  TopicConfig config = compact();
   ASSERT_TRUE(db->create_topic("c", config).ok());
   ASSERT_TRUE(db->produce({.topic = "c", .key = "a", .value = "a1", .timestamp_ms = 2000}).ok());  // 0
   for (int i = 0; i < 100; ++i) {  // 1..100, old timestamps
@@ -392,8 +394,7 @@ TEST(Compaction, ADamagedBatchDoesNotStopCommitsToOtherTopics) {
   std::string path = dir.file("d.rvl");
   {
     auto db = open_db(path);
-    TopicConfig config;
-    config.cleanup_policy = CleanupPolicy::compact;
+    TopicConfig config = compact();
     ASSERT_TRUE(db->create_topic("c", config).ok());
     ASSERT_TRUE(db->create_topic("t").ok());
     ASSERT_TRUE(db->produce({.topic = "c", .key = "k", .value = "damaged-value"}).ok());
@@ -468,8 +469,7 @@ TEST(Compaction, APassWhoseNextBatchAnotherHandleCompactedAwayFinishes) {
   TempDir dir;
   std::string path = dir.file("s.rvl");
   auto a = open_db(path, small(16u << 20));
-  TopicConfig config;
-  config.cleanup_policy = CleanupPolicy::compact;
+  TopicConfig config = compact();
   ASSERT_TRUE(a->create_topic("c", config).ok());
   ASSERT_TRUE(a->create_topic("d", config).ok());
   auto b = open_db(path, small(16u << 20));
@@ -495,8 +495,7 @@ TEST(Compaction, APassWhoseBatchesWereDeletedFinishes) {
   TempDir dir;
   std::string path = dir.file("d.rvl");
   auto db = open_db(path, small(16u << 20));
-  TopicConfig config;
-  config.cleanup_policy = CleanupPolicy::compact;
+  TopicConfig config = compact();
   ASSERT_TRUE(db->create_topic("c", config).ok());
   ASSERT_TRUE(db->create_topic("d", config).ok());
   ASSERT_TRUE(db->produce({.topic = "c", .key = "j", .value = "a"}).ok());
@@ -529,9 +528,7 @@ TEST(Compaction, TwoHandlesCompactingInTurnKeepTheLatestRecordPerKey) {
   const int64_t retention = 600'000;
   {
     auto db = open_db(path);
-    TopicConfig config;
-    config.cleanup_policy = CleanupPolicy::compact;
-    config.delete_retention_ms = retention;
+    TopicConfig config = compact(retention);
     ASSERT_TRUE(db->create_topic("c", config).ok());
     ASSERT_TRUE(db->create_topic("noise").ok());  // dropped now and then, for segments to clean
   }
@@ -606,9 +603,7 @@ TEST(Compaction, APassWhoseStepFailedToWriteDoesNotBringBackADeletedValue) {
   o.env = &env;
   auto db = open_db(path, o);
   ASSERT_NE(db, nullptr);
-  TopicConfig config;
-  config.cleanup_policy = CleanupPolicy::compact;
-  config.delete_retention_ms = 60'000;
+  TopicConfig config = compact(60'000);
   ASSERT_TRUE(db->create_topic("c", config).ok());
   ASSERT_TRUE(db->create_topic("t").ok());
   const int64_t old = now_ms() - 3'600'000;
@@ -692,9 +687,7 @@ TEST(Vacuum, DropsATombstoneThatExpiredAfterThisHandlesLastPass) {
   TempDir dir;
   std::string path = dir.file("t.rvl");
   auto db = open_db(path);
-  TopicConfig config;
-  config.cleanup_policy = CleanupPolicy::compact;
-  config.delete_retention_ms = 60'000;
+  TopicConfig config = compact(60'000);
   ASSERT_TRUE(db->create_topic("c", config).ok());
   ASSERT_TRUE(db->produce({.topic = "c", .key = "k", .value = "v", .timestamp_ms = now_ms() - 3'600'000}).ok());
   ASSERT_TRUE(db->produce({.topic = "c", .key = "k", .value = std::nullopt, .timestamp_ms = now_ms() - 30'000}).ok());
