@@ -331,6 +331,7 @@ TEST_F(CliTest, UsageErrorsExit2) {
   fails(2, {"x.rvl", "topic", "create", "t", "--partitions", "0"});
   fails(2, {"x.rvl", "topic", "create", "t", "--partitions", " 3"});
   fails(2, {"x.rvl", "topic", "create", "t", "--partitions", "3000000000"});
+  fails(2, {"x.rvl", "topic", "create", "t", "--partitions", "100001"});  // the most a topic may have
   // None of these got far enough to create the file.
   EXPECT_FALSE(exists("x.rvl"));
 }

@@ -77,6 +77,8 @@ enum class CleanupPolicy {
 };
 
 struct TopicConfig {
+  // At most kMaxPartitions: each partition takes memory in every handle.
+  static constexpr int32_t kMaxPartitions = 100000;
   int32_t partitions = 1;
   TimestampType timestamp_type = TimestampType::create_time;
   // Largest record (key + value + headers + framing) accepted, as Kafka's

@@ -94,7 +94,9 @@ Status check_topic_config(std::string_view topic, const TopicConfig& config) {
     return Status(Code::invalid_argument, fmt::format("topic '{}': {}", topic, what));
   };
   if (config.partitions < 1) return bad("partition count must be at least 1");
-  if (config.partitions > 100000) return bad("at most 100000 partitions");
+  if (config.partitions > TopicConfig::kMaxPartitions) {
+    return bad(fmt::format("at most {} partitions", TopicConfig::kMaxPartitions));
+  }
   if (config.max_message_bytes < 64) return bad("max_message_bytes must be at least 64");
   if (config.retention_ms < -1) return bad("retention.ms must be -1 or at least 0");
   if (config.retention_bytes < -1) return bad("retention.bytes must be -1 or at least 0");

@@ -106,7 +106,8 @@ int run_describe(const std::string& file, const GroupOptions& o) {
 // record at or after a time. An offset outside the partition is an error,
 // or its nearest end (`clamp`: resetting all partitions to an offset some
 // of them hold, as partitions seldom share an offset range).
-int64_t target_offset(Db& db, const std::string& topic, const PartitionInfo& p, const std::string& to, bool clamp) {
+int64_t target_offset(const std::string& file, Db& db, const std::string& topic, const PartitionInfo& p,
+                      const std::string& to, bool clamp) {
   if (to == "earliest") return p.first_offset;
   if (to == "latest") return p.next_offset;
   int64_t v = 0;
@@ -119,8 +120,8 @@ int64_t target_offset(Db& db, const std::string& topic, const PartitionInfo& p, 
   }
   if (clamp) return std::clamp(v, p.first_offset, p.next_offset);
   if (v < p.first_offset || v > p.next_offset) {
-    fail(fmt::format("--to {}: out of range for '{}' partition {} (offsets {} to {})", v, topic, p.partition,
-                     p.first_offset, p.next_offset));
+    fail(fmt::format("{}: --to {}: out of range for '{}' partition {} (offsets {} to {})", file, v, topic,
+                     p.partition, p.first_offset, p.next_offset));
   }
   return v;
 }
@@ -145,9 +146,9 @@ int run_reset(const std::string& file, const GroupOptions& o) {
                      });
   for (const PartitionInfo& p : topic.partitions) {
     if (!o.partition.empty() && p.partition != parse_int(o.partition, "--partition", 0, INT32_MAX)) continue;
-    offsets.push_back({topic.name, p.partition, target_offset(*db, topic.name, p, o.to, clamp), ""});
+    offsets.push_back({topic.name, p.partition, target_offset(file, *db, topic.name, p, o.to, clamp), ""});
   }
-  if (offsets.empty()) fail(fmt::format("topic '{}' has no partition {}", topic.name, o.partition));
+  if (offsets.empty()) fail(fmt::format("{}: topic '{}' has no partition {}", file, topic.name, o.partition));
   check(db->commit_offsets(o.group, offsets));
   close_db(*db);
   return kExitOk;

@@ -221,7 +221,7 @@ int run_produce(const std::string& file, const ProduceOptions& o) {
     options.auto_create_topics = true;
     if (o.partitions_opt->count() > 0) {
       options.auto_create_partitions =
-          static_cast<int32_t>(parse_int(o.partitions, "--partitions", 1, INT32_MAX));
+          static_cast<int32_t>(parse_int(o.partitions, "--partitions", 1, TopicConfig::kMaxPartitions));
     }
   }
 

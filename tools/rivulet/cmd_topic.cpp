@@ -38,7 +38,7 @@ void apply_configs(const std::vector<std::string>& configs, TopicConfig* config)
 int run_create(const std::string& file, const TopicOptions& o) {
   TopicConfig config;
   config.partitions =
-      static_cast<int32_t>(parse_int(o.partitions, "--partitions", 1, INT32_MAX));
+      static_cast<int32_t>(parse_int(o.partitions, "--partitions", 1, TopicConfig::kMaxPartitions));
   if (o.timestamp_type == "create_time") {
     config.timestamp_type = TimestampType::create_time;
   } else if (o.timestamp_type == "log_append_time") {
