@@ -126,8 +126,7 @@ StartAt within(StartAt start, const TopicInfo& t, int32_t partition) {
       partition >= static_cast<int32_t>(t.partitions.size())) {
     return start;
   }
-  auto holds = [&](const PartitionInfo& p) { return start.value >= p.first_offset && start.value <= p.next_offset; };
-  if (!std::any_of(t.partitions.begin(), t.partitions.end(), holds)) return start;
+  if (!some_partition_holds(t, start.value)) return start;
   const PartitionInfo& p = t.partitions[static_cast<size_t>(partition)];
   return StartAt::offset(std::clamp(start.value, p.first_offset, p.next_offset));
 }

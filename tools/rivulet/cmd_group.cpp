@@ -140,10 +140,7 @@ int run_reset(const std::string& file, const GroupOptions& o) {
   }
   std::vector<OffsetCommit> offsets;
   int64_t v = 0;
-  const bool clamp = o.partition.empty() && parse_int_to(o.to, 0, INT64_MAX, &v) &&
-                     std::any_of(topic.partitions.begin(), topic.partitions.end(), [&](const PartitionInfo& p) {
-                       return v >= p.first_offset && v <= p.next_offset;
-                     });
+  const bool clamp = o.partition.empty() && parse_int_to(o.to, 0, INT64_MAX, &v) && some_partition_holds(topic, v);
   for (const PartitionInfo& p : topic.partitions) {
     if (!o.partition.empty() && p.partition != parse_int(o.partition, "--partition", 0, INT32_MAX)) continue;
     offsets.push_back({topic.name, p.partition, target_offset(file, *db, topic.name, p, o.to, clamp), ""});

@@ -39,6 +39,11 @@ std::unique_ptr<Db> open_for_write(const std::string& path, OpenOptions options)
 
 void close_db(Db& db) { check(db.close()); }
 
+bool some_partition_holds(const TopicInfo& t, int64_t offset) {
+  return std::any_of(t.partitions.begin(), t.partitions.end(),
+                     [&](const PartitionInfo& p) { return offset >= p.first_offset && offset <= p.next_offset; });
+}
+
 bool parse_int_to(std::string_view text, int64_t min, int64_t max, int64_t* out) {
   if (text.empty()) return false;
   int64_t value = 0;

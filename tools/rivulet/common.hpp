@@ -81,6 +81,9 @@ void close_db(Db& db);
 int64_t parse_int(std::string_view text, std::string_view what, int64_t min, int64_t max);
 // Same rule, but returns false instead of failing (for data, not flags).
 bool parse_int_to(std::string_view text, int64_t min, int64_t max, int64_t* out);
+// Whether some partition of `t` holds `offset` (its end counts): an OFFSET
+// for a whole topic then starts each partition within its own records.
+bool some_partition_holds(const TopicInfo& t, int64_t offset);
 
 Sync parse_sync(std::string_view text);
 // Returns true for "json", false for "text"; anything else is a usage error.
