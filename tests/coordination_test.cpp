@@ -641,6 +641,54 @@ TEST(Coordination, FullSyncCommitsShareOneSyncAndStayInvisibleUntilDurable) {
   EXPECT_EQ(values(**r).size(), static_cast<size_t>(kThreads));
 }
 
+// Offsets follow the same rule as records: a consumer that took over a
+// partition at an offset a power cut could take back would skip records
+// for good. Both changes of the commit stay hidden until its sync: a first
+// commit of a key and a later one over it, in this handle and in another.
+TEST(Coordination, UnderFullAnOffsetCommitIsHiddenUntilItsFrameIsDurable) {
+  TempDir dir;
+  GatedEnv env;
+  const std::string path = dir.file("ev.rvl");
+  auto db = open_gated(env, path, Sync::full);
+  ASSERT_TRUE(db->create_topic("t", {.partitions = 2}).ok());
+  const OffsetCommit first[] = {{"t", 0, 5, "m5"}};
+  ASSERT_TRUE(db->commit_offsets("g", first).ok());
+  auto other = Db::open(path);
+  ASSERT_TRUE(other.ok());
+
+  env.close_gate();
+  std::thread committer([&] {
+    const OffsetCommit next[] = {{"t", 0, 9, "m9"}, {"t", 1, 3, ""}};
+    EXPECT_TRUE(db->commit_offsets("g", next).ok());
+  });
+  while (env.waiting() == 0) std::this_thread::sleep_for(milliseconds(1));  // written, its sync held
+  wait_for_frames(*db, 4);  // two topics, two commits
+  for (Db* handle : {db.get(), other->get()}) {
+    auto c0 = handle->committed("g", "t", 0);
+    ASSERT_TRUE(c0.ok() && c0->has_value());
+    EXPECT_EQ((*c0)->offset, 5);
+    EXPECT_EQ((*c0)->metadata, "m5");
+    auto c1 = handle->committed("g", "t", 1);
+    ASSERT_TRUE(c1.ok());
+    EXPECT_FALSE(c1->has_value()) << "a first commit is visible before it is durable";
+    auto g = handle->describe_group("g");
+    ASSERT_TRUE(g.ok());
+    ASSERT_EQ(g->partitions.size(), 1u);
+    EXPECT_EQ(g->partitions[0].committed.offset, 5);
+  }
+
+  env.open_gate();
+  committer.join();
+  for (Db* handle : {db.get(), other->get()}) {
+    auto g = handle->describe_group("g");
+    ASSERT_TRUE(g.ok());
+    ASSERT_EQ(g->partitions.size(), 2u);
+    EXPECT_EQ(g->partitions[0].committed.offset, 9);
+    EXPECT_EQ(g->partitions[0].committed.metadata, "m9");
+    EXPECT_EQ(g->partitions[1].committed.offset, 3);
+  }
+}
+
 // A child process that commits `value` under full and is held at its
 // fdatasync for ever: its frame is written but not committed. Returns once
 // the frame is written; the caller kills the child.

@@ -302,6 +302,7 @@ Status DbImpl::apply_locked(const format::ParsedFrame& frame) {
   {
     std::unique_lock state(state_mu_);
     log::ChainPos next = scanner_->advance(head_, frame);
+    catalog_.offsets().hide_after(visible_target_);
     Status st = replay_->apply(frame, head_, next);
     if (!st.ok()) return fail(st);  // the catalog may be half-updated
     if (next.segment_seq != head_.segment_seq) {
@@ -338,6 +339,7 @@ void DbImpl::make_visible_locked(uint64_t seq) {
       p->visible_end = std::max(p->visible_end, pending_.front().end);
       pending_.pop_front();
     }
+    catalog_.offsets().reveal_through(seq);
   }
   visible_seq_.store(seq, std::memory_order_release);
   if (!shared_) private_epoch_.fetch_add(1, std::memory_order_release);
@@ -1301,7 +1303,7 @@ Result<std::optional<CommittedOffset>> DbImpl::committed(std::string_view group,
                                                          int32_t partition) {
   RIVULET_TRY(refresh());
   std::shared_lock state(state_mu_);
-  const meta::Committed* c = catalog_.offsets().find(std::string(group), std::string(topic), partition);
+  std::optional<meta::Committed> c = catalog_.offsets().visible(std::string(group), std::string(topic), partition);
   if (!c) return std::optional<CommittedOffset>();
   return std::optional<CommittedOffset>(CommittedOffset{c->offset, c->metadata, c->commit_ms});
 }
@@ -1332,7 +1334,7 @@ Result<std::vector<GroupInfo>> DbImpl::groups_now() {
     RIVULET_TRY(refresh());
     std::shared_lock state(state_mu_);
     for (const meta::TopicState* t : catalog_.live_topics()) topics.push_back(describe(*t));
-    for (const auto& [name, group] : catalog_.offsets().groups()) out.push_back(describe(name, group));
+    for (const auto& [name, group] : catalog_.offsets().visible_groups()) out.push_back(describe(name, group));
   }
   if (!shared_) return out;
   Result<std::vector<GroupInfo>> live = group::live_groups(*shared_, topics);

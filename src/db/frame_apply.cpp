@@ -19,12 +19,12 @@ Status for_each_record(const format::BatchRef& b, std::string_view topic,
   return format::in_partition(decoder.status(), topic, b.partition);
 }
 
-static Status apply_offsets_batch(meta::Catalog& catalog, const format::BatchRef& b) {
+static Status apply_offsets_batch(meta::Catalog& catalog, const format::BatchRef& b, uint64_t seq) {
   return for_each_record(b, format::kOffsetsTopicName, [&](const format::DecodedRecord& rec) {
     format::OffsetKey key;
     std::optional<format::OffsetValue> value;
     RIVULET_TRY(format::decode_offset_record(rec.key(), rec.value(), b.position, &key, &value));
-    catalog.offsets().apply(key, value, rec.timestamp_ms);
+    catalog.offsets().apply(key, value, rec.timestamp_ms, seq);
     return Status::OK();
   });
 }
@@ -52,7 +52,7 @@ Status apply_frame(meta::Catalog& catalog, const format::ParsedFrame& frame) {
       }
       RIVULET_TRY(apply_meta_batch(catalog, b));
     } else if (b.topic_id == catalog.offsets_topic_id()) {
-      RIVULET_TRY(apply_offsets_batch(catalog, b));
+      RIVULET_TRY(apply_offsets_batch(catalog, b, frame.header.seq));
     }
     RIVULET_TRY(catalog.apply_batch(b.topic_id, b.partition, b.header, b.position));
   }
