@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -36,6 +37,9 @@ namespace rivulet::cli {
 namespace {
 
 constexpr size_t kMaxPendingRecords = 1000;
+// Lines of input per commit at most, in bytes (unless one line is more): a
+// commit must fit in one segment, and a thousand large lines would not.
+constexpr size_t kMaxPendingBytes = 4u << 20;
 constexpr size_t kReadChunk = 1u << 20;
 
 struct ProduceOptions {
@@ -75,6 +79,8 @@ class Producer {
   // Adds the record that `line` describes. `line_no` is 0 for the VALUE
   // argument (no line to name in errors).
   void add_line(std::string_view line, uint64_t line_no) {
+    if (pending_bytes_ + line.size() > kMaxPendingBytes) commit();
+    pending_bytes_ += line.size();
     if (json_) {
       add_json_line(line, line_no);
     } else {
@@ -84,12 +90,31 @@ class Producer {
   }
 
   void commit() {
+    pending_bytes_ = 0;
     if (batch_.empty()) return;
     check(db_.commit(batch_));
     batch_.clear();
   }
 
   bool pending() const { return !batch_.empty(); }
+
+  // The longest line a record of the topic can come from. Reading a longer
+  // one whole (a stray binary file holds no newline) could take all memory
+  // before the record is refused.
+  size_t longest_line() const {
+    Result<TopicInfo> topic = db_.describe_topic(o_.topic);
+    uint64_t record = topic.ok() ? topic->config.max_message_bytes : TopicConfig().max_message_bytes;
+    Result<DbStats> stats = db_.stat();
+    if (stats.ok()) record = std::min<uint64_t>(record, stats->segment_size);  // a commit fits in a segment
+    // JSON spells a byte in at most 6 (a control character, escaped), beside
+    // a few named fields.
+    return json_ ? 6 * record + (64u << 10) : record + o_.key_separator.size();
+  }
+
+  [[noreturn]] void too_long(uint64_t line_no, size_t longest) {
+    line_error(line_no, fmt::format("longer than {} bytes, more than a record of topic '{}' can take", longest,
+                                    o_.topic));
+  }
 
  private:
   // A failing line: commit the lines before it (see the file comment), then
@@ -155,6 +180,7 @@ class Producer {
   Defaults defaults_;
   bool json_;
   WriteBatch batch_;
+  size_t pending_bytes_ = 0;  // of the lines in batch_
 };
 
 // True when a read(2) on stdin would not block: either data or end of input
@@ -172,6 +198,7 @@ void produce_stdin(Producer& producer) {
   std::string buf;
   size_t begin = 0;  // start of the first unconsumed byte in buf
   uint64_t line_no = 0;
+  const size_t longest = producer.longest_line();
   for (;;) {
     // Keep only the unfinished line, then read after it.
     buf.erase(0, begin);
@@ -195,6 +222,7 @@ void produce_stdin(Producer& producer) {
       producer.add_line(std::string_view(buf).substr(begin, nl - begin), ++line_no);
       begin = from = nl + 1;
     }
+    if (buf.size() - begin > longest) producer.too_long(line_no + 1, longest);
     if (producer.pending() && !stdin_ready()) producer.commit();
   }
   // A last line without a newline is still a record.
