@@ -332,6 +332,9 @@ TEST_F(CliTest, UsageErrorsExit2) {
   fails(2, {"x.rvl", "topic", "create", "t", "--partitions", " 3"});
   fails(2, {"x.rvl", "topic", "create", "t", "--partitions", "3000000000"});
   fails(2, {"x.rvl", "topic", "create", "t", "--partitions", "100001"});  // the most a topic may have
+  // The least max.message.bytes is the same usage error either way.
+  fails(2, {"x.rvl", "topic", "create", "t", "--max-message-bytes", "63"});
+  fails(2, {"x.rvl", "topic", "create", "t", "--config", "max.message.bytes=63"});
   // None of these got far enough to create the file.
   EXPECT_FALSE(exists("x.rvl"));
 }
@@ -587,6 +590,39 @@ TEST_F(CliTest, ManyLinesAreBatched) {
   EXPECT_LT(stat["frames"].get<int>(), 500);
   EXPECT_EQ(count_lines(ok({"f.rvl", "consume", "t", "--limit", "7"})), 7u);
   EXPECT_EQ(count_lines(ok({"f.rvl", "consume", "t", "--limit", "1234"})), 1234u);
+}
+
+// Input read from a file is all ready at once: lines are still committed
+// in pieces that fit a segment (64 MiB), not a thousand 100 KB lines in
+// one commit too large for any.
+TEST_F(CliTest, LargeLinesReadFromAFileAreCommittedInPiecesThatFit) {
+  ok({"f.rvl", "topic", "create", "t"});
+  std::string line(100000, 'x');
+  line += '\n';
+  std::string input;
+  for (int i = 0; i < 700; ++i) input += line;
+  write_file("lines.txt", input);
+  std::string cmd = "cd '" + dir_.path() + "' && '" RIVULET_CLI_PATH "' f.rvl produce t --sync off <lines.txt 2>err.txt";
+  int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << read_file("err.txt");
+  json topic = json::parse(ok({"f.rvl", "topic", "describe", "t", "--json"}));
+  EXPECT_EQ(topic["partitions"][0]["next_offset"], 700);
+}
+
+// A line longer than any record of the topic is refused once that much is
+// read, not after reading all of a stray binary file into memory; the
+// lines before it are committed.
+TEST_F(CliTest, ALineLongerThanAnyRecordIsRefusedWithoutReadingItWhole) {
+  ok({"f.rvl", "topic", "create", "t", "--max-message-bytes", "1000"});
+  std::string input = "first\n" + std::string(5000, 'x');
+  // Read whole, the line would be refused by the library as a record too
+  // large; the refusal must come from the reading instead.
+  Child child(dir_.path(), {"f.rvl", "produce", "t"});
+  RunResult r = child.finish(input + std::string(1u << 20, 'y'));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("standard input line 2: longer than 1000 bytes"), std::string::npos) << r.err;
+  EXPECT_EQ(ok({"f.rvl", "consume", "t"}), "first\n");
 }
 
 TEST_F(CliTest, KeySeparatorAndKafkaPartitioner) {

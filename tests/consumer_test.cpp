@@ -316,6 +316,7 @@ TEST_F(ConsumerTest, PicksUpTopicsCreatedAfterSubscribing) {
 TEST_F(ConsumerTest, RefusesBadUse) {
   EXPECT_EQ(Consumer::create(*db_, {}).status().code(), Code::invalid_argument);
   EXPECT_EQ(Consumer::create(*db_, {.group = "g\xff"}).status().code(), Code::invalid_argument);
+  EXPECT_EQ(Consumer::create(*db_, {.group = "g\n"}).status().code(), Code::invalid_argument);
   EXPECT_EQ(Consumer::create(*db_, {.group = std::string(249, 'g')}).status().code(), Code::invalid_argument);
   auto c = consumer({.group = "g"});
   EXPECT_EQ(c->poll(0ms).status().code(), Code::invalid_argument) << "poll before subscribe";

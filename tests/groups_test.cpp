@@ -60,7 +60,12 @@ TEST(Groups, BadCommitsAreRefusedClearly) {
   auto commit = [&](std::string group, OffsetCommit o) {
     return db->commit_offsets(group, std::vector<OffsetCommit>{o}).code();
   };
-  EXPECT_EQ(commit("", {"t", 0, 0, ""}), Code::invalid_argument);
+  Status empty = db->commit_offsets("", std::vector<OffsetCommit>{{"t", 0, 0, ""}});
+  EXPECT_EQ(empty.code(), Code::invalid_argument);
+  EXPECT_NE(empty.message().find(dir.file("g.rvl")), std::string::npos) << "names the file: " << empty.message();
+  // `group list` prints a name per line.
+  EXPECT_EQ(commit("two\nlines", {"t", 0, 0, ""}), Code::invalid_argument);
+  EXPECT_EQ(commit("tab\t", {"t", 0, 0, ""}), Code::invalid_argument);
   EXPECT_EQ(commit("g", {"nope", 0, 0, ""}), Code::not_found);
   EXPECT_EQ(commit("g", {"t", 1, 0, ""}), Code::out_of_range);
   EXPECT_EQ(commit("g", {"t", 0, -1, ""}), Code::invalid_argument);

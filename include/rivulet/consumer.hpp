@@ -40,7 +40,7 @@ enum class OffsetReset {
 
 struct ConsumerOptions {
   // Required: the group this consumer is a member of; 1 to 248 bytes of
-  // UTF-8.
+  // UTF-8 without control characters.
   std::string group;
   OffsetReset auto_offset_reset = OffsetReset::latest;  // Kafka's default
   // At-least-once without thinking about it: poll() commits the positions

@@ -91,7 +91,8 @@ class WriteBatch {
   // Commits `group`'s offset for a partition together with the records:
   // consume, transform, produce and commit the input offsets in one atomic
   // commit, and each input is processed exactly once even across crashes.
-  // Fails for a bad group name (empty, over 248 bytes, or not UTF-8),
+  // Fails for a bad group name (empty, over 248 bytes, not UTF-8, or with
+  // a control character such as a newline),
   // metadata that is not UTF-8, an unknown topic, an out-of-range partition
   // or a negative offset.
   Status add_offset(std::string_view group, const OffsetCommit& offset);

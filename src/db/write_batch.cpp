@@ -97,7 +97,7 @@ Status WriteBatch::add_offset(std::string_view group, const OffsetCommit& offset
 
 Status WriteBatch::Rep::add_offset(std::string_view group, const OffsetCommit& offset) {
   Rep& r = *this;
-  RIVULET_TRY(group::check_group_name(group));
+  RIVULET_TRY(with_path(r.db->path(), group::check_group_name(group)));
   if (!is_valid_utf8(offset.metadata)) {
     return {Code::invalid_argument, fmt::format("offset metadata for group '{}' is not valid UTF-8", group)};
   }

@@ -9,7 +9,8 @@
 namespace rivulet::group {
 
 // 1 to coord::kMaxGroupNameBytes bytes (the name is stored in the shared
-// member table) of valid UTF-8 (offset records carry it in JSON).
+// member table) of valid UTF-8 (offset records carry it in JSON), with no
+// control characters (`group list` prints one name per line).
 Status check_group_name(std::string_view group);
 
 }  // namespace rivulet::group

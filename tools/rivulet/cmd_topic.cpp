@@ -49,7 +49,7 @@ int run_create(const std::string& file, const TopicOptions& o) {
   }
   if (!o.max_message_bytes.empty()) {
     config.max_message_bytes = static_cast<uint32_t>(
-        parse_int(o.max_message_bytes, "--max-message-bytes", 1, UINT32_MAX));
+        parse_int(o.max_message_bytes, "--max-message-bytes", 64, UINT32_MAX));
   }
   apply_configs(o.configs, &config);
   // Before the file is opened, which creates it: a mistyped name must not
