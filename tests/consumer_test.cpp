@@ -199,6 +199,50 @@ TEST_F(ConsumerTest, CommitSeekPausePosition) {
   EXPECT_EQ(c->position({"other", 0}).status().code(), Code::invalid_argument);
 }
 
+// Too many topics fail before anything changes, as a bad name does: the
+// earlier subscription and its partitions stay.
+TEST_F(ConsumerTest, SubscribingToTooManyTopicsKeepsTheEarlierSubscription) {
+  auto c = consumer({.group = "g"});
+  ASSERT_TRUE(c->subscribe({"t"}).ok());
+  ASSERT_EQ(c->assignment().size(), 4u);
+  std::vector<std::string> many;
+  for (int i = 0; i < 29; ++i) many.push_back("topic" + std::to_string(i));
+  Status st = c->subscribe(many);
+  EXPECT_EQ(st.code(), Code::invalid_argument);
+  EXPECT_NE(st.message().find("at most 28"), std::string::npos) << st.message();
+  EXPECT_EQ(c->assignment().size(), 4u);
+  EXPECT_EQ(db_->describe_group("g")->members.size(), 1u);
+  many.pop_back();
+  EXPECT_TRUE(c->subscribe(many).ok()) << "28 topics are allowed";
+}
+
+// A callback runs in the middle of a move: calls that would move the
+// partitions again are refused there, the rest work.
+TEST_F(ConsumerTest, CallbacksCannotMoveThePartitionsAgain) {
+  produce(4);
+  std::vector<Code> in_revoked;
+  Consumer* self = nullptr;
+  auto c = consumer({.group = "g", .auto_offset_reset = OffsetReset::earliest,
+                     .on_revoked = [&](std::span<const TopicPartition> tps) {
+                       in_revoked.push_back(self->close().code());
+                       in_revoked.push_back(self->unsubscribe().code());
+                       in_revoked.push_back(self->subscribe({"t"}).code());
+                       in_revoked.push_back(self->poll(0ms).status().code());
+                       in_revoked.push_back(self->commit().code());
+                       in_revoked.push_back(self->position(tps[0]).status().code());
+                     }});
+  self = c.get();
+  ASSERT_TRUE(c->subscribe({"t"}).ok());
+  EXPECT_EQ(poll_values(*c, 4).size(), 4u);
+  ASSERT_TRUE(c->close().ok());
+  EXPECT_EQ(in_revoked, (std::vector<Code>{Code::invalid_argument, Code::invalid_argument, Code::invalid_argument,
+                                           Code::invalid_argument, Code::ok, Code::ok}));
+  auto committed = db_->committed("g", "t", 0);
+  ASSERT_TRUE(committed.ok() && committed->has_value());
+  EXPECT_EQ((*committed)->offset, 1) << "the commit in the callback went through";
+  EXPECT_TRUE(c->assignment().empty());
+}
+
 TEST_F(ConsumerTest, MembersShareThePartitionsAndTakeOverOnLeave) {
   std::vector<TopicPartition> revoked1;
   auto c1 = consumer({.group = "g", .on_revoked = [&](std::span<const TopicPartition> tps) {

@@ -54,7 +54,8 @@ struct ConsumerOptions {
   // the positions still committable; the consumer never returns records of
   // a partition after its revocation. With several members joining at once,
   // assigned may run more than once per move, each time with the partitions
-  // just taken.
+  // just taken. A callback may commit, seek, pause and look at positions;
+  // subscribe, unsubscribe, poll and close fail (invalid_argument) from it.
   std::function<void(std::span<const TopicPartition>)> on_assigned;
   std::function<void(std::span<const TopicPartition>)> on_revoked;
 };
@@ -76,9 +77,10 @@ class Consumer {
   ~Consumer();  // close(), errors lost
 
   // Joins the group subscribed to `topics` (replacing an earlier
-  // subscription). Topics that do not exist yet are picked up once
-  // created. Partitions are assigned during poll(), and the first time
-  // here. A bad or internal topic name fails before anything changes; a
+  // subscription), at most 28 of them. Topics that do not exist yet are
+  // picked up once created. Partitions are assigned during poll(), and the
+  // first time here. A bad or internal topic name, or too many topics,
+  // fails before anything changes; a
   // failure after that (the earlier subscription's auto-commit, no free
   // entry in the shared member table, or taking a partition: none without
   // a committed offset, say) leaves the consumer unsubscribed, holding no

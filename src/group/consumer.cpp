@@ -19,6 +19,7 @@
 
 #include <fmt/format.h>
 
+#include "coord/group_area.hpp"
 #include "coord/group_membership.hpp"
 #include "db/db_impl.hpp"
 #include "db/reader_impl.hpp"
@@ -70,6 +71,13 @@ class ConsumerImpl {
   };
 
   Status check_open() const;
+  // subscribe, unsubscribe, poll and close change what the consumer owns:
+  // from inside on_assigned/on_revoked they would do it again under the
+  // move being announced.
+  Status check_not_in_callback(std::string_view call) const;
+  // Runs a callback with in_callback_ set.
+  void announce(const std::function<void(std::span<const TopicPartition>)>& callback,
+                std::span<const TopicPartition> partitions);
   Status rebalance(bool force);
   // Records came: the next look is due kLook after the last.
   void note_activity();
@@ -105,6 +113,7 @@ class ConsumerImpl {
   Clock::time_point next_auto_commit_{};
   size_t first_ = 0;  // where the next poll starts, so every partition gets its turn
   bool closed_ = false;
+  bool in_callback_ = false;
 };
 
 Status ConsumerImpl::check_open() const {
@@ -112,8 +121,26 @@ Status ConsumerImpl::check_open() const {
   return Status::OK();
 }
 
+Status ConsumerImpl::check_not_in_callback(std::string_view call) const {
+  if (!in_callback_) return Status::OK();
+  return {Code::invalid_argument,
+          fmt::format("consumer of group '{}': {} cannot be called from on_assigned or on_revoked", options_.group, call)};
+}
+
+void ConsumerImpl::announce(const std::function<void(std::span<const TopicPartition>)>& callback,
+                            std::span<const TopicPartition> partitions) {
+  if (!callback || partitions.empty()) return;
+  in_callback_ = true;
+  struct Reset {
+    bool* flag;
+    ~Reset() { *flag = false; }
+  } reset{&in_callback_};
+  callback(partitions);
+}
+
 Status ConsumerImpl::subscribe(std::span<const std::string> topics) {
   RIVULET_TRY(check_open());
+  RIVULET_TRY(check_not_in_callback("subscribe"));
   std::vector<uint64_t> hashes;
   for (const std::string& t : topics) {
     RIVULET_TRY(meta::Catalog::validate_name(t));
@@ -124,6 +151,10 @@ Status ConsumerImpl::subscribe(std::span<const std::string> topics) {
     if (std::find(hashes.begin(), hashes.end(), h) == hashes.end()) hashes.push_back(h);
   }
   if (hashes.empty()) return {Code::invalid_argument, "subscribe needs at least one topic (or call unsubscribe)"};
+  if (hashes.size() > coord::kMaxSubscribedTopics) {
+    return {Code::invalid_argument, fmt::format("a member may subscribe to at most {} topics, not {}",
+                                                coord::kMaxSubscribedTopics, hashes.size())};
+  }
   RIVULET_TRY(unsubscribe());
   Result<std::unique_ptr<coord::GroupMembership>> joined =
       coord::GroupMembership::join(*impl_.shared(), options_.group, hashes);
@@ -141,6 +172,7 @@ Status ConsumerImpl::subscribe(std::span<const std::string> topics) {
 
 Status ConsumerImpl::unsubscribe() {
   RIVULET_TRY(check_open());
+  RIVULET_TRY(check_not_in_callback("unsubscribe"));
   if (!member_) return Status::OK();
   Status st = revoke(nullptr);
   awaiting_.clear();
@@ -200,7 +232,7 @@ Status ConsumerImpl::rebalance(bool force) {
     st = take(t.tp, t.topic_id, &taken);
     if (!st.ok()) break;
   }
-  if (!taken.empty() && options_.on_assigned) options_.on_assigned(taken);
+  announce(options_.on_assigned, taken);
   const bool changed = seen_epoch_ != epoch_before || owned_.size() != owned_before || !taken.empty() ||
                        !awaiting_.empty() || !st.ok();
   look_interval_ = changed ? kLook : std::min<std::chrono::milliseconds>(look_interval_ * 2, kIdleLook);
@@ -271,7 +303,7 @@ Status ConsumerImpl::revoke(const std::function<bool(const Owned&)>& drop) {
     if (!drop || drop(o)) revoked.push_back(o.tp);
   }
   if (revoked.empty()) return Status::OK();
-  if (options_.on_revoked) options_.on_revoked(revoked);
+  announce(options_.on_revoked, revoked);
   Status st;
   if (options_.enable_auto_commit) st = commit_positions([&](const Owned& o) { return !drop || drop(o); }, true);
   // Records handed out earlier point into readers about to go.
@@ -327,6 +359,7 @@ Status ConsumerImpl::commit_positions(const std::function<bool(const Owned&)>& w
 
 Result<std::span<const ConsumerRecord>> ConsumerImpl::poll(std::chrono::milliseconds timeout) {
   RIVULET_TRY(check_open());
+  RIVULET_TRY(check_not_in_callback("poll"));
   if (!member_) return Status(Code::invalid_argument, "poll before subscribe");
   records_.clear();
   // The last poll's records are released: so must be the segments a paused
@@ -458,6 +491,7 @@ Status ConsumerImpl::set_paused(std::span<const TopicPartition> partitions, bool
 
 Status ConsumerImpl::close() {
   if (closed_) return Status::OK();
+  RIVULET_TRY(check_not_in_callback("close"));
   Status st = unsubscribe();
   closed_ = true;
   return st;
