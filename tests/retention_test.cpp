@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "db/retention.hpp"
+#include "fault_env.hpp"
 #include "format/meta_record.hpp"
 #include "rivulet/rivulet.hpp"
 #include "test_util.hpp"
@@ -186,6 +187,28 @@ TEST(Retention, AlterAppliesAtOnceAndPersists) {
   EXPECT_EQ(config.retention_bytes, 0);
   EXPECT_EQ(config.partitions, 2);
   EXPECT_EQ(partition_info(*db, "t", 1).first_offset, 20);
+}
+
+// The retention an alter applies at once is a frame of its own, after the
+// config's: a full disk failing it must not report the committed alter as
+// failed (a caller would retry or give up on a change already made).
+TEST(Retention, AnAlterWhoseRetentionFailsToWriteIsStillCommitted) {
+  TempDir dir;
+  std::string path = dir.file("r.rvl");
+  testing::FaultEnv env;
+  auto db = open_db(path, {.env = &env});
+  ASSERT_TRUE(db->create_topic("t").ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(db->produce({.topic = "t", .value = value_of(i)}).ok());
+  TopicConfig config = db->describe_topic("t")->config;
+  config.retention_bytes = 0;
+  env.fail_at(env.ops() + 2, testing::Fault::enospc);  // the write after the config's
+  Status st = db->alter_topic("t", config);
+  EXPECT_TRUE(st.ok()) << st.to_string();
+  EXPECT_EQ(db->describe_topic("t")->config.retention_bytes, 0);
+  EXPECT_EQ(partition_info(*db, "t").first_offset, 0) << "the retention frame was not written";
+  // The next write applies it.
+  ASSERT_TRUE(db->produce({.topic = "t", .value = "next"}).ok());
+  EXPECT_EQ(partition_info(*db, "t").first_offset, 5);
 }
 
 TEST(Retention, DeleteRecordsMovesTheEarliestOffsetForwardOnly) {

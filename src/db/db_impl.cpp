@@ -1157,10 +1157,13 @@ Status DbImpl::apply_retention_locked() {
 }
 
 Status DbImpl::alter_topic(std::string_view name, const TopicConfig& config) {
-  // A shorter retention applies now, not at this handle's next write.
+  // A shorter retention applies now, not at this handle's next write. The
+  // config is written by then: retention failing here (a full disk) must not
+  // report the alter as failed. The next write tries again, and reports it.
   auto retain_now = [&] {
     next_retention_ = {};
-    return apply_retention_locked();
+    if (!apply_retention_locked().ok()) next_retention_ = {};
+    return Status::OK();
   };
   return commit_meta([&](format::MetaChange* change) {
     if (meta::Catalog::is_internal(name)) {
