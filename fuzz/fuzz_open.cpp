@@ -1,13 +1,17 @@
 // Fuzz target: the input is a whole Rivulet file. Opens it read-only, reads
-// every topic and partition, asks stat(), then runs `check` on it. Any
-// error Status is fine; a crash, hang, sanitizer report or leak is a bug.
+// every topic and partition, asks stat(), then runs `check` on it; a file
+// that opened and checked clean is then written to once (write_once). Any
+// error Status is fine; a crash, hang, sanitizer report, leak or lost
+// offset is a bug.
 #include <stdlib.h>
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "rivulet/rivulet.hpp"
 
@@ -86,6 +90,52 @@ void read_partition(rivulet::Db& db, const std::string& topic, int32_t partition
   (void)(*reader)->seek(rivulet::StartAt::latest());
 }
 
+// Each topic's partition count and next offsets.
+using Shape = std::map<std::string, std::vector<int64_t>>;
+
+Shape shape_of(rivulet::Db& db) {
+  Shape shape;
+  auto topics = db.list_topics();
+  if (!topics.ok()) return shape;
+  for (const rivulet::TopicInfo& t : *topics) {
+    for (const rivulet::PartitionInfo& p : t.partitions) shape[t.name].push_back(p.next_offset);
+  }
+  return shape;
+}
+
+// A file that opens and checks clean must take a write: a writer opening
+// it, creating a topic and producing, then closing, may fail with an error,
+// but must never lose a topic or offset the file had, nor leave a file that
+// no longer opens (a crafted segment-end frame or topic id once made the
+// next writer overwrite the log).
+void write_once(const std::string& path, const Shape& before) {
+  rivulet::OpenOptions options;
+  options.create_if_missing = false;
+  options.auto_create_topics = true;
+  options.sync = rivulet::Sync::off;
+  {
+    auto db = rivulet::Db::open(path, options);
+    if (!db.ok()) return;
+    (void)(*db)->produce({.topic = "fuzz-written", .key = "k", .value = "v"});
+    if (!before.empty()) (void)(*db)->produce({.topic = before.begin()->first, .value = "more", .partition = 0});
+    (*db)->close().ignore();
+  }
+  rivulet::OpenOptions read_only;
+  read_only.read_only = true;
+  read_only.create_if_missing = false;
+  auto db = rivulet::Db::open(path, read_only);
+  if (!db.ok()) __builtin_trap();  // it opened before the write
+  Shape after = shape_of(**db);
+  for (const auto& [name, offsets] : before) {
+    auto it = after.find(name);
+    if (it == after.end() || it->second.size() != offsets.size()) __builtin_trap();
+    for (size_t i = 0; i < offsets.size(); ++i) {
+      if (it->second[i] < offsets[i]) __builtin_trap();
+    }
+  }
+  (*db)->close().ignore();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -96,7 +146,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.read_only = true;
   options.create_if_missing = false;
   auto db = rivulet::Db::open(path, options);
+  Shape before;
   if (db.ok()) {
+    before = shape_of(**db);
     auto topics = (*db)->list_topics();
     if (topics.ok()) {
       // A small file can declare topics of 100000 partitions; reading a few
@@ -112,7 +164,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)(*db)->stat();
     (*db)->close().ignore();
   }
-  (void)rivulet::check_file(path);
+  auto report = rivulet::check_file(path);
+  if (db.ok() && report.ok() && report->ok) write_once(path, before);
   return 0;
 }
 
