@@ -5,16 +5,21 @@
 // table in it.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
+#include <future>
 #include <map>
 #include <mutex>
+#include <new>
 #include <set>
 #include <string>
 #include <thread>
@@ -204,6 +209,96 @@ TEST(Coordination, ACommitterKilledOnItsWayToAFrameIsNotWaitedForByLaterSyncs) {
   ASSERT_TRUE(mine->sync_through(2, [&] { ++syncs; return Status::OK(); }).ok());
   EXPECT_EQ(syncs, 1);
   EXPECT_EQ(mine->writers(), 0u) << "the dead committer is still counted";
+}
+
+// A shared file Env whose `on_lock` runs (once) before a non-waiting
+// exclusive lock of a slot byte, as a sync leader takes when it looks for
+// dead committers: a point inside sync_through where another handle can act.
+class SlotLockHookEnv final : public testing::ForwardingEnv {
+ public:
+  std::function<void()> on_lock;
+
+  Result<std::unique_ptr<io::SharedFile>> open_shared(const std::string& path, const std::string& like) override {
+    Result<std::unique_ptr<io::SharedFile>> f = base_->open_shared(path, like);
+    if (!f.ok()) return f.status();
+    return std::unique_ptr<io::SharedFile>(new File(this, std::move(f).value()));
+  }
+
+ private:
+  class File final : public io::SharedFile {
+   public:
+    File(SlotLockHookEnv* env, std::unique_ptr<io::SharedFile> base) : env_(env), base_(std::move(base)) {}
+    const std::string& path() const override { return base_->path(); }
+    Result<io::FileId> id() override { return base_->id(); }
+    Status lock(uint64_t byte, io::LockType type, bool wait) override {
+      if (byte >= io::kSlotLockBase && byte < io::kSlotLockBase + 1024 && type == io::LockType::exclusive && !wait && env_->on_lock) {
+        std::function<void()> hook = std::move(env_->on_lock);
+        env_->on_lock = nullptr;
+        hook();
+      }
+      return base_->lock(byte, type, wait);
+    }
+    Status unlock(uint64_t byte) override { return base_->unlock(byte); }
+    Result<bool> locked_by_other(uint64_t byte) override { return base_->locked_by_other(byte); }
+    Status reset(uint64_t size) override { return base_->reset(size); }
+    Result<uint64_t> size() override { return base_->size(); }
+    Result<std::unique_ptr<io::SharedMapping>> map(uint64_t length) override { return base_->map(length); }
+
+   private:
+    SlotLockHookEnv* env_;
+    std::unique_ptr<io::SharedFile> base_;
+  };
+};
+
+// A sync leader whose own frame another handle's fdatasync covered (at a
+// segment change, say) may skip its own only if that sync covered all it
+// then publishes durable and committed: here B syncs frames 2-3 inside A's
+// gather, then writes frame 4, and A must not call 4 durable unsynced.
+TEST(Coordination, ASyncLeaderSkipsItsFdatasyncOnlyIfEverythingItPublishesIsDurable) {
+  TempDir dir;
+  const std::string path = dir.file("a-shm");
+  SlotLockHookEnv hook_env;
+  Result<std::unique_ptr<SharedState>> attached = SharedState::attach(&hook_env, path, path, kLog);
+  ASSERT_TRUE(attached.ok()) << attached.status().to_string();
+  std::unique_ptr<SharedState> a = std::move(attached).value();
+  ASSERT_TRUE(a->publish_initial(1, 1).ok());
+  auto b = attach(path);
+  // A committer killed on its way to a frame: A's gather waits for it, then
+  // looks for dead committers (the hook).
+  killed_after(path, [](SharedState& theirs) {
+    theirs.begin_write();
+    return true;
+  });
+  bool took_over = false;
+  ASSERT_TRUE(a->lock_writer(&took_over).ok());
+  a->publish_written(2, false, {});
+  a->unlock_writer();
+
+  uint64_t covered = 1;  // the last frame some fdatasync covered
+  bool hooked = false;
+  hook_env.on_lock = [&] {
+    hooked = true;
+    bool t = false;
+    ASSERT_TRUE(b->lock_writer(&t).ok());
+    b->publish_written(3, false, {});
+    covered = 3;  // B's fdatasync
+    b->publish_durable(3);
+    b->publish_written(4, false, {});
+    b->unlock_writer();
+  };
+  auto sync_all = [&](SharedState& s) {
+    return [&] {
+      covered = std::max(covered, s.written_seq());
+      return Status::OK();
+    };
+  };
+  ASSERT_TRUE(a->sync_through(2, sync_all(*a)).ok());
+  ASSERT_TRUE(hooked) << "B did not act inside A's sync";
+  EXPECT_LE(a->durable_seq(), covered) << "frame 4 was published durable with no fdatasync after it was written";
+  EXPECT_LE(a->committed_seq(), covered) << "frame 4 was made visible before it was durable";
+  ASSERT_TRUE(b->sync_through(4, sync_all(*b)).ok());
+  EXPECT_EQ(covered, 4u) << "B's commit of frame 4 returned without an fdatasync";
+  EXPECT_EQ(a->committed_seq(), 4u);
 }
 
 // A reader killed while it sleeps (a consumer stopped with Ctrl-C) leaves

@@ -464,7 +464,10 @@ Status SharedState::sync_through(uint64_t seq, const std::function<Status()>& fd
       }
       // Everything written so far rides on this sync, ours included.
       uint64_t target = written_seq();
-      Status st = durable_seq() >= seq ? Status::OK() : fdatasync();
+      // Another handle's sync may have covered ours, but only one that
+      // covered the target lets us skip ours: frames written after it are
+      // not durable yet.
+      Status st = durable_seq() >= target ? Status::OK() : fdatasync();
       if (st.ok()) {
         advance(shared_->durable_seq, target);
         publish_committed(target);
