@@ -849,6 +849,43 @@ TEST(Coordination, AFrameWhoseCommitterDiedBeforeItsSyncReachesPollersThatNeverW
   EXPECT_EQ(got, std::vector<std::string>{"orphan"});
 }
 
+// A sync leader killed between publishing its frames durable and publishing
+// them committed leaves them durable but invisible; every rescue goes
+// through sync_through, which finds them durable: it must then publish them
+// committed. The leader's death is written into FILE-shm by hand (FORMAT.md's
+// offsets): durable = written, as its first publishing step leaves it.
+TEST(Coordination, FramesALeaderKilledAfterPublishingThemDurableBecomeVisible) {
+  TempDir dir;
+  const std::string path = dir.file("ev.rvl");
+  auto db = open_full_with_topic(path);
+  ASSERT_TRUE(db);
+  auto r = db->reader("t", 0);
+  ASSERT_TRUE(r.ok());
+  pid_t child = committer_held_at_its_sync(path, "orphan");  // leading the sync, inside its fdatasync
+  EXPECT_TRUE(values(**r).empty());
+
+  const std::string shm = std::filesystem::canonical(path).string() + "-shm";
+  int fd = ::open(shm.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  void* m = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ASSERT_NE(m, MAP_FAILED);
+  auto* words = static_cast<char*>(m);
+  auto* committed = reinterpret_cast<std::atomic<uint64_t>*>(words + 128);
+  auto* written = reinterpret_cast<std::atomic<uint64_t>*>(words + 144);
+  auto* durable = reinterpret_cast<std::atomic<uint64_t>*>(words + 192);
+  ASSERT_GT(written->load(), committed->load()) << "the child's frame is not pending";
+  durable->store(written->load());
+  kill_child(child);
+
+  std::vector<std::string> got;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (got.empty() && std::chrono::steady_clock::now() < until) got = values(**r, milliseconds(50));
+  EXPECT_EQ(got, std::vector<std::string>{"orphan"})
+      << "durable " << durable->load() << ", committed " << committed->load() << ", written " << written->load();
+  ::munmap(m, 4096);
+  ::close(fd);
+}
+
 // The same frame when its committer was the last handle: the next open
 // rebuilds the shared area from the file, where the frame is whole. Under
 // full it must not become visible before an fdatasync makes it durable.

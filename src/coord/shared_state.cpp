@@ -450,7 +450,12 @@ void SharedState::note_sync_failure(const Status& st) { sync_failure_.set(st).ig
 Status SharedState::sync_through(uint64_t seq, const std::function<Status()>& fdatasync) {
   Slot& mine = shared_->slots[slot_];
   for (;;) {
-    if (durable_seq() >= seq) return Status::OK();
+    if (uint64_t durable = durable_seq(); durable >= seq) {
+      // A leader killed between publishing durable and committed leaves
+      // durable frames invisible: finish its job (a no-op when done).
+      publish_committed(durable);
+      return Status::OK();
+    }
     if (Status failed = sync_failure_.get(); !failed.ok()) return failed;
     uint32_t epoch = shared_->sync_epoch.load();
     uint32_t leader = 0;
