@@ -904,6 +904,30 @@ TEST(Coordination, AFrameWhoseCommitterDiedBeforeItsSyncIsSyncedBeforeARebuildSh
   EXPECT_EQ(values(**r), std::vector<std::string>{"unsynced"});
 }
 
+// A frame does not say whether its writer ran under full: a rebuilder
+// under normal, or a read-only one (a consumer), syncs it first too.
+TEST(Coordination, AFrameWhoseCommitterDiedBeforeItsSyncIsSyncedWhateverTheRebuildersMode) {
+  for (bool read_only : {true, false}) {
+    TempDir dir;
+    const std::string path = dir.file("ev.rvl");
+    ASSERT_TRUE(open_full_with_topic(path));
+    kill_child(committer_held_at_its_sync(path, "unsynced"));
+
+    GatedEnv env;
+    OpenOptions options;
+    options.env = &env;
+    options.read_only = read_only;
+    options.sync = Sync::normal;
+    auto db = open_db(path, options);
+    ASSERT_TRUE(db);
+    EXPECT_GE(env.syncs(), 1) << (read_only ? "read-only" : "normal")
+                              << ": the rebuilt area shows the frame without syncing it";
+    auto r = db->reader("t", 0);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(values(**r), std::vector<std::string>{"unsynced"});
+  }
+}
+
 // Under full, a frame written but not yet durable is not visible, and
 // cleaning must not act on it: compacting an older value away because of a
 // newer one nobody can see yet left this handle's readers with neither

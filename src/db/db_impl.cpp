@@ -288,8 +288,11 @@ Status DbImpl::recover() {
   if (tail_.kind == log::TailInfo::Kind::corrupt) return {Code::corruption, tail_.detail, tail_.position};
   // Under full nothing is visible before it is durable, and that holds for
   // frames whose committer died between writing and syncing them too:
-  // rebuilding the area after a crash must not show them unsynced.
-  if (options_.sync == Sync::full && !options_.read_only && last_seq() > synced_seq_) {
+  // rebuilding the area after a crash must not show them unsynced, whatever
+  // this handle's own mode (a frame does not say its writer's). fdatasync
+  // works on a read-only descriptor; if it fails, the frames may never
+  // reach the disk, so the open fails rather than show them.
+  if (shared_ && last_seq() > synced_seq_) {
     RIVULET_TRY(file_->sync());
     synced_seq_ = last_seq();
   }
