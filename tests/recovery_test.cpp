@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +18,8 @@
 #include "format/frame.hpp"
 #include "format/record_batch.hpp"
 #include "format/record_decoder.hpp"
+#include "forwarding_env.hpp"
+#include "forwarding_file.hpp"
 #include "rivulet/rivulet.hpp"
 #include "test_util.hpp"
 #include "util/crc32c.hpp"
@@ -1185,6 +1188,100 @@ TEST(Recovery, TruncatedFileIsCorruption) {
   auto db = Db::open(path);
   ASSERT_FALSE(db.ok());
   EXPECT_EQ(db.status().code(), Code::corruption);
+}
+
+// An Env whose write of a new file's first blocks stops after the header
+// block and calls `after_header` (a write the kernel carries out page by
+// page, seen half done), then writes the rest.
+class SlowFirstBlocksEnv final : public testing::ForwardingEnv {
+ public:
+  std::function<void()> after_header;
+
+  Result<std::unique_ptr<io::File>> open(const std::string& path, io::OpenMode mode) override {
+    Result<std::unique_ptr<io::File>> f = base_->open(path, mode);
+    if (!f.ok()) return f.status();
+    return std::unique_ptr<io::File>(new File(this, std::move(f).value()));
+  }
+
+ private:
+  class File final : public testing::ForwardingFile {
+   public:
+    File(SlowFirstBlocksEnv* env, std::unique_ptr<io::File> f) : ForwardingFile(std::move(f)), env_(env) {}
+    Status write_at(uint64_t pos, std::span<const std::string_view> parts) override {
+      if (pos != 0 || parts.size() != 1 || parts[0].size() <= 4096) return ForwardingFile::write_at(pos, parts);
+      std::string_view head = parts[0].substr(0, 4096), rest = parts[0].substr(4096);
+      RIVULET_TRY(ForwardingFile::write_at(0, {&head, 1}));
+      env_->after_header();
+      return ForwardingFile::write_at(4096, {&rest, 1});
+    }
+
+   private:
+    SlowFirstBlocksEnv* env_;
+  };
+};
+
+// An empty file becomes a Rivulet file under the writer lock byte: a second
+// opener that finds its first blocks half written waits for them instead of
+// calling the file truncated.
+TEST(Recovery, ASecondOpenerOfAnEmptyFileWaitsForTheFirstToWriteItsFirstBlocks) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  write_all(path, "");
+  SlowFirstBlocksEnv env;
+  std::promise<void> half_written, release;
+  std::shared_future<void> go_on = release.get_future().share();
+  env.after_header = [&] {
+    half_written.set_value();
+    go_on.wait();
+  };
+  std::future<void> half = half_written.get_future();
+  auto first = std::async(std::launch::async, [&] {
+    OpenOptions options;
+    options.env = &env;
+    return Db::open(path, options).status();
+  });
+  ASSERT_EQ(half.wait_for(5s), std::future_status::ready);
+  // As another process: a description of its own.
+  auto second = std::async(std::launch::async, [&] { return Db::open(path).status(); });
+  bool waited = second.wait_for(300ms) == std::future_status::timeout;
+  release.set_value();
+  Status st2 = second.get();
+  Status st1 = first.get();
+  EXPECT_TRUE(st1.ok()) << st1.to_string();
+  EXPECT_TRUE(st2.ok()) << st2.to_string();
+  EXPECT_TRUE(waited) << "the second opener did not wait for the first blocks";
+}
+
+// An initialiser killed mid-write leaves a prefix of the first blocks: the
+// file is no Rivulet file yet (read-only), and the next writer initialises
+// it again rather than refuse it for ever.
+TEST(Recovery, AnEmptyFileWhoseInitialiserDiedMidWriteIsInitialisedAgain) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  write_all(path, "");
+  pid_t child = ::fork();
+  if (child == 0) {
+    SlowFirstBlocksEnv env;
+    env.after_header = [] { ::_exit(0); };
+    OpenOptions options;
+    options.env = &env;
+    Db::open(path, options).status().ignore();
+    ::_exit(1);
+  }
+  int status = testing::wait_child(child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child did not die mid-write";
+  ASSERT_EQ(read_all(path).size(), 4096u);
+
+  OpenOptions ro;
+  ro.read_only = true;
+  EXPECT_EQ(Db::open(path, ro).status().code(), Code::not_rivulet_file);
+  auto db = Db::open(path);
+  ASSERT_TRUE(db.ok()) << db.status().to_string();
+  ASSERT_TRUE((*db)->create_topic("t").ok());
+  ASSERT_TRUE((*db)->produce({.topic = "t", .value = "v"}).ok());
+  Result<CheckReport> report = check_file(path);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  EXPECT_TRUE(report->ok);
 }
 
 TEST(Recovery, AnEmptyFileBecomesARivuletFileAsInSqlite) {

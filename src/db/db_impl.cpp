@@ -172,32 +172,57 @@ Status DbImpl::create_file() {
   return st;
 }
 
+// What an initialiser killed mid-write leaves: whole pages (the kernel
+// copies a write page by page) of a prefix of the first blocks (the file
+// header, then the first superblock at kSuperblockPos[1]) and zeros. A file
+// that ever held more has a later superblock at kSuperblockPos[0].
+static bool left_by_initialiser(std::string_view b) {
+  if (b.size() % format::kBlockSize != 0) return false;
+  auto zero = [&](size_t from, size_t to) {
+    std::string_view part = b.substr(std::min(from, b.size()), to - from);
+    return std::all_of(part.begin(), part.end(), [](char c) { return c == 0; });
+  };
+  std::string_view magic(format::kFileMagic.data(), std::min(b.size(), format::kFileMagic.size()));
+  bool header = b.starts_with(magic) || zero(0, format::kFileHeaderSize);
+  return header && zero(format::kFileHeaderSize, format::kSuperblockPos[1]) &&
+         zero(format::kSuperblockPos[1] + format::kSuperblockSize, format::kFirstSegmentPos);
+}
+
 // An empty existing file becomes a new Rivulet file, as sqlite3 treats an
-// empty database file.
-Status DbImpl::init_empty_file() {
-  RIVULET_TRY(check_segment_size(options_.segment_size));
-  RIVULET_TRY(file_->lock(io::kWriterLockByte, io::LockType::exclusive, true));
-  Status st;
-  Result<uint64_t> size = file_->size();
-  if (!size.ok()) {
-    st = size.status();
-  } else if (*size == 0) {
-    std::string blocks = initial_blocks(options_.segment_size);
-    std::string_view part(blocks);
-    st = file_->write_at(0, {&part, 1});
-    if (st.ok()) st = file_->sync();
-  }
+// empty database file, under the writer lock byte: whoever finds the file
+// shorter than its first blocks waits for the one writing them, then looks
+// again. What a dead initialiser left is written again; anything else is
+// left for read_file_start to refuse.
+Status DbImpl::init_short_file() {
+  const bool ro = options_.read_only;
+  if (!ro) RIVULET_TRY(check_segment_size(options_.segment_size));
+  RIVULET_TRY(file_->lock(io::kWriterLockByte, ro ? io::LockType::shared : io::LockType::exclusive, true));
+  Status st = init_short_file_locked();
   file_->unlock(io::kWriterLockByte).ignore();
   return st;
+}
+
+Status DbImpl::init_short_file_locked() {
+  Result<uint64_t> size = file_->size();
+  if (!size.ok()) return size.status();
+  if (*size >= format::kFirstSegmentPos) return Status::OK();  // written meanwhile
+  std::string old(*size, '\0');
+  RIVULET_TRY(file_->read_at(0, old.data(), old.size()));
+  if (!left_by_initialiser(old)) return Status::OK();
+  if (options_.read_only) {
+    return {Code::not_rivulet_file, *size == 0 ? "empty file, not a Rivulet file yet"
+                                               : "its first blocks are half-written, not a Rivulet file yet"};
+  }
+  std::string blocks = initial_blocks(options_.segment_size);
+  std::string_view part(blocks);
+  RIVULET_TRY(file_->write_at(0, {&part, 1}));
+  return file_->sync();
 }
 
 Status DbImpl::load() {
   Result<uint64_t> size = file_->size();
   if (!size.ok()) return size.status();
-  if (*size == 0) {
-    if (options_.read_only) return {Code::not_rivulet_file, "empty file, not a Rivulet file yet"};
-    RIVULET_TRY(init_empty_file());
-  }
+  if (*size < format::kFirstSegmentPos) RIVULET_TRY(init_short_file());
   boot_tag_ = env_->boot_tag();
   Result<log::FileStart> start = log::read_file_start(*file_, boot_tag_);
   if (!start.ok()) return start.status();

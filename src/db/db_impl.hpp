@@ -113,7 +113,8 @@ class DbImpl {
   DbImpl(std::string path, const OpenOptions& options);
   Status open_file();
   Status create_file();
-  Status init_empty_file();
+  Status init_short_file();
+  Status init_short_file_locked();
   Status load();
   Status attach_shared();
   Status recover();
