@@ -5,13 +5,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <future>
+#include <mutex>
 #include <string>
 #include <thread>
 
 #include <gtest/gtest.h>
 
+#include "forwarding_env.hpp"
+#include "forwarding_file.hpp"
 #include "rivulet/rivulet.hpp"
 #include "test_util.hpp"
 
@@ -86,13 +92,119 @@ TEST(Fork, AMemberKilledWhileItsForkedChildLivesLosesItsPartitions) {
   ::kill(idle, SIGKILL);  // not our child: the init process reaps it
 }
 
-// Exit codes of the child in the next test: which check failed.
+// Exit codes of the children below: which check failed.
 enum ChildFailure {
   kViewChanged = 10,
   kProduceNotRefused,
   kPollNotRefused,
   kCloseFailed,
+  kHung,
 };
+
+// An Env whose file writes wait while the gate is closed: a commit held
+// in the middle, its thread leading the handle's commit queue and holding
+// its mutexes.
+class WriteGateEnv final : public testing::ForwardingEnv {
+ public:
+  Result<std::unique_ptr<io::File>> open(const std::string& path, io::OpenMode mode) override {
+    Result<std::unique_ptr<io::File>> f = base_->open(path, mode);
+    if (!f.ok()) return f.status();
+    return std::unique_ptr<io::File>(new File(this, std::move(f).value()));
+  }
+  void close_gate() {
+    std::lock_guard lock(mu_);
+    open_ = false;
+  }
+  void open_gate() {
+    {
+      std::lock_guard lock(mu_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  bool someone_waits() const { return waiting_.load() != 0; }
+
+ private:
+  class File final : public testing::ForwardingFile {
+   public:
+    File(WriteGateEnv* env, std::unique_ptr<io::File> f) : ForwardingFile(std::move(f)), env_(env) {}
+    Status write_at(uint64_t pos, std::span<const std::string_view> parts) override {
+      {
+        std::unique_lock lock(env_->mu_);
+        env_->waiting_.fetch_add(1);
+        env_->cv_.wait(lock, [&] { return env_->open_; });
+        env_->waiting_.fetch_sub(1);
+      }
+      return ForwardingFile::write_at(pos, parts);
+    }
+
+   private:
+    WriteGateEnv* env_;
+  };
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = true;
+  std::atomic<int> waiting_{0};
+};
+
+// Forks while a parent thread is mid-commit on `db` (its write held at the
+// gate) and runs `in_child` in the child, which must finish within 2 s:
+// the child's copy of the handle says a commit is being led, by a thread
+// the child does not have. Returns the child's exit status.
+template <typename F>
+int fork_while_committing(WriteGateEnv& env, Db& db, F in_child) {
+  env.close_gate();
+  std::thread parent_commit([&] { EXPECT_TRUE(db.produce({.topic = "t", .value = "parent"}).ok()); });
+  while (!env.someone_waits()) std::this_thread::sleep_for(1ms);
+  pid_t child = ::fork();
+  if (child == 0) {
+    auto done = std::async(std::launch::async, in_child);
+    ::_exit(done.wait_for(2s) == std::future_status::ready ? done.get() : kHung);
+  }
+  int status = wait_child(child);
+  env.open_gate();
+  parent_commit.join();
+  return status;
+}
+
+std::unique_ptr<Db> open_gated_with_topic(WriteGateEnv& env, const std::string& path) {
+  OpenOptions options;
+  options.env = &env;
+  auto db = Db::open(path, options);
+  EXPECT_TRUE(db.ok()) << db.status().to_string();
+  if (!db.ok()) return nullptr;
+  EXPECT_TRUE((*db)->create_topic("t").ok());
+  return std::move(db).value();
+}
+
+TEST(Fork, ACommitInTheChildIsRefusedWhileAParentThreadWasCommitting) {
+  TempDir dir;
+  WriteGateEnv env;
+  auto db = open_gated_with_topic(env, dir.file("f.rvl"));
+  ASSERT_TRUE(db);
+  int status = fork_while_committing(env, *db, [&] {
+    Status st = db->produce({.topic = "t", .value = "child"}).status();
+    return !st.ok() && st.message().find("fork") != std::string::npos ? 0 : kProduceNotRefused;
+  });
+  ASSERT_TRUE(WIFEXITED(status)) << "child status " << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << (WEXITSTATUS(status) == kHung ? "the child's commit hung" : "not refused");
+}
+
+TEST(Fork, DestroyingTheHandleInTheChildWhileAParentThreadWasCommittingDoesNotHang) {
+  TempDir dir;
+  WriteGateEnv env;
+  auto db = open_gated_with_topic(env, dir.file("f.rvl"));
+  ASSERT_TRUE(db);
+  auto r = db->reader("t", 0);
+  ASSERT_TRUE(r.ok());
+  int status = fork_while_committing(env, *db, [&] {
+    r->reset();
+    db.reset();
+    return 0;
+  });
+  ASSERT_TRUE(WIFEXITED(status)) << "child status " << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "destroying the inherited handle in the child hung";
+}
 
 // A child uses the handle it inherited: its views of records read before
 // the fork stay readable, every use is refused with an error naming fork(),

@@ -9,7 +9,12 @@
 namespace rivulet {
 
 Db::Db(std::unique_ptr<DbImpl> impl) : impl_(std::move(impl)) {}
-Db::~Db() = default;
+Db::~Db() {
+  // In a child forked after open, a parent thread may have been changing
+  // the handle (holding its mutexes) at fork(): its memory cannot be freed
+  // safely there, so it is left as it is.
+  if (impl_ && impl_->inherited()) (void)impl_.release();
+}
 
 Result<std::unique_ptr<Db>> Db::open(const std::string& path, const OpenOptions& options) {
   Result<std::unique_ptr<DbImpl>> impl = DbImpl::open(path, options);

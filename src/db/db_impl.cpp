@@ -1015,6 +1015,9 @@ Status DbImpl::write_frame_locked(std::span<const format::OutgoingBatch> batches
 }
 
 Status DbImpl::write_locked(const std::function<Status()>& locked) {
+  // Before the queue: a parent thread leading a commit at fork() left the
+  // child's copy of the queue saying a leader is writing.
+  if (inherited()) [[unlikely]] return inherited_error();
   uint64_t last_written = 0;
   return commits_.run(
       locked, [&](db::CommitQueue::Group group) { last_written = write_group(group); },
@@ -1503,14 +1506,18 @@ Result<std::unique_ptr<ReaderImpl>> DbImpl::reader(std::string_view topic, int32
 
 Status DbImpl::close() {
   if (closed_) return Status::OK();
-  // In a child forked after open, only this process's memory is let go:
-  // the file and the shared area are the parent's (and inert here, see
-  // io/fork_guard.hpp).
-  const bool forked = inherited();
+  if (inherited()) {
+    // A child forked after open: the file and the shared area are the
+    // parent's (and inert here, see io/fork_guard.hpp), and a parent
+    // thread may have held any of this handle's mutexes at fork(), in this
+    // copy for ever. Touch nothing; Db's destructor leaks the rest.
+    closed_ = true;
+    return Status::OK();
+  }
   Status st;
   {
     std::lock_guard write(write_mu_);
-    if (!forked && !options_.read_only && !failure_.failed() && shared_ &&
+    if (!options_.read_only && !failure_.failed() && shared_ &&
         header_.format_version >= format::kOldestWritableVersion) {
       // A checkpoint keeps the next open short. Otherwise, record how far
       // the log is durable, so that later damage before this point is
@@ -1531,7 +1538,7 @@ Status DbImpl::close() {
         shared_->unlock_writer();
       }
     }
-    if (st.ok() && !forked && !options_.read_only && !failure_.failed()) st = check_still_named();
+    if (st.ok() && !options_.read_only && !failure_.failed()) st = check_still_named();
     closed_ = true;
   }
   marks_.attach(nullptr);

@@ -80,6 +80,9 @@ class DbImpl {
   log::FileMap& file_map() { return *map_; }
   const std::string& path() const { return path_; }
   ReadMarks& read_marks() { return marks_; }
+  // Whether this process is a child forked after the handle opened (every
+  // call then fails with inherited_error()).
+  bool inherited() const { return fork_generation_ != io::fork_guard::generation(); }
   // Changes whenever more of the log becomes visible to readers: of any
   // partition, or (with a channel from wake_channel) at least whenever it
   // does of the partitions of that channel.
@@ -129,9 +132,6 @@ class DbImpl {
   void make_visible_locked(uint64_t seq);
   uint64_t last_seq() const { return head_.next_seq - 1; }
   Status check_writable();
-  // Whether this process is a child forked after the handle opened, and
-  // the error every call then returns.
-  bool inherited() const { return fork_generation_ != io::fork_guard::generation(); }
   Status inherited_error() const;
   Status fail(Status st);
   // Fails if the path no longer names the file this handle has open.

@@ -221,7 +221,10 @@ bool ReaderImpl::ready_locked() const {
   return next_offset_ < p.first_offset || next_offset_ < p.visible_end;
 }
 
-ReaderImpl::~ReaderImpl() { db_->read_marks().clear(mark_); }
+ReaderImpl::~ReaderImpl() {
+  // In a forked child the marks' mutex may be held for ever (Db::~Db).
+  if (!db_->inherited()) db_->read_marks().clear(mark_);
+}
 
 uint32_t ReaderImpl::wake_channel() const { return DbImpl::wake_channel(topic_id_, partition_); }
 
