@@ -301,6 +301,28 @@ TEST(Coordination, ASyncLeaderSkipsItsFdatasyncOnlyIfEverythingItPublishesIsDura
   EXPECT_EQ(a->committed_seq(), 4u);
 }
 
+// A sync leader whose fdatasync throws (out of memory) and that lives on
+// still counts as alive: it must give up the role, or every later sync
+// waits for it for ever.
+TEST(Coordination, ASyncLeaderThatThrowsGivesUpTheRole) {
+  TempDir dir;
+  const std::string path = dir.file("a-shm");
+  auto a = attach(path);
+  ASSERT_TRUE(a->publish_initial(1, 1).ok());
+  auto b = attach(path);
+  bool took_over = false;
+  ASSERT_TRUE(a->lock_writer(&took_over).ok());
+  a->publish_written(2, false, {});
+  a->unlock_writer();
+  EXPECT_THROW(a->sync_through(2, []() -> Status { throw std::bad_alloc(); }).ignore(), std::bad_alloc);
+  auto synced = std::async(std::launch::async, [&] { return b->sync_through(2, [] { return Status::OK(); }); });
+  bool ready = synced.wait_for(std::chrono::seconds(2)) == std::future_status::ready;
+  EXPECT_TRUE(ready) << "the role stayed with A, which lives on";
+  if (!ready) a.reset();  // A gone: B takes the role over
+  EXPECT_TRUE(synced.get().ok());
+  EXPECT_EQ(b->committed_seq(), 2u);
+}
+
 // A reader killed while it sleeps (a consumer stopped with Ctrl-C) leaves
 // its count on the channel it slept on: a child of `path`'s area, killed so.
 void kill_asleep(const std::string& path, SharedState& mine, uint32_t channel) {

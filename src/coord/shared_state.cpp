@@ -460,28 +460,42 @@ Status SharedState::sync_through(uint64_t seq, const std::function<Status()>& fd
     uint32_t epoch = shared_->sync_epoch.load();
     uint32_t leader = 0;
     if (shared_->sync_leader.compare_exchange_strong(leader, token())) {
-      // Committers about to write would miss this sync by microseconds and
-      // pay a whole one of their own: let them write first, briefly.
-      Clock::time_point stop = Clock::now() + kGatherWriters;
-      while (shared_->writers.load() != 0 && Clock::now() < stop) std::this_thread::yield();
-      if (shared_->writers.load() != 0) {
-        clear_dead_shares(&next_dead_writer_look_, [&](uint32_t slot) { return shared_->slots[slot].writing.load() != 0; });
+      Status st;
+      int woken = -1;
+      {
+        // The role is given up however this ends: a leader that lives on
+        // after an exception (out of memory) counts as alive, and would
+        // hold it for ever.
+        struct GiveUpRole {
+          Layout* shared;
+          int* woken;
+          ~GiveUpRole() {
+            shared->sync_leader.store(0);
+            shared->sync_epoch.fetch_add(1);
+            if (shared->sync_waiters.load() != 0) *woken = futex_wake(&shared->sync_epoch, INT_MAX);
+          }
+        } give_up{shared_, &woken};
+        // Committers about to write would miss this sync by microseconds and
+        // pay a whole one of their own: let them write first, briefly.
+        Clock::time_point stop = Clock::now() + kGatherWriters;
+        while (shared_->writers.load() != 0 && Clock::now() < stop) std::this_thread::yield();
+        if (shared_->writers.load() != 0) {
+          clear_dead_shares(&next_dead_writer_look_, [&](uint32_t slot) { return shared_->slots[slot].writing.load() != 0; });
+        }
+        // Everything written so far rides on this sync, ours included.
+        uint64_t target = written_seq();
+        // Another handle's sync may have covered ours, but only one that
+        // covered the target lets us skip ours: frames written after it are
+        // not durable yet.
+        st = durable_seq() >= target ? Status::OK() : fdatasync();
+        if (st.ok()) {
+          advance(shared_->durable_seq, target);
+          publish_committed(target);
+        } else {
+          note_sync_failure(st);  // before the waiters wake: none may retry
+        }
       }
-      // Everything written so far rides on this sync, ours included.
-      uint64_t target = written_seq();
-      // Another handle's sync may have covered ours, but only one that
-      // covered the target lets us skip ours: frames written after it are
-      // not durable yet.
-      Status st = durable_seq() >= target ? Status::OK() : fdatasync();
-      if (st.ok()) {
-        advance(shared_->durable_seq, target);
-        publish_committed(target);
-      } else {
-        note_sync_failure(st);  // before the waiters wake: none may retry
-      }
-      shared_->sync_leader.store(0);
-      shared_->sync_epoch.fetch_add(1);
-      if (shared_->sync_waiters.load() != 0 && futex_wake(&shared_->sync_epoch, INT_MAX) == 0) {
+      if (woken == 0) {
         clear_dead_shares(&next_dead_waiter_look_,
                           [&](uint32_t slot) { return shared_->slots[slot].sync_waiting.load() != 0; });
       }

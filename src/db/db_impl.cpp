@@ -1019,12 +1019,30 @@ Status DbImpl::write_locked(const std::function<Status()>& locked) {
   // child's copy of the queue saying a leader is writing.
   if (inherited()) [[unlikely]] return inherited_error();
   uint64_t last_written = 0;
-  return commits_.run(
-      locked, [&](db::CommitQueue::Group group) { last_written = write_group(group); },
-      [&](db::CommitQueue::Group group) {
-        if (options_.sync == Sync::full) sync_group(group, last_written);
-      });
+  try {
+    return commits_.run(
+        locked, [&](db::CommitQueue::Group group) { last_written = write_group(group); },
+        [&](db::CommitQueue::Group group) {
+          if (options_.sync == Sync::full) sync_group(group, last_written);
+        });
+  } catch (const std::exception& e) {
+    // Out of memory midway: the locks are released on the way out, but
+    // what this handle knows of the log may be half updated.
+    return fail({Code::io_error, fmt::format("{} while committing; the commit may or may not be in the file", e.what())});
+  } catch (...) {
+    return fail({Code::io_error, "an exception while committing; the commit may or may not be in the file"});
+  }
 }
+
+namespace {
+// Releases the writer lock however its scope ends: a holder that lives on
+// after an exception (out of memory) would otherwise keep it for ever, as
+// it counts as alive.
+struct WriterLockGuard {
+  coord::SharedState* shared;
+  ~WriterLockGuard() { shared->unlock_writer(); }
+};
+}  // namespace
 
 uint64_t DbImpl::write_group(db::CommitQueue::Group group) {
   auto fail_all = [&](const Status& st) {
@@ -1050,6 +1068,7 @@ uint64_t DbImpl::write_group(db::CommitQueue::Group group) {
   bool took_over = false;  // a dead holder's half frame, if any, is overwritten
   st = shared_->lock_writer(&took_over);
   if (!st.ok()) return fail_all(st);
+  WriterLockGuard unlock{shared_.get()};
   uint64_t last_written = 0;
   {
     std::unique_lock follow(follow_mu_);
@@ -1066,7 +1085,6 @@ uint64_t DbImpl::write_group(db::CommitQueue::Group group) {
     }
     last_written = last_seq();
   }
-  shared_->unlock_writer();
   return last_written;
 }
 
@@ -1525,7 +1543,8 @@ Status DbImpl::close() {
       bool took_over = false;
       st = shared_->lock_writer(&took_over);
       if (st.ok()) {
-        {
+        WriterLockGuard unlock{shared_.get()};
+        try {
           std::unique_lock follow(follow_mu_);
           st = catch_up_locked();
           if (st.ok()) st = maybe_checkpoint_locked(std::min(kCheckpointAtClose, options_.checkpoint_bytes),
@@ -1534,8 +1553,9 @@ Status DbImpl::close() {
               (last_seq() > superblock_.durable_seq || superblock_.unsynced_boot != 0)) {
             st = update_superblock_locked(last_seq());
           }
+        } catch (const std::exception& e) {
+          st = {Code::io_error, fmt::format("{}: {} while closing", path_, e.what())};
         }
-        shared_->unlock_writer();
       }
     }
     if (st.ok() && !options_.read_only && !failure_.failed()) st = check_still_named();
