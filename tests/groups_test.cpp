@@ -53,6 +53,53 @@ TEST(Groups, CommittedOffsetsSurviveReopenAndTheLatestCounts) {
   EXPECT_EQ(db->produce({.topic = "__rivulet_offsets", .value = "x"}).status().code(), Code::invalid_argument);
 }
 
+// delete_topic("__rivulet_offsets") wrote its frame, which applying then
+// refused as corruption: the handle stopped and the file never opened
+// again. No admin call may write a change of an internal topic; the file
+// opens after them with its offsets.
+TEST(Groups, NoAdminCallChangesTheInternalTopics) {
+  TempDir dir;
+  const std::string path = dir.file("g.rvl");
+  {
+    auto db = open_db(path);
+    ASSERT_TRUE(db->create_topic("t").ok());
+    ASSERT_TRUE(db->produce({.topic = "t", .value = "v"}).ok());
+    const OffsetCommit c{.topic = "t", .partition = 0, .offset = 1};
+    ASSERT_TRUE(db->commit_offsets("g", {&c, 1}).ok());
+    for (const char* name : {"__rivulet_offsets", "__rivulet_meta"}) {
+      SCOPED_TRACE(name);
+      Status deleted = db->delete_topic(name);
+      EXPECT_EQ(deleted.code(), Code::invalid_argument) << deleted.to_string();
+      EXPECT_EQ(db->create_topic(name).code(), Code::invalid_argument);
+      EXPECT_EQ(db->alter_topic(name, {}).code(), Code::invalid_argument);
+      EXPECT_FALSE(db->delete_records(name, 0, 0).ok());
+    }
+    Status after = db->produce({.topic = "t", .value = "w"}).status();
+    EXPECT_TRUE(after.ok()) << after.to_string();
+  }
+  auto again = open_db(path);
+  ASSERT_TRUE(again) << "the file no longer opens";
+  auto committed = again->committed("g", "t", 0);
+  ASSERT_TRUE(committed.ok()) << committed.status().to_string();
+  ASSERT_TRUE(committed->has_value());
+  EXPECT_EQ((*committed)->offset, 1);
+}
+
+// Its records are the file's own encoding of group offsets: hidden from
+// describe_topic and reader() as from list_topics, as the metadata topic is.
+TEST(Groups, TheOffsetsTopicCannotBeDescribedOrRead) {
+  TempDir dir;
+  auto db = open_db(dir.file("g.rvl"));
+  ASSERT_TRUE(db->create_topic("t").ok());
+  const OffsetCommit c{.topic = "t", .partition = 0, .offset = 0};
+  ASSERT_TRUE(db->commit_offsets("g", {&c, 1}).ok());
+  for (const char* name : {"__rivulet_offsets", "__rivulet_meta"}) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(db->describe_topic(name).status().code(), Code::not_found);
+    EXPECT_EQ(db->reader(name, 0).status().code(), Code::not_found);
+  }
+}
+
 TEST(Groups, BadCommitsAreRefusedClearly) {
   TempDir dir;
   auto db = open_db(dir.file("g.rvl"));

@@ -1272,6 +1272,11 @@ Status DbImpl::create_topic(std::string_view name, const TopicConfig& config) {
 
 Status DbImpl::delete_topic(std::string_view name) {
   return commit_meta([&](format::MetaChange* change) {
+    // Replay refuses the deletion of the offsets topic as corruption: the
+    // frame must never be written.
+    if (meta::Catalog::is_internal(name)) {
+      return Status(Code::invalid_argument, fmt::format("topic '{}' is internal: it cannot be deleted", name));
+    }
     const meta::TopicState* t = catalog_.find(name);
     if (!t) return Status(Code::not_found, fmt::format("unknown topic '{}'", name));
     change->kind = format::MetaChange::Kind::topic_delete;
@@ -1461,7 +1466,8 @@ Result<std::vector<TopicInfo>> DbImpl::list_topics() {
 Result<TopicInfo> DbImpl::describe_topic(std::string_view name) {
   RIVULET_TRY(refresh());
   std::shared_lock state(state_mu_);
-  const meta::TopicState* t = catalog_.find(name);
+  // Internal topics are hidden, as from list_topics.
+  const meta::TopicState* t = meta::Catalog::is_internal(name) ? nullptr : catalog_.find(name);
   if (!t) return Status(Code::not_found, fmt::format("{}: unknown topic '{}'", path_, name));
   return describe(*t);
 }
@@ -1509,7 +1515,8 @@ Result<std::unique_ptr<ReaderImpl>> DbImpl::reader(std::string_view topic, int32
   uint32_t id;
   {
     std::shared_lock state(state_mu_);
-    const meta::TopicState* t = catalog_.find(topic);
+    // The offsets topic holds the file's private encoding of group offsets.
+    const meta::TopicState* t = meta::Catalog::is_internal(topic) ? nullptr : catalog_.find(topic);
     if (!t) return Status(Code::not_found, fmt::format("{}: unknown topic '{}'", path_, topic));
     if (partition < 0 || static_cast<size_t>(partition) >= t->partitions.size()) {
       return Status(Code::out_of_range, fmt::format("{}: topic '{}' has no partition {} (it has {})", path_,
