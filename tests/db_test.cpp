@@ -300,6 +300,61 @@ TEST(Db, LogAppendTimeTopicsStampTheCommitTime) {
   EXPECT_EQ((*recs)[0].timestamp_type, TimestampType::log_append_time);
 }
 
+// The timestamp type is the topic's at the commit, not as the producing
+// handle last saw it: a producer that missed another handle's switch to
+// LogAppendTime stored its own timestamp (here from 1970), and retention
+// then dropped the record just produced. Switched back, producer times count.
+TEST(Db, TheTimestampTypeIsTheTopicsAtTheCommit) {
+  TempDir dir;
+  const std::string path = dir.file("a.rvl");
+  auto admin = open_db(path);
+  auto producer = open_db(path);
+  ASSERT_TRUE(admin && producer);
+  TopicConfig config;
+  ASSERT_TRUE(admin->create_topic("t", config).ok());
+  // The producer knows the topic (a CreateTime record from 1970, which the
+  // retention set below drops, rightly).
+  ASSERT_TRUE(producer->produce({.topic = "t", .value = "first", .timestamp_ms = 1000}).ok());
+  config.timestamp_type = TimestampType::log_append_time;
+  config.retention_ms = 86400000;
+  ASSERT_TRUE(admin->alter_topic("t", config).ok());
+
+  const int64_t before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+  auto landed = producer->produce({.topic = "t", .value = "second", .timestamp_ms = 1000});
+  ASSERT_TRUE(landed.ok()) << landed.status().to_string();
+  EXPECT_GE(landed->timestamp_ms, before) << "Appended says the record is from " << landed->timestamp_ms;
+  {
+    auto r = admin->reader("t", 0, StartAt::offset(landed->offset));
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    auto got = (*r)->poll(0ms);
+    ASSERT_TRUE(got.ok() && got->size() == 1);
+    EXPECT_EQ((*got)[0].timestamp_ms, landed->timestamp_ms);
+    EXPECT_EQ((*got)[0].timestamp_type, TimestampType::log_append_time);
+  }
+  // The next retention pass (at most once a second per handle) runs at a commit.
+  std::this_thread::sleep_for(1100ms);
+  ASSERT_TRUE(producer->produce({.topic = "t", .value = "third"}).ok());
+  auto info = admin->describe_topic("t");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->partitions[0].first_offset, landed->offset) << "retention dropped the record just produced";
+
+  // And back: a batch filled while the topic was LogAppendTime keeps the
+  // producer's time once it is CreateTime again.
+  WriteBatch batch(*producer);
+  ASSERT_TRUE(batch.add({.topic = "t", .value = "fourth", .timestamp_ms = before + 5}).ok());
+  config.timestamp_type = TimestampType::create_time;
+  ASSERT_TRUE(admin->alter_topic("t", config).ok());
+  ASSERT_TRUE(producer->commit(batch).ok());
+  EXPECT_EQ(batch.appended(0).timestamp_ms, before + 5);
+  auto r = admin->reader("t", 0, StartAt::offset(batch.appended(0).offset));
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  auto got = (*r)->poll(0ms);
+  ASSERT_TRUE(got.ok() && got->size() == 1);
+  EXPECT_EQ((*got)[0].timestamp_ms, before + 5);
+  EXPECT_EQ((*got)[0].timestamp_type, TimestampType::create_time);
+}
+
 TEST(Db, OversizedRecordsAreRefused) {
   TempDir dir;
   auto db = open_db(dir.file("a.rvl"));

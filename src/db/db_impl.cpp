@@ -1121,6 +1121,9 @@ Status DbImpl::commit(WriteBatch::Rep& batch) {
         }
         p.base_offset = t->partitions[static_cast<size_t>(p.partition)].next_offset;
         RIVULET_TRY(offsets_left(t->name, p.partition, p.base_offset, p.builder.count()));
+        // As the topic is now: add() may have seen it before another handle
+        // changed its timestamp type.
+        p.log_append_time = t->config.timestamp_type == TimestampType::log_append_time;
         if (p.log_append_time && append_time < 0) append_time = now_ms();
         std::string_view bytes = p.builder.finish(p.base_offset, p.log_append_time ? append_time : -1);
         out.push_back({p.topic_id, static_cast<uint32_t>(p.partition), bytes});

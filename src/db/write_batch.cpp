@@ -134,13 +134,14 @@ Status WriteBatch::add(const ProducerRecord& record) {
     partition = static_cast<int32_t>(t.round_robin->fetch_add(1, std::memory_order_relaxed) %
                                      static_cast<uint32_t>(t.partitions));
   }
-  bool append_time = t.config.timestamp_type == TimestampType::log_append_time;
+  // The producer's time even for a LogAppendTime topic: the commit decides
+  // by the topic's config then, which another handle may have changed.
   // Not value_or(now_ms()): that would read the clock for every record.
-  int64_t ts = append_time ? 0 : record.timestamp_ms ? *record.timestamp_ms : now_ms();
+  int64_t ts = record.timestamp_ms ? *record.timestamp_ms : now_ms();
 
   Rep::Part* part = r.find_part(t.id, partition);
   bool new_part = part == nullptr;
-  if (new_part) part = &r.add_part(t.id, partition, append_time);
+  if (new_part) part = &r.add_part(t.id, partition, t.config.timestamp_type == TimestampType::log_append_time);
   uint32_t index = part->builder.count();
   size_t size = part->builder.add(record.key, record.value, record.headers, ts, t.config.max_message_bytes);
   if (size > t.config.max_message_bytes) {

@@ -21,7 +21,7 @@ struct WriteBatch::Rep {
   struct Part {
     uint32_t topic_id = 0;
     int32_t partition = 0;
-    bool log_append_time = false;
+    bool log_append_time = false;  // as the topic was at the last commit
     format::BatchBuilder builder;
     int64_t base_offset = -1;  // set by a successful commit
   };
