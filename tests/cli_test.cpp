@@ -610,6 +610,28 @@ TEST_F(CliTest, LargeLinesReadFromAFileAreCommittedInPiecesThatFit) {
   EXPECT_EQ(topic["partitions"][0]["next_offset"], 700);
 }
 
+// In a file of small segments, lines arriving at once fill a batch past
+// what one commit holds: add() refuses the next record, and produce
+// commits the batch and goes on (the whole commit used to be refused).
+TEST_F(CliTest, LinesAreCommittedInPiecesThatFitASmallSegment) {
+  {
+    rivulet::OpenOptions o;
+    o.segment_size = 64 * 1024;
+    auto db = Db::open(path("f.rvl"), o);
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    ASSERT_TRUE((*db)->create_topic("t").ok());
+  }
+  std::string input;
+  for (int i = 0; i < 200; ++i) input += std::string(1000, 'x') + "\n";
+  write_file("lines.txt", input);  // all ready at once, unlike a pipe
+  std::string cmd = "cd '" + dir_.path() + "' && '" RIVULET_CLI_PATH "' f.rvl produce t --sync off <lines.txt 2>err.txt";
+  int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << read_file("err.txt");
+  json topic = json::parse(ok({"f.rvl", "topic", "describe", "t", "--json"}));
+  EXPECT_EQ(topic["partitions"][0]["next_offset"], 200);
+}
+
 // A line longer than any record of the topic is refused once that much is
 // read, not after reading all of a stray binary file into memory; the
 // lines before it are committed.

@@ -1,6 +1,7 @@
 // The engine through the public API: topics, producing, reading, partition
 // choice, atomic batches, reopen.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <map>
 #include <thread>
@@ -268,6 +269,25 @@ TEST(Db, BatchCommitsAcrossTopicsAndPartitions) {
   EXPECT_EQ(stats->frames, 3u) << "two topic creations and one commit";
 }
 
+// A frame counts its batches in 16 bits: add() refuses a record for a
+// 65536th partition, naming the file, and the batch stays committable.
+TEST(Db, ABatchHoldsRecordsForAtMost65535Partitions) {
+  TempDir dir;
+  const std::string path = dir.file("a.rvl");
+  auto db = open_db(path);
+  ASSERT_TRUE(db->create_topic("t", {.partitions = 65536}).ok());
+  WriteBatch batch(*db);
+  for (int32_t p = 0; p < 65535; ++p) ASSERT_TRUE(batch.add({.topic = "t", .value = "v", .partition = p}).ok()) << p;
+  ASSERT_TRUE(batch.add({.topic = "t", .value = "again", .partition = 7}).ok()) << "a partition it has";
+  Status st = batch.add({.topic = "t", .value = "v", .partition = 65535});
+  EXPECT_EQ(st.code(), Code::too_large);
+  EXPECT_EQ(st.message(), path + ": a commit may hold records for at most 65535 partitions; commit this batch first");
+  EXPECT_EQ(batch.size(), 65536u);
+  Status committed = db->commit(batch);
+  ASSERT_TRUE(committed.ok()) << committed.to_string();
+  EXPECT_EQ(read_values(*db, "t", 7), (std::vector<std::string>{"v", "again"}));
+}
+
 TEST(Db, ReadFromTimestamp) {
   TempDir dir;
   auto db = open_db(dir.file("a.rvl"));
@@ -364,18 +384,73 @@ TEST(Db, OversizedRecordsAreRefused) {
   EXPECT_TRUE(db->produce({.topic = "t", .value = std::string(900, 'x')}).ok());
 }
 
-TEST(Db, CommitsLargerThanASegmentAreRefused) {
+// A commit is one frame in one segment: add() refuses the record that
+// would take the batch past that (over all its partitions), and the batch
+// stays as it was, to be committed.
+TEST(Db, CommitsLargerThanASegmentAreRefusedByAdd) {
   TempDir dir;
   OpenOptions o;
   o.segment_size = 64 * 1024;
-  auto db = open_db(dir.file("a.rvl"), o);
-  ASSERT_TRUE(db->create_topic("t").ok());
+  const std::string path = dir.file("a.rvl");
+  auto db = open_db(path, o);
+  ASSERT_TRUE(db->create_topic("t", {.partitions = 3}).ok());
   WriteBatch batch(*db);
   std::string v(1000, 'x');
-  for (int i = 0; i < 100; ++i) ASSERT_TRUE(batch.add({.topic = "t", .value = v}).ok());
-  EXPECT_EQ(db->commit(batch).code(), Code::too_large);
-  EXPECT_TRUE(db->produce({.topic = "t", .value = v}).ok()) << "the refused commit left nothing behind";
-  EXPECT_EQ(read_values(*db, "t", 0).size(), 1u);
+  size_t added = 0;
+  Status st;
+  for (int i = 0; i < 100 && st.ok(); ++i) {
+    st = batch.add({.topic = "t", .value = v, .partition = i % 3});
+    if (st.ok()) ++added;
+  }
+  EXPECT_EQ(st.code(), Code::too_large);
+  EXPECT_TRUE(st.message().starts_with(path + ": record of 1009 bytes does not fit in this batch of ")) << st.message();
+  EXPECT_TRUE(st.message().ends_with(" bytes: a commit fits in a segment (65456 bytes at most); commit the batch first"))
+      << st.message();
+  EXPECT_GT(added, 60u);
+  EXPECT_EQ(batch.size(), added);
+  ASSERT_TRUE(db->commit(batch).ok());
+  size_t read = 0;
+  for (int32_t p = 0; p < 3; ++p) read += read_values(*db, "t", p).size();
+  EXPECT_EQ(read, added);
+
+  // A record no commit can hold, however large max_message_bytes is.
+  ASSERT_TRUE(db->create_topic("big", {.max_message_bytes = 1u << 20}).ok());
+  batch.clear();
+  st = batch.add({.topic = "big", .value = std::string(70000, 'x')});
+  EXPECT_EQ(st.code(), Code::too_large);
+  EXPECT_EQ(st.message(), path + ": record of 70011 bytes is larger than a commit can hold (a segment: 65456 bytes at most)");
+  EXPECT_TRUE(batch.empty());
+}
+
+// A record over INT32_MAX bytes, which no batch can encode, passed add()
+// (with max_message_bytes at its largest) without being added; the commit
+// then wrote a batch of no records, which the handle called corrupt, and
+// the file never opened again. The record is never touched (an untouched
+// mapping costs no memory): add() looks at its size only.
+TEST(Db, ARecordOverTwoGigabytesIsRefusedByAdd) {
+  TempDir dir;
+  const std::string path = dir.file("a.rvl");
+  const size_t big = (size_t{1} << 31) + 16;
+  void* mem = ::mmap(nullptr, big, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  {
+    auto db = open_db(path);
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->create_topic("t", {.max_message_bytes = UINT32_MAX}).ok());
+    WriteBatch batch(*db);
+    ASSERT_TRUE(batch.add({.topic = "t", .value = "small"}).ok());
+    const std::string_view huge(static_cast<const char*>(mem), big);
+    Status added = batch.add({.topic = "t", .value = huge});
+    EXPECT_EQ(added.code(), Code::too_large) << added.to_string();
+    EXPECT_TRUE(added.message().starts_with(path + ": record of 21474836")) << added.message();
+    EXPECT_NE(added.message().find("is larger than a commit can hold"), std::string::npos) << added.message();
+    EXPECT_EQ(batch.size(), 1u);
+    ASSERT_TRUE(db->commit(batch).ok());
+  }
+  ::munmap(mem, big);
+  auto again = open_db(path);
+  ASSERT_TRUE(again) << "the file no longer opens";
+  EXPECT_EQ(read_values(*again, "t", 0), (std::vector<std::string>{"small"}));
 }
 
 TEST(Db, LogSpansManySegmentsAndSurvivesReopen) {

@@ -5,6 +5,7 @@
 #include "format/record_decoder.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -319,6 +320,32 @@ TEST(RecordBatch, RecordSizeMatchesGrowth) {
   }
   EXPECT_EQ(b.count(), 3u);
   EXPECT_EQ(b.max_timestamp(), 100000);
+}
+
+// add() says whether it added the record: one over the limit, or over
+// INT32_MAX bytes (which no batch can encode, whatever the limit), is left
+// out, and its size reported. It once returned a size within the limit
+// for a record it had left out. The big record is never touched (an
+// untouched mapping costs no memory).
+TEST(RecordBatch, AddSaysWhetherItAddedTheRecord) {
+  BatchBuilder b;
+  size_t size = 0;
+  EXPECT_TRUE(b.add(view("k"), view("v"), {}, 10, SIZE_MAX, &size));
+  EXPECT_EQ(b.size(), kBatchHeaderSize + size);
+  const size_t before = b.size();
+  EXPECT_FALSE(b.add(view("k"), view(std::string(100, 'x')), {}, 10, 50, &size));
+  EXPECT_GT(size, 100u);
+  EXPECT_FALSE(b.add(view("k"), view(std::string(10000, 'x')), {}, 10, 50, &size)) << "the general path";
+  EXPECT_GT(size, 10000u);
+
+  const size_t big = (size_t{1} << 31) + 16;
+  void* mem = ::mmap(nullptr, big, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  EXPECT_FALSE(b.add(view("k"), std::string_view(static_cast<const char*>(mem), big), {}, 10, SIZE_MAX, &size));
+  ::munmap(mem, big);
+  EXPECT_GT(size, big);
+  EXPECT_EQ(b.count(), 1u);
+  EXPECT_EQ(b.size(), before);
 }
 
 TEST(RecordBatch, ResetReuses) {

@@ -956,7 +956,7 @@ Status DbImpl::write_frame_locked(std::span<const format::OutgoingBatch> batches
   h.flags = flags;
   h.writer_id = writer_id_;
   h.frame_length = static_cast<uint32_t>(std::min<uint64_t>(format::frame_length(batches), UINT32_MAX));
-  uint64_t max_frame = header_.segment_size - format::kSegmentHeaderSize - format::kFrameHeaderSize;
+  uint64_t max_frame = max_frame_bytes();
   if (h.frame_length > max_frame) {
     return {Code::too_large, fmt::format("{}: commit of {} bytes does not fit in a segment ({} bytes at most)",
                                          path_, h.frame_length, max_frame)};
@@ -1106,7 +1106,10 @@ void DbImpl::sync_group(db::CommitQueue::Group group, uint64_t last_written) {
 Status DbImpl::commit(WriteBatch::Rep& batch) {
   if (batch.committed) return {Code::invalid_argument, "this batch was already committed; clear() it first"};
   if (batch.parts.empty()) return Status::OK();
-  if (batch.parts.size() > 65535) return {Code::too_large, "a commit may hold at most 65535 partitions"};
+  if (batch.parts.size() > WriteBatch::Rep::kMaxParts) {  // add() refuses more: a backstop
+    return {Code::too_large, fmt::format("{}: a commit may hold at most {} partitions", path_,
+                                         WriteBatch::Rep::kMaxParts)};
+  }
   Status st = write_locked([&]() -> Status {
     std::vector<format::OutgoingBatch>& out = outgoing_;
     out.clear();

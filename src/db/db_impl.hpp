@@ -79,6 +79,10 @@ class DbImpl {
   const meta::Catalog& catalog() const { return catalog_; }
   log::FileMap& file_map() { return *map_; }
   const std::string& path() const { return path_; }
+  // The longest frame (one commit, header included) a segment holds.
+  uint64_t max_frame_bytes() const {
+    return header_.segment_size - format::kSegmentHeaderSize - format::kFrameHeaderSize;
+  }
   ReadMarks& read_marks() { return marks_; }
   // Whether this process is a child forked after the handle opened (every
   // call then fails with inherited_error()).

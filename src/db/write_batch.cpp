@@ -30,7 +30,33 @@ WriteBatch::Rep::Part* WriteBatch::Rep::find_other_part(uint32_t topic_id, int32
   return &parts[last_part];
 }
 
+Status WriteBatch::Rep::check_new_part() const {
+  if (parts.size() < kMaxParts) return Status::OK();
+  return {Code::too_large, fmt::format("{}: a commit may hold records for at most {} partitions; commit this batch "
+                                       "first",
+                                       db->path(), kMaxParts)};
+}
+
+uint64_t WriteBatch::Rep::room() const {
+  const uint64_t max = db->max_frame_bytes();
+  return frame_bytes < max ? max - frame_bytes : 0;
+}
+
+Status WriteBatch::Rep::no_room(size_t size) const {
+  const uint64_t max = db->max_frame_bytes();
+  // Alone in a commit (its frame header, partition and batch header).
+  if (format::kFrameHeaderSize + format::kSummaryEntrySize + format::kBatchHeaderSize + size > max) {
+    return {Code::too_large, fmt::format("{}: record of {} bytes is larger than a commit can hold (a segment: {} "
+                                         "bytes at most)",
+                                         db->path(), size, max)};
+  }
+  return {Code::too_large, fmt::format("{}: record of {} bytes does not fit in this batch of {} bytes: a commit "
+                                       "fits in a segment ({} bytes at most); commit the batch first",
+                                       db->path(), size, frame_bytes, max)};
+}
+
 WriteBatch::Rep::Part& WriteBatch::Rep::add_part(uint32_t topic_id, int32_t partition, bool log_append_time) {
+  frame_bytes += format::kSummaryEntrySize + format::kBatchHeaderSize;
   last_part = static_cast<uint32_t>(parts.size());
   if (parts.size() + 1 == kIndexedParts) {
     for (uint32_t i = 0; i < parts.size(); ++i) part_of.emplace(part_key(parts[i].topic_id, parts[i].partition), i);
@@ -54,6 +80,7 @@ void WriteBatch::Rep::recycle(Part& p) {
 
 void WriteBatch::Rep::drop_last_part() {
   Part& p = parts.back();
+  frame_bytes -= format::kSummaryEntrySize + format::kBatchHeaderSize;
   part_of.erase(part_key(p.topic_id, p.partition));
   recycle(p);
   parts.pop_back();
@@ -74,6 +101,7 @@ void WriteBatch::clear() {
   rep_->part_of.clear();
   rep_->slots.clear();
   rep_->last_part = 0;
+  rep_->frame_bytes = format::kFrameHeaderSize;
   rep_->committed = false;
 }
 
@@ -82,12 +110,21 @@ Status WriteBatch::Rep::add_offset_record(const format::OffsetKey& key,
   if (committed) return {Code::invalid_argument, "this batch was already committed; clear() it first"};
   if (offsets_topic_id == 0) RIVULET_TRY(db->resolve_offsets_topic(&offsets_topic_id));
   Part* part = find_part(offsets_topic_id, 0);
-  if (!part) part = &add_part(offsets_topic_id, 0, false);
+  const bool new_part = part == nullptr;
+  if (new_part) {
+    RIVULET_TRY(check_new_part());
+    part = &add_part(offsets_topic_id, 0, false);
+  }
   std::string k = format::encode_offset_key(key);
   std::optional<std::string> v;
   if (value) v = format::encode_offset_value(*value);
   Bytes vb = v ? Bytes(*v) : Bytes();
-  part->builder.add(Bytes(k), vb, {}, now_ms(), UINT32_MAX);
+  size_t size = 0;
+  if (!part->builder.add(Bytes(k), vb, {}, now_ms(), room(), &size)) {
+    if (new_part) drop_last_part();  // a failed add leaves the batch as it was
+    return no_room(size);
+  }
+  frame_bytes += size;
   return Status::OK();
 }
 
@@ -141,14 +178,22 @@ Status WriteBatch::add(const ProducerRecord& record) {
 
   Rep::Part* part = r.find_part(t.id, partition);
   bool new_part = part == nullptr;
-  if (new_part) part = &r.add_part(t.id, partition, t.config.timestamp_type == TimestampType::log_append_time);
+  if (new_part) {
+    RIVULET_TRY(r.check_new_part());
+    part = &r.add_part(t.id, partition, t.config.timestamp_type == TimestampType::log_append_time);
+  }
   uint32_t index = part->builder.count();
-  size_t size = part->builder.add(record.key, record.value, record.headers, ts, t.config.max_message_bytes);
-  if (size > t.config.max_message_bytes) {
+  size_t size = 0;
+  // A commit is one frame in one segment: a record that would not fit is
+  // refused here, where the batch stays usable, not by commit().
+  if (!part->builder.add(record.key, record.value, record.headers, ts,
+                         std::min<uint64_t>(t.config.max_message_bytes, r.room()), &size)) {
     if (new_part) r.drop_last_part();  // a failed add leaves the batch as it was
+    if (size <= t.config.max_message_bytes) return r.no_room(size);
     return {Code::too_large, fmt::format("{}: record of {} bytes is larger than max_message_bytes ({}) of topic '{}'",
                                          r.db->path(), size, t.config.max_message_bytes, t.name)};
   }
+  r.frame_bytes += size;
   r.slots.push_back({r.last_part, index, ts});
   return Status::OK();
 }

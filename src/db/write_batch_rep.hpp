@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "format/frame.hpp"
 #include "format/offset_record.hpp"
 #include "format/record_batch.hpp"
 #include "rivulet/db.hpp"
@@ -59,6 +60,11 @@ struct WriteBatch::Rep {
   std::unordered_map<uint64_t, uint32_t> part_of;
   static constexpr size_t kIndexedParts = 8;
   std::vector<Slot> slots;
+  // A frame holds at most this many batches (its count is a u16).
+  static constexpr size_t kMaxParts = 65535;
+  // The frame a commit of this batch writes (header, summary and batches):
+  // add() keeps it within a segment, so that commit() can write it.
+  uint64_t frame_bytes = format::kFrameHeaderSize;
   CachedTopic cached;
   uint32_t offsets_topic_id = 0;  // once an offset was added
   bool committed = false;
@@ -76,7 +82,13 @@ struct WriteBatch::Rep {
     return find_other_part(topic_id, partition);
   }
   Part* find_other_part(uint32_t topic_id, int32_t partition);
+  // too_large (naming the file) once the batch has kMaxParts parts.
+  Status check_new_part() const;
   Part& add_part(uint32_t topic_id, int32_t partition, bool log_append_time);
+  // Bytes of records still fitting in the commit's frame.
+  uint64_t room() const;
+  // The too_large error for a record of `size` bytes that room() refused.
+  Status no_room(size_t size) const;
   // Keeps the part's builder (and its buffer) in `spare` for a later part.
   void recycle(Part& p);
   // Removes the part add_part() just made (its record was refused).

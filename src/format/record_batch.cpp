@@ -101,14 +101,15 @@ size_t BatchBuilder::record_size(int64_t timestamp_delta, int32_t offset_delta, 
   return varint::size32(static_cast<int32_t>(body)) + body;
 }
 
-size_t BatchBuilder::add_general(Bytes key, Bytes value, std::span<const Header> headers, int64_t timestamp_ms,
-                                 size_t limit) {
+bool BatchBuilder::add_general(Bytes key, Bytes value, std::span<const Header> headers, int64_t timestamp_ms,
+                               size_t limit, size_t* record_bytes_out) {
   const int64_t first_ts = count_ == 0 ? timestamp_ms : first_ts_;
   const int64_t ts_delta = wrapping_sub(timestamp_ms, first_ts);
   const auto offset_delta = static_cast<int32_t>(count_);
   const size_t body_bytes = body_size(ts_delta, offset_delta, key, value, headers);
   const size_t record_bytes = varint::size64(static_cast<int64_t>(body_bytes)) + body_bytes;
-  if (record_bytes > limit || body_bytes > INT32_MAX) return record_bytes;
+  if (record_bytes_out) *record_bytes_out = record_bytes;
+  if (record_bytes > limit || body_bytes > INT32_MAX) return false;
   const auto body = static_cast<int32_t>(body_bytes);
   first_ts_ = first_ts;
   max_ts_ = count_ == 0 ? timestamp_ms : std::max(max_ts_, timestamp_ms);
@@ -129,7 +130,7 @@ size_t BatchBuilder::add_general(Bytes key, Bytes value, std::span<const Header>
     p = put_nullable(p, h.value);
   }
   ++count_;
-  return record_bytes;
+  return true;
 }
 
 std::string_view BatchBuilder::finish(int64_t base_offset, int64_t log_append_time) {

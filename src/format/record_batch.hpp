@@ -72,12 +72,14 @@ class BatchBuilder {
                             std::span<const Header> headers);
 
   // Appends a record; its offset is base + count(), its timestamp delta is
-  // taken against the first record's timestamp. Returns the record's size;
-  // a record larger than `limit` is not added. Inline for the shape nearly
-  // every record has (every varint of one or two bytes, no headers), which
-  // it writes in fewer steps; the bytes are those add_general() writes.
-  size_t add(Bytes key, Bytes value, std::span<const Header> headers, int64_t timestamp_ms,
-             size_t limit = SIZE_MAX) {
+  // taken against the first record's timestamp. Returns whether it was
+  // added: not if its size is over `limit` or it cannot be encoded (over
+  // INT32_MAX bytes). `*record_bytes`, if given, gets its size either way.
+  // Inline for the shape nearly every record has (every varint of one or
+  // two bytes, no headers), which it writes in fewer steps; the bytes are
+  // those add_general() writes.
+  bool add(Bytes key, Bytes value, std::span<const Header> headers, int64_t timestamp_ms, size_t limit = SIZE_MAX,
+           size_t* record_bytes_out = nullptr) {
     const int64_t first_ts = count_ == 0 ? timestamp_ms : first_ts_;
     // Zigzag values; a nullable length of -1 (null) is 1.
     const uint64_t ts_zz = varint::zigzag64(
@@ -85,15 +87,18 @@ class BatchBuilder {
     const uint64_t offset_zz = uint64_t{count_} << 1;
     const uint64_t key_zz = key ? uint64_t{key->size()} << 1 : 1, value_zz = value ? uint64_t{value->size()} << 1 : 1;
     if (!headers.empty() || (ts_zz | offset_zz | key_zz | value_zz) >= kTwoBytes) [[unlikely]] {
-      return add_general(key, value, headers, timestamp_ms, limit);
+      return add_general(key, value, headers, timestamp_ms, limit, record_bytes_out);
     }
     // attributes, the four varints, key and value bytes, header count 0
     const size_t body = 1 + small_size(ts_zz) + small_size(offset_zz) + small_size(key_zz) + small_size(value_zz) +
                         (key ? key->size() : 0) + (value ? value->size() : 0) + 1;
-    if (body >= kTwoBytes / 2) [[unlikely]] return add_general(key, value, headers, timestamp_ms, limit);
+    if (body >= kTwoBytes / 2) [[unlikely]] {
+      return add_general(key, value, headers, timestamp_ms, limit, record_bytes_out);
+    }
     const uint64_t body_zz = uint64_t{body} << 1;
     const size_t record_bytes = small_size(body_zz) + body;
-    if (record_bytes > limit) return record_bytes;
+    if (record_bytes_out) *record_bytes_out = record_bytes;
+    if (record_bytes > limit) return false;
     first_ts_ = first_ts;
     max_ts_ = count_ == 0 ? timestamp_ms : std::max(max_ts_, timestamp_ms);
     const size_t old_size = buf_.size();
@@ -106,7 +111,7 @@ class BatchBuilder {
     p = put_small_bytes(p, value, value_zz);
     *p = 0;  // no headers
     ++count_;
-    return record_bytes;
+    return true;
   }
 
   uint32_t count() const { return count_; }
@@ -120,7 +125,8 @@ class BatchBuilder {
   std::string_view finish(int64_t base_offset, int64_t log_append_time = -1);
 
  private:
-  size_t add_general(Bytes key, Bytes value, std::span<const Header> headers, int64_t timestamp_ms, size_t limit);
+  bool add_general(Bytes key, Bytes value, std::span<const Header> headers, int64_t timestamp_ms, size_t limit,
+                   size_t* record_bytes_out);
 
   // Zigzag values below this take one or two bytes.
   static constexpr uint64_t kTwoBytes = uint64_t{1} << 14;

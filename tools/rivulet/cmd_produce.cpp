@@ -164,6 +164,11 @@ class Producer {
     record.partition = partition ? partition : defaults_.partition;
     record.timestamp_ms = timestamp_ms ? timestamp_ms : defaults_.timestamp_ms;
     Status st = batch_.add(record);
+    // The batch may be full (a commit fits in a segment): commit it, try again.
+    if (st.code() == Code::too_large && !batch_.empty()) {
+      commit();
+      st = batch_.add(record);
+    }
     if (st.ok()) return;
     // An unknown topic is not the line's fault, and the library's message
     // already says how to create it.
