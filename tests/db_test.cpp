@@ -269,6 +269,50 @@ TEST(Db, BatchCommitsAcrossTopicsAndPartitions) {
   EXPECT_EQ(stats->frames, 3u) << "two topic creations and one commit";
 }
 
+// Nothing throws: appended() past the records says -1 rather than throwing
+// std::out_of_range.
+TEST(Db, AppendedPastTheLastRecordIsMinusOne) {
+  TempDir dir;
+  auto db = open_db(dir.file("a.rvl"));
+  ASSERT_TRUE(db->create_topic("t").ok());
+  WriteBatch batch(*db);
+  ASSERT_TRUE(batch.add({.topic = "t", .value = "v"}).ok());
+  ASSERT_TRUE(db->commit(batch).ok());
+  EXPECT_EQ(batch.appended(0).offset, 0);
+  Appended past{};
+  EXPECT_NO_THROW(past = batch.appended(1));
+  EXPECT_EQ(past.partition, -1);
+  EXPECT_EQ(past.offset, -1);
+  EXPECT_EQ(past.timestamp_ms, -1);
+}
+
+// A moved-from batch (a null inside) is empty and refuses records instead
+// of crashing; assigned a batch, it works again.
+TEST(Db, AMovedFromWriteBatchIsEmptyAndRefusesRecords) {
+  TempDir dir;
+  auto db = open_db(dir.file("a.rvl"));
+  ASSERT_TRUE(db->create_topic("t").ok());
+  WriteBatch a(*db);
+  ASSERT_TRUE(a.add({.topic = "t", .value = "v"}).ok());
+  WriteBatch b(std::move(a));
+  EXPECT_EQ(b.size(), 1u);
+  // NOLINTBEGIN(bugprone-use-after-move): the point of the test
+  EXPECT_EQ(a.size(), 0u);
+  EXPECT_TRUE(a.empty());
+  a.clear();
+  EXPECT_EQ(a.add({.topic = "t", .value = "w"}).code(), Code::invalid_argument);
+  const OffsetCommit c{.topic = "t", .partition = 0, .offset = 0};
+  EXPECT_EQ(a.add_offset("g", c).code(), Code::invalid_argument);
+  EXPECT_EQ(db->commit(a).code(), Code::invalid_argument);
+  EXPECT_EQ(a.appended(0).offset, -1);
+  a = WriteBatch(*db);
+  ASSERT_TRUE(a.add({.topic = "t", .value = "w"}).ok());
+  // NOLINTEND(bugprone-use-after-move)
+  ASSERT_TRUE(db->commit(b).ok());
+  ASSERT_TRUE(db->commit(a).ok());
+  EXPECT_EQ(read_values(*db, "t", 0), (std::vector<std::string>{"v", "w"}));
+}
+
 // A frame counts its batches in 16 bits: add() refuses a record for a
 // 65536th partition, naming the file, and the batch stays committable.
 TEST(Db, ABatchHoldsRecordsForAtMost65535Partitions) {

@@ -53,6 +53,7 @@ Result<Appended> Db::produce(const ProducerRecord& record) {
 }
 
 Status Db::commit(WriteBatch& batch) {
+  if (!batch.rep_) return {Code::invalid_argument, "this batch was moved from"};
   if (batch.rep_->db != impl_.get()) return {Code::invalid_argument, "the batch belongs to another Db"};
   return impl_->commit(*batch.rep_);
 }

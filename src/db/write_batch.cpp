@@ -93,9 +93,13 @@ WriteBatch::~WriteBatch() = default;
 WriteBatch::WriteBatch(WriteBatch&&) noexcept = default;
 WriteBatch& WriteBatch::operator=(WriteBatch&&) noexcept = default;
 
-size_t WriteBatch::size() const { return rep_->slots.size(); }
+// A moved-from batch has no Rep: it is empty, and add() refuses.
+static Status moved_from() { return {Code::invalid_argument, "this batch was moved from"}; }
+
+size_t WriteBatch::size() const { return rep_ ? rep_->slots.size() : 0; }
 
 void WriteBatch::clear() {
+  if (!rep_) return;
   for (Rep::Part& p : rep_->parts) rep_->recycle(p);
   rep_->parts.clear();
   rep_->part_of.clear();
@@ -129,6 +133,7 @@ Status WriteBatch::Rep::add_offset_record(const format::OffsetKey& key,
 }
 
 Status WriteBatch::add_offset(std::string_view group, const OffsetCommit& offset) {
+  if (!rep_) return moved_from();
   return rep_->add_offset(group, offset);
 }
 
@@ -152,6 +157,7 @@ Status WriteBatch::Rep::add_offset(std::string_view group, const OffsetCommit& o
 }
 
 Status WriteBatch::add(const ProducerRecord& record) {
+  if (!rep_) [[unlikely]] return moved_from();
   Rep& r = *rep_;
   if (r.committed) return {Code::invalid_argument, "this batch was already committed; clear() it first"};
   if (!r.cached.current(record.topic)) {
@@ -199,7 +205,8 @@ Status WriteBatch::add(const ProducerRecord& record) {
 }
 
 Appended WriteBatch::appended(size_t i) const {
-  const Rep::Slot& s = rep_->slots.at(i);
+  if (!rep_ || i >= rep_->slots.size()) return {-1, -1, -1};
+  const Rep::Slot& s = rep_->slots[i];
   const Rep::Part& p = rep_->parts[s.part];
   return {p.partition, p.base_offset + s.index, p.log_append_time ? rep_->append_time : s.timestamp};
 }
