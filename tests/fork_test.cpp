@@ -206,6 +206,33 @@ TEST(Fork, DestroyingTheHandleInTheChildWhileAParentThreadWasCommittingDoesNotHa
   EXPECT_EQ(WEXITSTATUS(status), 0) << "destroying the inherited handle in the child hung";
 }
 
+// WriteBatch::add looked its topic up in the inherited catalog and took
+// the record in the child: it is refused there, naming fork(), as
+// add_offset and a batch made in the child are.
+TEST(Fork, AWriteBatchOfAnInheritedHandleIsRefusedInTheChild) {
+  TempDir dir;
+  auto db = Db::open(dir.file("f.rvl"));
+  ASSERT_TRUE(db.ok()) << db.status().to_string();
+  ASSERT_TRUE((*db)->create_topic("t").ok());
+  WriteBatch inherited(**db);
+  ASSERT_TRUE(inherited.add({.topic = "t", .value = "parent"}).ok());
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto refused = [](const Status& st) { return !st.ok() && st.message().find("fork") != std::string::npos; };
+    if (!refused(inherited.add({.topic = "t", .value = "child"}))) ::_exit(1);
+    WriteBatch batch(**db);
+    if (!refused(batch.add({.topic = "t", .value = "child"}))) ::_exit(2);
+    if (!refused(batch.add_offset("g", {.topic = "t", .partition = 0, .offset = 0}))) ::_exit(3);
+    if (batch.size() != 0 || inherited.size() != 1) ::_exit(4);
+    ::_exit(0);
+  }
+  int status = wait_child(child);
+  ASSERT_TRUE(WIFEXITED(status)) << "child status " << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "child failed check " << WEXITSTATUS(status);
+  ASSERT_TRUE((*db)->commit(inherited).ok());
+}
+
 // A child uses the handle it inherited: its views of records read before
 // the fork stay readable, every use is refused with an error naming fork(),
 // and closing it there (as destructors at exit do) leaves the parent's

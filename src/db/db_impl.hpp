@@ -61,6 +61,8 @@ class DbImpl {
   // For WriteBatch::add: the topic's id, partition count and config. With
   // `create`, an unknown topic is created if the options say so.
   Status resolve_topic(std::string_view name, WriteBatch::Rep::CachedTopic* out, bool create = true);
+  // For WriteBatch: in a child forked after open, the error naming fork().
+  Status fork_error() const { return inherited() ? inherited_error() : Status::OK(); }
   // The id of the internal offsets topic, created on first use.
   Status resolve_offsets_topic(uint32_t* id);
 

@@ -134,6 +134,7 @@ Status WriteBatch::Rep::add_offset_record(const format::OffsetKey& key,
 
 Status WriteBatch::add_offset(std::string_view group, const OffsetCommit& offset) {
   if (!rep_) return moved_from();
+  RIVULET_TRY(rep_->db->fork_error());
   return rep_->add_offset(group, offset);
 }
 
@@ -159,6 +160,8 @@ Status WriteBatch::Rep::add_offset(std::string_view group, const OffsetCommit& o
 Status WriteBatch::add(const ProducerRecord& record) {
   if (!rep_) [[unlikely]] return moved_from();
   Rep& r = *rep_;
+  // The topic lookup below may answer from the inherited catalog.
+  RIVULET_TRY(r.db->fork_error());
   if (r.committed) return {Code::invalid_argument, "this batch was already committed; clear() it first"};
   if (!r.cached.current(record.topic)) {
     RIVULET_TRY(r.db->resolve_topic(record.topic, &r.cached));
