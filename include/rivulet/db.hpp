@@ -71,7 +71,10 @@ struct StartAt {
 // the file or none are. Records may go to any topics and partitions.
 //
 // A batch is bound to the Db it will be committed to: add() picks the
-// partition and encodes the record right away, so commit() only writes.
+// partition and encodes the record right away, so commit() only writes. It
+// must not outlive that Db. A moved-from batch is empty: size() is 0,
+// clear() does nothing, add(), add_offset() and committing it fail with
+// invalid_argument (assign another batch to it to use it again).
 class Db;
 class WriteBatch {
  public:
@@ -83,10 +86,16 @@ class WriteBatch {
   // Copies the record into the batch and picks its partition. Fails for an
   // unknown topic (unless the Db auto-creates topics, which then happens
   // here, in a commit of its own), an out-of-range partition, or a record
-  // larger than the topic's max_message_bytes. A failed add() leaves the
-  // batch as it was. Topics are as this Db last saw them: one deleted by
+  // larger than the topic's max_message_bytes. A commit is written as one
+  // frame in one segment (OpenOptions::segment_size), with records for at
+  // most 65535 partitions: add() fails with too_large, naming the file, for
+  // a record that would take the batch past either (commit the batch and
+  // add it to the next), or that no commit can hold. A failed add() leaves
+  // the batch as it was. Topics are as this Db last saw them: one deleted by
   // another handle since fails the commit (not_found), and the next add()
-  // sees the file as that commit found it.
+  // sees the file as that commit found it; whether the records get the
+  // producer's time or the commit's (TopicConfig::timestamp_type) is as the
+  // topic is at the commit.
   Status add(const ProducerRecord& record);
   // Commits `group`'s offset for a partition together with the records:
   // consume, transform, produce and commit the input offsets in one atomic
@@ -102,6 +111,7 @@ class WriteBatch {
   // Empties the batch for reuse (its buffers stay allocated).
   void clear();
   // After a successful Db::commit: where record i (in add() order) landed.
+  // For i >= size() every field is -1.
   Appended appended(size_t i) const;
 
   struct Rep;  // internal
@@ -192,7 +202,9 @@ class Db {
   static Status validate_topic(std::string_view name, const TopicConfig& config = {});
   // Marks the topic deleted: its name may be reused and its records are no
   // longer readable. Their space comes back as cleaning frees the segments
-  // they were in (at once with vacuum()).
+  // they were in (at once with vacuum()). Rivulet's internal topics (names
+  // starting "__rivulet") cannot be created, altered or deleted
+  // (invalid_argument), nor described or read (not_found).
   Status delete_topic(std::string_view name);
   // Replaces a topic's config (start from describe_topic(name)->config).
   // The partition count cannot change. A shorter retention applies at once:

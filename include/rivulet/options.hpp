@@ -81,8 +81,10 @@ struct TopicConfig {
   static constexpr int32_t kMaxPartitions = 100000;
   int32_t partitions = 1;
   TimestampType timestamp_type = TimestampType::create_time;
-  // Largest record (key + value + headers + framing) accepted, as Kafka's
-  // max.message.bytes.
+  // Largest record (key + value + headers + framing) accepted. Kafka's
+  // max.message.bytes limits a whole batch; this limits each record alone,
+  // whatever else its commit holds. No record larger than a segment (less
+  // its headers) can be committed, whatever this allows.
   uint32_t max_message_bytes = 1048588;
   // Kafka's meanings. Retention moves a partition's earliest offset forward
   // by whole batches; offsets never change and are never reused. -1 keeps

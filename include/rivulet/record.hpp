@@ -30,6 +30,9 @@ struct ProducerRecord {
   // (murmur2), unkeyed ones are spread round-robin.
   std::optional<int32_t> partition;
   // Unset: the time of the call. Ignored for log_append_time topics.
+  // Any value is accepted and stored as given, negative ones too (Kafka
+  // refuses them); retention.ms counts such a record as old as it says, and
+  // StartAt::timestamp finds it as any other.
   std::optional<int64_t> timestamp_ms;
 };
 
