@@ -602,6 +602,182 @@ TEST(Recovery, ABatchWhoseLastOffsetDeltaDoesNotMatchItsRecordsIsCorruption) {
   EXPECT_EQ(values_of(**db), (std::vector<std::string>{"first", "second"}));
 }
 
+// Recomputes the meta_crc of the frame at `pos` in `all` from its bytes.
+uint32_t reseal_frame(std::string& all, uint64_t pos) {
+  char* p = all.data() + pos;
+  format::FrameHeader h = format::peek_frame_header(p);
+  const uint64_t head_len = format::kFrameHeaderSize + uint64_t{h.batch_count} * format::kSummaryEntrySize;
+  uint32_t crc = crc32c::value(p + 8, head_len - 8);
+  for (uint64_t at = head_len, i = 0; i < h.batch_count; ++i) {
+    crc = crc32c::extend(crc, p + at, format::kBatchCrcFrom);
+    at += static_cast<uint64_t>(load_be<int32_t>(p + at + 8)) + format::kBatchLogOverhead;
+  }
+  store_le<uint32_t>(p + 4, crc);
+  return crc;
+}
+
+// Recomputes the CRC of the batch at `pos` in `all`, then the meta_crc of
+// frames[k] (which holds it) and the link of every later frame, so that the
+// chain holds again and only the edit is wrong.
+void reseal_from(std::string& all, const std::vector<FrameInfo>& frames, size_t k, uint64_t batch_pos) {
+  char* b = all.data() + batch_pos;
+  const size_t total = static_cast<size_t>(load_be<int32_t>(b + 8)) + format::kBatchLogOverhead;
+  store_be<uint32_t>(b + format::kBatchCrcOffset, crc32c::value(b + format::kBatchCrcFrom, total - format::kBatchCrcFrom));
+  uint32_t crc = reseal_frame(all, frames[k].position);
+  for (size_t i = k + 1; i < frames.size(); ++i) {
+    store_le<uint32_t>(all.data() + frames[i].position + 36, crc);  // prev_crc
+    crc = reseal_frame(all, frames[i].position);
+  }
+}
+
+// A frame on the chain whose checksums hold but with a field no writer
+// writes (an unknown flag bit, a batch header out of range) was written
+// whole: it is corruption at the frame or its batch. Such a frame used to
+// end the chain like one a crash cut short: open cut it and every committed
+// frame after it as a torn tail, and check passed.
+TEST(Recovery, AWholeFrameWithABadFieldIsCorruptionNotATornTail) {
+  struct Variant {
+    const char* name;
+    std::function<void(char* frame, char* batch)> edit;
+    bool at_batch;  // the error names the batch, not the frame
+  };
+  const Variant variants[] = {
+      {"unknown flag bit 5", [](char* f, char*) { store_le<uint16_t>(f + 42, 0x20); }, false},
+      {"lastOffsetDelta -1", [](char*, char* b) { store_be<int32_t>(b + 23, -1); }, true},
+      {"baseOffset at the offset limit", [](char*, char* b) { store_be<int64_t>(b, format::kOffsetLimit); }, true},
+  };
+  for (const Variant& v : variants) {
+    SCOPED_TRACE(v.name);
+    TempDir dir;
+    std::string path = dir.file("a.rvl");
+    produce_and_crash(path, {"a", "b", "c"}, Sync::normal);
+    auto frames = frames_of(path);
+    ASSERT_EQ(frames.size(), 4u);  // the topic, then one frame per value
+    const FrameInfo& b = frames[2];
+    ASSERT_EQ(b.batches.size(), 1u);
+    const uint64_t batch = b.batches[0].position;
+    std::string all = read_all(path);
+    v.edit(all.data() + b.position, all.data() + batch);
+    reseal_from(all, frames, 2, batch);
+    write_all(path, all);
+    const uint64_t at = v.at_batch ? batch : b.position;
+
+    for (bool read_only : {false, true}) {
+      OpenOptions o;
+      o.read_only = read_only;
+      auto db = Db::open(path, o);
+      ASSERT_FALSE(db.ok()) << "'b' and 'c' were cut as a torn tail";
+      EXPECT_EQ(db.status().code(), Code::corruption);
+      EXPECT_EQ(db.status().position(), at) << db.status().to_string();
+      EXPECT_NE(db.status().message().find("checksums hold"), std::string::npos) << db.status().message();
+    }
+    EXPECT_EQ(read_all(path), all) << "a failed open writes nothing";
+    auto report = check_file(path);
+    ASSERT_TRUE(report.ok()) << report.status().to_string();
+    EXPECT_FALSE(report->ok) << report->tail;
+    ASSERT_FALSE(report->problems.empty());
+    EXPECT_NE(report->problems[0].find("position " + std::to_string(at)), std::string::npos) << report->problems[0];
+
+    // The same frame failing its checksum is still a torn tail.
+    all[batch + format::kBatchCrcOffset] ^= 1;
+    write_all(path, all);
+    auto db = Db::open(path);
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    EXPECT_EQ(values_of(**db), (std::vector<std::string>{"a"}));
+  }
+}
+
+// A frame (one batch of `topic_id` partition 0 starting at `base_offset`,
+// with one record of `value_bytes`) continuing the chain after `last`, as
+// another implementation could write it.
+std::string frame_after(const std::string& all, const FrameInfo& last, uint32_t topic_id, int64_t base_offset,
+                        size_t value_bytes, format::BatchBuilder* builder) {
+  builder->reset();
+  builder->add(std::nullopt, std::string(value_bytes, 'x'), {}, 1700000000000);
+  std::string_view batch = builder->finish(base_offset);
+  format::OutgoingBatch out{topic_id, 0, batch};
+  format::FrameHeader h;
+  h.seq = last.seq + 1;
+  h.writer_id = 0x1234567890abcdefULL;
+  h.prev_crc = load_le<uint32_t>(all.data() + last.position + 4);
+  std::string frame;
+  format::encode_frame_head(&h, {&out, 1}, &frame);
+  frame += batch;
+  return frame;
+}
+
+// Every frame but a segment-end frame must leave room after it for one (48
+// bytes) before its segment ends: the next writer puts its segment-end
+// frame there. No Rivulet writer writes a frame leaving less; one that does
+// is corruption at the frame. It used to be taken, and the next writer
+// wrote its segment-end frame across the segment boundary, over the next
+// segment's header and first frame. Exactly 48 bytes of room is fine.
+TEST(Recovery, AFrameLeavingNoRoomForASegmentEndFrameIsCorruption) {
+  const uint32_t seg = 64 * 1024;
+  for (uint64_t room : {uint64_t{8}, uint64_t{40}, uint64_t{48}}) {
+    SCOPED_TRACE(room);
+    TempDir dir;
+    std::string path = dir.file("a.rvl");
+    {
+      OpenOptions o;
+      o.segment_size = seg;
+      auto db = Db::open(path, o);
+      ASSERT_TRUE(db.ok()) << db.status().to_string();
+      ASSERT_TRUE((*db)->create_topic("t").ok());
+      for (int i = 0; i < 3; ++i) ASSERT_TRUE((*db)->produce({.topic = "t", .value = "r" + std::to_string(i)}).ok());
+      ASSERT_TRUE((*db)->close().ok());
+    }
+    const FrameInfo last = frames_of(path).back();
+    ASSERT_EQ(last.batches.size(), 1u);
+    std::string all = read_all(path);
+    const uint64_t at = last.position + format::align8(last.length);
+    const uint64_t seg_end = format::segment_start(1, seg);
+    format::BatchBuilder builder;
+    std::string frame;
+    for (size_t value = seg_end - room - at - 200;; ++value) {
+      frame = frame_after(all, last, last.batches[0].topic_id, 3, value, &builder);
+      if (at + frame.size() >= seg_end - room) break;
+    }
+    ASSERT_EQ(at + frame.size(), seg_end - room);
+    if (all.size() < seg_end) all.resize(seg_end, '\0');
+    all.replace(at, frame.size(), frame);
+    write_all(path, all);
+
+    if (room < format::kFrameHeaderSize) {
+      for (bool read_only : {false, true}) {
+        OpenOptions o;
+        o.read_only = read_only;
+        auto db = Db::open(path, o);
+        ASSERT_FALSE(db.ok()) << "a writer would write its segment-end frame into the next segment";
+        EXPECT_EQ(db.status().code(), Code::corruption);
+        EXPECT_EQ(db.status().position(), at) << db.status().to_string();
+        EXPECT_NE(db.status().message().find("no room for a segment-end frame"), std::string::npos)
+            << db.status().message();
+      }
+      EXPECT_EQ(read_all(path), all) << "a failed open writes nothing";
+      auto report = check_file(path);
+      ASSERT_TRUE(report.ok()) << report.status().to_string();
+      EXPECT_FALSE(report->ok) << report->tail;
+      continue;
+    }
+    {
+      auto db = Db::open(path);
+      ASSERT_TRUE(db.ok()) << db.status().to_string();
+      EXPECT_EQ(values_of(**db).size(), 4u);
+      ASSERT_TRUE((*db)->produce({.topic = "t", .value = "after"}).ok());
+      ASSERT_TRUE((*db)->close().ok());
+    }
+    auto report = check_file(path);
+    ASSERT_TRUE(report.ok()) << report.status().to_string();
+    EXPECT_TRUE(report->ok) << (report->problems.empty() ? report->tail : report->problems[0]);
+    auto db = Db::open(path);
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    std::vector<std::string> values = values_of(**db);
+    ASSERT_EQ(values.size(), 5u);
+    EXPECT_EQ(values.back(), "after");
+  }
+}
+
 // A segment-end frame naming a segment far past the end of the file (its
 // checksums intact) is corruption at that frame: replay used to size its
 // segment table by the index and died of std::bad_alloc.

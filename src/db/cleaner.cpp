@@ -199,7 +199,8 @@ Status Cleaner::plan_segment(const meta::Catalog& catalog, log::FileMap& map, ui
       uint32_t length = format::peek_frame_header(head->data()).frame_length;
       Result<std::string_view> bytes = map.view(job.cursor, end, length);
       if (!bytes.ok()) return bytes.status();
-      whole = format::parse_frame(*bytes, job.cursor, nullptr, &f, nullptr) && !f.segment_end();
+      Result<bool> parsed = format::parse_frame(*bytes, job.cursor, end, nullptr, &f, nullptr);
+      whole = parsed.ok() && *parsed && !f.segment_end();
     }
     if (!whole) {  // the segment's last frame is behind us
       if (walked_.size() > 4096) walked_.clear();
