@@ -825,6 +825,58 @@ TEST(Recovery, ASegmentEndFrameNamingASegmentFarPastTheFileIsCorruption) {
   }
 }
 
+// A segment-end frame naming a segment the log is using (its own, or an
+// earlier one still in use) is corruption at that frame: a writer goes on
+// only in a free segment or one never used. It used to be taken: the chain
+// went on at byte 32 of that segment, found a frame of an older seq there,
+// and called the rest a torn tail, so the next writer wrote over the log's
+// first frames and one produce lost every topic.
+TEST(Recovery, ASegmentEndFrameNamingASegmentInUseIsCorruption) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  {
+    OpenOptions o;
+    o.segment_size = 64 * 1024;
+    o.sync = Sync::off;  // durable_seq stays 0: nothing is known to be durable
+    o.checkpoint_bytes = uint64_t{1} << 40;
+    auto db = Db::open(path, o);
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    ASSERT_TRUE((*db)->create_topic("t").ok());
+    for (int i = 0; i < 200; ++i) ASSERT_TRUE((*db)->produce({.topic = "t", .value = std::string(1000, 'v')}).ok());
+    ASSERT_TRUE((*db)->close().ok());
+  }
+  std::vector<uint64_t> ends;
+  for (const FrameInfo& f : frames_of(path)) {
+    if (f.segment_end) ends.push_back(f.position);
+  }
+  ASSERT_GE(ends.size(), 2u) << "the records should fill three segments";
+  const std::string good = read_all(path);
+  // The first segment-end frame naming its own segment, the second naming
+  // the first segment.
+  for (uint64_t at : {ends[0], ends[1]}) {
+    SCOPED_TRACE(at);
+    std::string all = good;
+    store_le<uint32_t>(all.data() + at + 44, 0);
+    reseal_frame(all, at);
+    write_all(path, all);
+    for (bool read_only : {false, true}) {
+      OpenOptions o;
+      o.read_only = read_only;
+      auto db = Db::open(path, o);
+      ASSERT_FALSE(db.ok()) << "the next writer would write over the log's first frames";
+      EXPECT_EQ(db.status().code(), Code::corruption);
+      EXPECT_EQ(db.status().position(), at) << db.status().to_string();
+      EXPECT_NE(db.status().message().find("which the log is using"), std::string::npos) << db.status().message();
+    }
+    EXPECT_EQ(read_all(path), all) << "a failed open writes nothing";
+    auto report = check_file(path);
+    ASSERT_TRUE(report.ok()) << report.status().to_string();
+    EXPECT_FALSE(report->ok) << report->tail;
+    ASSERT_FALSE(report->problems.empty());
+    EXPECT_NE(report->problems[0].find("position " + std::to_string(at)), std::string::npos) << report->problems[0];
+  }
+}
+
 // Produces `values` to partition `partition` of topic `topic` (made with
 // `partitions`) in one commit each with no checkpoint, then reopens with a
 // checkpoint after every commit and closes: the batches lie before the
