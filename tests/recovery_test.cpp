@@ -3,10 +3,12 @@
 // understand are refused without being written.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <future>
@@ -16,10 +18,12 @@
 
 #include "format/file_layout.hpp"
 #include "format/frame.hpp"
+#include "format/meta_record.hpp"
 #include "format/record_batch.hpp"
 #include "format/record_decoder.hpp"
 #include "forwarding_env.hpp"
 #include "forwarding_file.hpp"
+#include "meta/catalog.hpp"
 #include "rivulet/rivulet.hpp"
 #include "test_util.hpp"
 #include "util/crc32c.hpp"
@@ -1406,6 +1410,171 @@ TEST(Recovery, DroppingOrRelocatingABatchListedOutsideTheSegmentsIsCorruption) {
   ASSERT_TRUE(report.ok()) << report.status().to_string();
   ASSERT_FALSE(report->problems.empty());
   EXPECT_NE(report->problems[0].find("outside every segment"), std::string::npos) << report->problems[0];
+}
+
+// Appends to the chain of the closed file at `path` a frame of one metadata
+// batch holding `changes`, as another implementation could write it.
+// Returns the batch's position.
+uint64_t append_meta_frame(const std::string& path, const std::vector<format::MetaChange>& changes) {
+  std::vector<FrameInfo> frames = frames_of(path);
+  int64_t meta_next = 0;
+  for (const FrameInfo& f : frames) {
+    for (const BatchInfo& b : f.batches) {
+      if (b.topic_id == format::kMetaTopicId && b.partition == 0) meta_next = b.last_offset + 1;
+    }
+  }
+  std::string all = read_all(path);
+  format::BatchBuilder builder;
+  for (const format::MetaChange& change : changes) {
+    format::EncodedMeta m = format::encode_meta(change);
+    builder.add(std::string_view(m.key), std::string_view(m.value), {}, 1700000000000);
+  }
+  std::string_view batch = builder.finish(meta_next);
+  format::OutgoingBatch out{format::kMetaTopicId, 0, batch};
+  format::FrameHeader h;
+  h.writer_id = 0x0123456789abcdefULL;
+  uint64_t at = format::kFirstSegmentPos + format::kSegmentHeaderSize;
+  if (frames.empty()) {
+    h.seq = 1;
+    h.prev_crc = load_le<uint32_t>(all.data() + 40);  // header_crc
+  } else {
+    h.seq = frames.back().seq + 1;
+    h.prev_crc = load_le<uint32_t>(all.data() + frames.back().position + 4);
+    at = frames.back().position + format::align8(frames.back().length);
+  }
+  std::string frame;
+  format::encode_frame_head(&h, {&out, 1}, &frame);
+  frame += batch;
+  if (all.size() < at + frame.size()) all.resize(at + frame.size(), '\0');
+  all.replace(at, frame.size(), frame);
+  write_all(path, all);
+  std::filesystem::remove(path + "-shm");
+  return at + format::kFrameHeaderSize + format::kSummaryEntrySize;
+}
+
+format::MetaChange topic_create(uint32_t id, const std::string& name, int32_t partitions = 1) {
+  format::MetaChange change;
+  change.kind = format::MetaChange::Kind::topic_create;
+  change.topic_id = id;
+  change.name = name;
+  change.config.partitions = partitions;
+  return change;
+}
+
+// Topic ids are below 2^23 (consumer groups lock a partition at a byte
+// numbered from its topic's id). A topic.create naming a larger id is
+// corruption: one naming 2^32 - 2 made check loop over four billion ids,
+// and the writer give id 2^32 - 1 to every later topic (id + 1 wrapped), so
+// the second topic created after it made the file unreadable. At the limit
+// itself the file is fine, and create_topic says the ids have run out.
+TEST(Recovery, ATopicIdPastTheLimitIsCorruption) {
+  for (uint32_t id : {UINT32_MAX - 1, format::kMaxTopicId + 1, format::kMaxTopicId}) {
+    SCOPED_TRACE(id);
+    TempDir dir;
+    std::string path = dir.file("a.rvl");
+    {
+      auto db = Db::open(path);
+      ASSERT_TRUE(db.ok()) << db.status().to_string();
+      ASSERT_TRUE((*db)->create_topic("t").ok());
+      ASSERT_TRUE((*db)->close().ok());
+    }
+    const uint64_t at = append_meta_frame(path, {topic_create(id, "big")});
+    if (id > format::kMaxTopicId) {
+      for (bool read_only : {false, true}) {
+        OpenOptions o;
+        o.read_only = read_only;
+        auto db = Db::open(path, o);
+        ASSERT_FALSE(db.ok());
+        EXPECT_EQ(db.status().code(), Code::corruption);
+        EXPECT_EQ(db.status().position(), at) << db.status().to_string();
+        EXPECT_NE(db.status().message().find("topic id"), std::string::npos) << db.status().message();
+      }
+      auto report = check_file(path);
+      ASSERT_TRUE(report.ok()) << report.status().to_string();
+      EXPECT_FALSE(report->ok) << report->tail;
+      continue;
+    }
+    auto report = check_file(path);
+    ASSERT_TRUE(report.ok()) << report.status().to_string();
+    EXPECT_TRUE(report->ok) << (report->problems.empty() ? report->tail : report->problems[0]);
+    {
+      auto db = Db::open(path);
+      ASSERT_TRUE(db.ok()) << db.status().to_string();
+      Status st = (*db)->create_topic("u");
+      EXPECT_EQ(st.code(), Code::too_large) << st.to_string();
+      EXPECT_NE(st.message().find("topic ids"), std::string::npos) << st.message();
+      st = (*db)->commit_offsets("g", std::vector<OffsetCommit>{{.topic = "t", .partition = 0, .offset = 0}});
+      EXPECT_EQ(st.code(), Code::too_large) << "the offsets topic needs an id too: " << st.to_string();
+      ASSERT_TRUE((*db)->close().ok());
+    }
+    auto db = Db::open(path);
+    ASSERT_TRUE(db.ok()) << db.status().to_string();
+    auto topics = (*db)->list_topics();
+    ASSERT_TRUE(topics.ok());
+    EXPECT_EQ(topics->size(), 2u);
+  }
+}
+
+// A checkpoint naming a next topic id past the limit is corruption too.
+TEST(Recovery, ACheckpointWhoseNextTopicIdIsPastTheLimitIsCorruption) {
+  meta::Catalog catalog;
+  std::string state;
+  ASSERT_TRUE(catalog.encode_checkpoint(&state).ok());
+  // The magic (5 bytes) and version (1), then next_id: 1, zigzag-encoded.
+  ASSERT_EQ(state[6], 2);
+  for (int64_t next_id : {int64_t{format::kMaxTopicId} + 1, int64_t{format::kMaxTopicId} + 2, int64_t{UINT32_MAX}}) {
+    SCOPED_TRACE(next_id);
+    char num[10];
+    std::string edited = state.substr(0, 6) + std::string(num, varint::put64(num, next_id)) + state.substr(7);
+    meta::Catalog decoded;
+    Status st = decoded.decode_checkpoint(edited, nullptr, 4096);
+    if (next_id > format::kMaxTopicId + 1) {
+      EXPECT_EQ(st.code(), Code::corruption) << st.to_string();
+      EXPECT_EQ(st.position(), 4096u);
+      continue;
+    }
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    EXPECT_EQ(decoded.check_create("u", {}).code(), Code::too_large) << "no id left";
+  }
+}
+
+// A file's topics have at most TopicConfig::kMaxPartitionsPerFile
+// partitions in all. A 70 KB file of 300 topic.create records of 100,000
+// partitions each used to make open allocate 5 GB, and where that failed
+// (here: a 3 GB address space) throw std::bad_alloc; it is corruption at the
+// record that passes the limit.
+TEST(Recovery, AFileDeclaringMorePartitionsThanAFileMayHaveIsCorruption) {
+  TempDir dir;
+  std::string path = dir.file("a.rvl");
+  ASSERT_TRUE((*Db::open(path))->close().ok());
+  std::vector<format::MetaChange> changes;
+  for (uint32_t i = 0; i < 300; ++i) changes.push_back(topic_create(i + 1, "p" + std::to_string(i), 100000));
+  const uint64_t at = append_meta_frame(path, changes);
+  ASSERT_LT(read_all(path).size(), 200u * 1024) << "a small file";
+
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    struct rlimit limit{uint64_t{3} << 30, uint64_t{3} << 30};
+    setrlimit(RLIMIT_AS, &limit);
+    OpenOptions ro;
+    ro.read_only = true;
+    try {
+      auto db = Db::open(path, ro);
+      if (db.ok()) _exit(1);
+      _exit(db.status().code() == Code::corruption && db.status().position() == at ? 0 : 2);
+    } catch (const std::bad_alloc&) {
+      _exit(3);
+    } catch (...) {
+      _exit(4);
+    }
+  }
+  int status = testing::wait_child(pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "the open died of signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: opened; 2: another error; 3: std::bad_alloc; 4: another exception";
+  auto report = check_file(path);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  EXPECT_FALSE(report->ok);
 }
 
 TEST(Recovery, TruncatedFileIsCorruption) {

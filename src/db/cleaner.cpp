@@ -72,9 +72,8 @@ std::optional<Cleaner::SegmentJob> Cleaner::pick_segment(const meta::Catalog& ca
   // copying them would be wasted (and rewrite much of what a bounded topic
   // holds). The segments holding those are left to retention.
   std::set<uint32_t> dying;
-  for (uint32_t id = 1; id < catalog.next_topic_id(); ++id) {
-    const meta::TopicState* t = catalog.by_id(id);
-    if (!t || t->deleted || catalog.is_internal_id(id) || t->config.retention_bytes < 0 ||
+  for (const auto& [id, t] : catalog.topics()) {
+    if (t->deleted || catalog.is_internal_id(id) || t->config.retention_bytes < 0 ||
         t->config.cleanup_policy == CleanupPolicy::compact) {
       continue;
     }
@@ -115,9 +114,8 @@ std::optional<Cleaner::PartitionKey> Cleaner::pick_partition(const meta::Catalog
                                                              const CleanerLimits& limits) const {
   std::optional<PartitionKey> best;
   uint64_t best_dirty = 0;
-  for (uint32_t id = 1; id < catalog.next_topic_id(); ++id) {
-    const meta::TopicState* t = catalog.by_id(id);
-    if (!t || t->deleted || catalog.is_internal_id(id) || !is_compact(t->config)) continue;
+  for (const auto& [id, t] : catalog.topics()) {
+    if (t->deleted || catalog.is_internal_id(id) || !is_compact(t->config)) continue;
     for (uint32_t i = 0; i < t->partitions.size(); ++i) {
       if (limits.set_damage_aside && damaged_.count({id, i})) continue;
       uint64_t dirty = dirty_bytes(catalog, {id, i});
@@ -359,9 +357,8 @@ uint64_t Cleaner::pending_bytes(const meta::Catalog& catalog, uint64_t head_pos,
     if (i == head || s.use != meta::SegmentState::Use::in_use || s.seq >= limits.below_seq) continue;
     if (static_cast<double>(s.live) < limits.max_live_fraction * room) total += s.live;
   }
-  for (uint32_t id = 1; id < catalog.next_topic_id(); ++id) {
-    const meta::TopicState* t = catalog.by_id(id);
-    if (!t || t->deleted || catalog.is_internal_id(id) || !is_compact(t->config)) continue;
+  for (const auto& [id, t] : catalog.topics()) {
+    if (t->deleted || catalog.is_internal_id(id) || !is_compact(t->config)) continue;
     for (uint32_t i = 0; i < t->partitions.size(); ++i) total += t->partitions[i].bytes;
   }
   return total;
