@@ -83,31 +83,6 @@ TEST(Db, TopicAdministration) {
   EXPECT_EQ(names, (std::vector<std::string>{"a.b", "audit", "orders", std::string(249, 'x')}));
 }
 
-// A file's topics have at most TopicConfig::kMaxPartitionsPerFile partitions
-// in all, deleted topics' included (they stay in memory and in every
-// checkpoint). create_topic refuses one more, saying why; a file at the
-// limit opens.
-TEST(Db, TheTopicsOfAFileHaveAtMostAMillionPartitionsInAll) {
-  TempDir dir;
-  auto db = open_db(dir.file("a.rvl"));
-  const int32_t most = TopicConfig::kMaxPartitions;
-  static_assert(TopicConfig::kMaxPartitionsPerFile % TopicConfig::kMaxPartitions == 0);
-  for (int64_t i = 0; i < TopicConfig::kMaxPartitionsPerFile / most - 1; ++i) {
-    ASSERT_TRUE(db->create_topic("t" + std::to_string(i), {.partitions = most}).ok());
-  }
-  ASSERT_TRUE(db->create_topic("gone", {.partitions = most}).ok());
-  ASSERT_TRUE(db->delete_topic("gone").ok());
-  Status st = db->create_topic("one-more");
-  EXPECT_EQ(st.code(), Code::too_large) << st.to_string();
-  EXPECT_NE(st.message().find("1000001"), std::string::npos) << st.message();
-  EXPECT_NE(st.message().find(dir.file("a.rvl")), std::string::npos) << st.message();
-  ASSERT_TRUE(db->close().ok());
-  db.reset();  // one handle of a million partitions at a time: 750 MB each
-  db = open_db(dir.file("a.rvl"));
-  EXPECT_EQ(db->list_topics()->size(), 9u);
-  EXPECT_EQ(db->create_topic("one-more").code(), Code::too_large);
-}
-
 TEST(Db, ProduceAndReadBackWithOffsetsFromZero) {
   TempDir dir;
   auto db = open_db(dir.file("a.rvl"));

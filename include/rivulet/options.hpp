@@ -79,15 +79,6 @@ enum class CleanupPolicy {
 struct TopicConfig {
   // At most kMaxPartitions: each partition takes memory in every handle.
   static constexpr int32_t kMaxPartitions = 100000;
-  // At most this many partitions in all the topics of a file (deleted ones
-  // too: their partitions stay in memory and in every checkpoint). Every
-  // handle holds about 750 bytes per partition from the moment it opens the
-  // file, records or not (its offsets, 168 bytes, and its empty batch index,
-  // whose std::deque allocates a 512-byte block): a million is some 750 MB
-  // and seconds of opening in each process, ten topics of kMaxPartitions.
-  // Without a bound a 70 KB file of topic.create records made an open
-  // allocate gigabytes.
-  static constexpr int64_t kMaxPartitionsPerFile = 1000000;
   int32_t partitions = 1;
   TimestampType timestamp_type = TimestampType::create_time;
   // Largest record (key + value + headers + framing) accepted. Kafka's

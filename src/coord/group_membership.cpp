@@ -9,7 +9,6 @@
 
 #include <fmt/format.h>
 
-#include "format/meta_record.hpp"
 #include "io/locks.hpp"
 #include "util/tsan.hpp"
 
@@ -173,9 +172,6 @@ Result<std::vector<LiveMember>> GroupMembership::members_locked() {
   std::sort(live.begin(), live.end(), [](const LiveMember& a, const LiveMember& b) { return a.join_seq < b.join_seq; });
   return live;
 }
-
-// No file holds a topic id a member could not lock.
-static_assert(format::kMaxTopicId <= io::kMaxLockedTopicId);
 
 Result<bool> GroupMembership::try_own(uint32_t topic_id, int32_t partition) {
   if (topic_id > io::kMaxLockedTopicId || partition < 0) {

@@ -72,8 +72,9 @@ std::optional<Cleaner::SegmentJob> Cleaner::pick_segment(const meta::Catalog& ca
   // copying them would be wasted (and rewrite much of what a bounded topic
   // holds). The segments holding those are left to retention.
   std::set<uint32_t> dying;
-  for (const auto& [id, t] : catalog.topics()) {
-    if (t->deleted || catalog.is_internal_id(id) || t->config.retention_bytes < 0 ||
+  for (uint32_t id = 1; id < catalog.next_topic_id(); ++id) {
+    const meta::TopicState* t = catalog.by_id(id);
+    if (!t || t->deleted || catalog.is_internal_id(id) || t->config.retention_bytes < 0 ||
         t->config.cleanup_policy == CleanupPolicy::compact) {
       continue;
     }
@@ -114,8 +115,9 @@ std::optional<Cleaner::PartitionKey> Cleaner::pick_partition(const meta::Catalog
                                                              const CleanerLimits& limits) const {
   std::optional<PartitionKey> best;
   uint64_t best_dirty = 0;
-  for (const auto& [id, t] : catalog.topics()) {
-    if (t->deleted || catalog.is_internal_id(id) || !is_compact(t->config)) continue;
+  for (uint32_t id = 1; id < catalog.next_topic_id(); ++id) {
+    const meta::TopicState* t = catalog.by_id(id);
+    if (!t || t->deleted || catalog.is_internal_id(id) || !is_compact(t->config)) continue;
     for (uint32_t i = 0; i < t->partitions.size(); ++i) {
       if (limits.set_damage_aside && damaged_.count({id, i})) continue;
       uint64_t dirty = dirty_bytes(catalog, {id, i});
@@ -197,8 +199,7 @@ Status Cleaner::plan_segment(const meta::Catalog& catalog, log::FileMap& map, ui
       uint32_t length = format::peek_frame_header(head->data()).frame_length;
       Result<std::string_view> bytes = map.view(job.cursor, end, length);
       if (!bytes.ok()) return bytes.status();
-      Result<bool> parsed = format::parse_frame(*bytes, job.cursor, end, nullptr, &f, nullptr);
-      whole = parsed.ok() && *parsed && !f.segment_end();
+      whole = format::parse_frame(*bytes, job.cursor, nullptr, &f, nullptr) && !f.segment_end();
     }
     if (!whole) {  // the segment's last frame is behind us
       if (walked_.size() > 4096) walked_.clear();
@@ -357,8 +358,9 @@ uint64_t Cleaner::pending_bytes(const meta::Catalog& catalog, uint64_t head_pos,
     if (i == head || s.use != meta::SegmentState::Use::in_use || s.seq >= limits.below_seq) continue;
     if (static_cast<double>(s.live) < limits.max_live_fraction * room) total += s.live;
   }
-  for (const auto& [id, t] : catalog.topics()) {
-    if (t->deleted || catalog.is_internal_id(id) || !is_compact(t->config)) continue;
+  for (uint32_t id = 1; id < catalog.next_topic_id(); ++id) {
+    const meta::TopicState* t = catalog.by_id(id);
+    if (!t || t->deleted || catalog.is_internal_id(id) || !is_compact(t->config)) continue;
     for (uint32_t i = 0; i < t->partitions.size(); ++i) total += t->partitions[i].bytes;
   }
   return total;

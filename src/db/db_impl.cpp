@@ -1341,7 +1341,6 @@ Status DbImpl::resolve_offsets_topic(uint32_t* id) {
   RIVULET_TRY(check_writable());
   Status st = commit_meta([&](format::MetaChange* change) {
     if (catalog_.offsets_topic_id() != 0) return Status(Code::already_exists, "created meanwhile");
-    RIVULET_TRY(catalog_.check_room(format::kOffsetsTopicName, 1));
     change->kind = format::MetaChange::Kind::topic_create;
     change->topic_id = catalog_.next_topic_id();
     change->name = std::string(format::kOffsetsTopicName);

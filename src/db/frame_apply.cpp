@@ -75,16 +75,6 @@ static std::shared_ptr<char> allocate_state(size_t size) {
 Status Replay::apply(const format::ParsedFrame& frame, const log::ChainPos& at, const log::ChainPos& next) {
   if (frame.segment_end()) {
     uint32_t index = catalog_->segments().index_of(next.pos);
-    // A writer goes on only in a free segment or one the log never used:
-    // going on in one the log is using (its own, say) would have the next
-    // writer write over the log's own frames.
-    const meta::SegmentTable& table = catalog_->segments();
-    if (index < table.size() && table.at(index).use == meta::SegmentState::Use::in_use) {
-      return {Code::corruption,
-              fmt::format("segment-end frame {} at position {} names segment {}, which the log is using",
-                          frame.header.seq, frame.position, index),
-              frame.position};
-    }
     catalog_->enter_segment(index, next.segment_seq);
     if (in_checkpoint_) entered_.emplace_back(index, next.segment_seq);
     return Status::OK();  // a checkpoint run may span segments

@@ -83,9 +83,9 @@ void check_segment_header(Walk& w, const format::ParsedFrame& f, CheckReport* re
 // partition ends (compaction keeps a partition's last batch, emptied or
 // not), and every batch not met on the walk with its CRC and records holding.
 Status check_indexed_batches(Walk& w, const std::unordered_set<uint64_t>& walked, CheckReport* report) {
-  for (const auto& [id, topic] : w.catalog.topics()) {
-    const meta::TopicState* t = topic.get();
-    if (t->deleted) continue;
+  for (uint32_t id = 0; id < w.catalog.next_topic_id(); ++id) {
+    const meta::TopicState* t = w.catalog.by_id(id);
+    if (!t || t->deleted) continue;
     for (uint32_t partition = 0; partition < t->partitions.size(); ++partition) {
       const meta::PartitionState& p = t->partitions[partition];
       RIVULET_TRY(p.index.load());

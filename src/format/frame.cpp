@@ -3,8 +3,6 @@
 
 #include <cstring>
 
-#include <fmt/format.h>
-
 #include "util/crc32c.hpp"
 #include "util/endian.hpp"
 
@@ -31,15 +29,8 @@ static bool fail(std::string* why, const char* what) {
   return false;
 }
 
-// A frame whose checksums hold with a field no writer writes.
-static Status bad_field(const FrameHeader& h, uint64_t position, std::string_view what) {
-  return {Code::corruption,
-          fmt::format("frame {} at position {} is whole (its checksums hold) but {}", h.seq, position, what),
-          position};
-}
-
-Result<bool> parse_frame(std::string_view avail, uint64_t position, uint64_t segment_end, const ChainLink* link,
-                         ParsedFrame* out, std::string* why) {
+bool parse_frame(std::string_view avail, uint64_t position, const ChainLink* link, ParsedFrame* out,
+                 std::string* why) {
   if (avail.size() < kFrameHeaderSize) return fail(why, "no room for a frame header");
   const char* p = avail.data();
   if (!has_frame_magic(p)) return fail(why, "no frame magic");
@@ -47,10 +38,18 @@ Result<bool> parse_frame(std::string_view avail, uint64_t position, uint64_t seg
   if (link && (h.seq != link->seq || h.prev_crc != link->prev_crc)) {
     return fail(why, "frame does not continue the chain (sequence or previous checksum differ)");
   }
-  // First only what locates the bytes the checksums cover: until they hold,
-  // the frame may be one a crash cut short, and the chain ends here.
+  if ((h.flags & ~kKnownFrameFlags) != 0) return fail(why, "unknown frame flags");
+  if (h.next_segment != 0 && !(h.flags & kFrameSegmentEnd)) return fail(why, "next segment set in a frame that does not end its segment");
+  if ((h.flags & (kFrameCheckpointEnd | kFrameCheckpointStart)) && !(h.flags & kFrameCheckpoint)) {
+    return fail(why, "checkpoint start or end outside a checkpoint");
+  }
+  if ((h.flags & kFrameSegmentEnd) && (h.flags & kFrameCheckpoint)) return fail(why, "segment-end frame flagged checkpoint");
+  if ((h.flags & kFrameRelocated) && (h.flags & (kFrameSegmentEnd | kFrameCheckpoint))) {
+    return fail(why, "relocated frame flagged checkpoint or segment end");
+  }
   uint64_t head_len = kFrameHeaderSize + uint64_t{h.batch_count} * kSummaryEntrySize;
   if (h.frame_length < head_len || h.frame_length > avail.size()) return fail(why, "frame length out of bounds");
+  if ((h.flags & kFrameSegmentEnd) && h.batch_count != 0) return fail(why, "segment-end frame with batches");
 
   out->position = position;
   out->header = h;
@@ -65,58 +64,19 @@ Result<bool> parse_frame(std::string_view avail, uint64_t position, uint64_t seg
     ref.topic_id = load_le<uint32_t>(entry);
     ref.partition = load_le<uint32_t>(entry + 4);
     ref.position = position + at;
-    if (h.frame_length - at < kBatchHeaderSize) return fail(why, "summary names more batches than the frame holds");
-    const int64_t total = int64_t{load_be<int32_t>(p + at + 8)} + int64_t{kBatchLogOverhead};
-    if (total < int64_t{kBatchHeaderSize} || static_cast<uint64_t>(total) > h.frame_length - at) {
-      return fail(why, "record batch length out of bounds");
+    if (at >= h.frame_length) return fail(why, "summary names more batches than the frame holds");
+    if (!parse_batch_header(out->bytes.substr(at), ref.position, &ref.header).ok()) {
+      return fail(why, "bad record batch header in frame");
     }
     crc = crc32c::extend(crc, p + at, kBatchCrcFrom);
-    ref.bytes = out->bytes.substr(at, static_cast<size_t>(total));
+    ref.bytes = out->bytes.substr(at, ref.header.total_size());
     out->batches.push_back(ref);
-    at += static_cast<uint64_t>(total);
+    at += ref.header.total_size();
   }
   if (at != h.frame_length) return fail(why, "batches do not fill the frame");
   if (crc != h.meta_crc) return fail(why, "frame checksum mismatch");
   for (const BatchRef& b : out->batches) {
-    if (crc32c::value(b.bytes.data() + kBatchCrcFrom, b.bytes.size() - kBatchCrcFrom) !=
-        load_be<uint32_t>(b.bytes.data() + kBatchCrcOffset)) {
-      return fail(why, "record batch checksum mismatch");
-    }
-  }
-
-  // The checksums hold: the frame was written whole, so from here on a bad
-  // field is corruption, not a torn tail (cutting it would drop it and every
-  // frame after it).
-  if ((h.flags & ~kKnownFrameFlags) != 0) return bad_field(h, position, fmt::format("has unknown flags {:#x}", h.flags));
-  if (h.next_segment != 0 && !(h.flags & kFrameSegmentEnd)) {
-    return bad_field(h, position, "names a next segment without ending its segment");
-  }
-  if ((h.flags & (kFrameCheckpointEnd | kFrameCheckpointStart)) && !(h.flags & kFrameCheckpoint)) {
-    return bad_field(h, position, "is flagged checkpoint start or end outside a checkpoint");
-  }
-  if ((h.flags & kFrameSegmentEnd) && (h.flags & kFrameCheckpoint)) {
-    return bad_field(h, position, "is a segment-end frame flagged checkpoint");
-  }
-  if ((h.flags & kFrameRelocated) && (h.flags & (kFrameSegmentEnd | kFrameCheckpoint))) {
-    return bad_field(h, position, "is a relocated frame flagged checkpoint or segment end");
-  }
-  if ((h.flags & kFrameSegmentEnd) && h.batch_count != 0) return bad_field(h, position, "is a segment-end frame with batches");
-  // Every frame but a segment-end frame leaves room for one after it, or the
-  // next writer's segment-end frame would cross into the next segment.
-  if (!(h.flags & kFrameSegmentEnd) && segment_end - position < h.frame_length + uint64_t{kFrameHeaderSize}) {
-    return bad_field(h, position,
-                     fmt::format("ends at position {}, leaving no room for a segment-end frame ({} bytes) before "
-                                 "its segment ends at position {}",
-                                 position + h.frame_length, kFrameHeaderSize, segment_end));
-  }
-  for (BatchRef& b : out->batches) {
-    Status parsed = parse_batch_header(b.bytes, b.position, &b.header);
-    if (!parsed.ok()) {
-      return Status(Code::corruption,
-                    fmt::format("frame {} at position {} is whole (its checksums hold) but its {}", h.seq, position,
-                                parsed.message()),
-                    b.position);
-    }
+    if (!batch_crc_ok(b.bytes, b.header)) return fail(why, "record batch checksum mismatch");
   }
   return true;
 }

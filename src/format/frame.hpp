@@ -98,17 +98,13 @@ struct ChainLink {
 };
 
 // Checks the frame at the start of `avail` (the bytes from the frame's
-// position to the end of its segment or of the file, whichever is first;
-// `segment_end` is the position where its segment ends): magic, link to the
-// chain, lengths, meta_crc and every batch CRC, then every field. With
-// `link` null the chain is not checked (used when hunting for frames past a
-// bad one). Returns false with `why` set if it is not a whole frame whose
-// checksums hold: the chain ends there (a torn tail or a clean end). A
-// frame whose checksums hold was written whole, so a field no writer writes
-// there (flags, a batch header, no room left for a segment-end frame) is
-// corruption at the frame or batch: an error, never the chain's end.
-Result<bool> parse_frame(std::string_view avail, uint64_t position, uint64_t segment_end, const ChainLink* link,
-                         ParsedFrame* out, std::string* why);
+// position to the end of its segment or of the file, whichever is first):
+// magic, link to the chain, lengths, meta_crc, and every batch header and
+// CRC. With `link` null the chain is not checked (used when hunting for
+// frames past a bad one). Returns false with `why` set if it is not a whole
+// valid frame.
+bool parse_frame(std::string_view avail, uint64_t position, const ChainLink* link, ParsedFrame* out,
+                 std::string* why);
 
 // Encodes header and summary for a frame of `batches` (topic, partition,
 // bytes), computing meta_crc. `out` receives kFrameHeaderSize + summary.

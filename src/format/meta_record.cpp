@@ -138,8 +138,8 @@ Status decode_meta(Bytes key, Bytes value, uint64_t position, MetaChange* out) {
   }
   json v = json::parse(value->begin(), value->end(), nullptr, /*allow_exceptions=*/false);
   if (v.is_discarded() || !v.is_object()) return bad(position, "value is not a JSON object");
-  if (!get_uint<uint32_t>(v, "id", kMaxTopicId, &out->topic_id) || out->topic_id == 0) {
-    return bad(position, "missing or bad topic id (ids are 1 to " + std::to_string(kMaxTopicId) + ")");
+  if (!get_uint<uint32_t>(v, "id", UINT32_MAX, &out->topic_id) || out->topic_id == 0) {
+    return bad(position, "missing or bad topic id");
   }
   if (out->kind == MetaChange::Kind::partition_start) {
     uint32_t partition = 0;

@@ -20,12 +20,6 @@ inline constexpr std::string_view kMetaTopicConfig = "topic.config";
 inline constexpr std::string_view kMetaTopicDelete = "topic.delete";
 inline constexpr std::string_view kMetaPartitionStart = "partition.start";
 
-// Topic ids are below 2^23: a consumer group member locks partition P of
-// topic T at a byte of FILE-shm numbered from T * 2^17 + P, which must stay
-// below 2^40 (io/locks.hpp). No writer hands out a larger id; a record or
-// checkpoint naming one is corruption.
-inline constexpr uint32_t kMaxTopicId = (1u << 23) - 1;
-
 struct MetaChange {
   enum class Kind { topic_create, topic_config, topic_delete, partition_start };
   Kind kind = Kind::topic_create;

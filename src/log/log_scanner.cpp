@@ -39,8 +39,7 @@ Result<bool> LogScanner::next(const ChainPos& at, format::ParsedFrame* out, std:
     avail = *whole;
   }
   format::ChainLink link{at.next_seq, at.prev_crc};
-  Result<bool> parsed = format::parse_frame(avail, at.pos, end, &link, out, why);
-  if (!parsed.ok() || !*parsed) return parsed;
+  if (!format::parse_frame(avail, at.pos, &link, out, why)) return false;
   if (out->segment_end() && format_version_ >= 3) RIVULET_TRY(check_next_segment(*out));
   return true;
 }
@@ -99,8 +98,7 @@ static bool proves_durable(FileMap* map, uint64_t pos, uint64_t limit, uint64_t 
   format::FrameHeader h = format::peek_frame_header(v->data());
   if (h.seq <= seq || h.synced_seq < seq) return false;
   format::ParsedFrame f;
-  Result<bool> valid = format::parse_frame(*v, pos, limit, nullptr, &f, nullptr);
-  return valid.ok() && *valid;
+  return format::parse_frame(*v, pos, nullptr, &f, nullptr);
 }
 
 Result<TailInfo> classify_tail(FileMap* map, uint32_t segment_size, const ChainPos& end,

@@ -30,9 +30,7 @@ class LogScanner {
 
   // Reads the frame at `at` if a valid one continues the chain there.
   // Returns false (with `why`) when it does not; errors for I/O, and
-  // corruption for a frame on the chain whose checksums hold but whose
-  // fields are bad (format::parse_frame), or a segment-end frame naming a
-  // segment past the file. With
+  // corruption for a segment-end frame naming a segment past the file. With
   // `peek`, the first look at a page the head has not been on before is a
   // read call, so that checking for new frames at the head does not fault
   // in a fresh page (tens of microseconds on a virtual machine) for every

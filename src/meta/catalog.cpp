@@ -43,7 +43,6 @@ static std::string collision_key(std::string_view name) {
 Status Catalog::check_create(std::string_view name, const TopicConfig& config) const {
   RIVULET_TRY(validate_name(name));
   RIVULET_TRY(check_topic_config(name, config));
-  RIVULET_TRY(check_room(name, config.partitions));
   if (find(name)) return {Code::already_exists, fmt::format("topic '{}' already exists", name)};
   std::string key = collision_key(name);
   for (const auto& [existing, id] : live_) {
@@ -52,21 +51,6 @@ Status Catalog::check_create(std::string_view name, const TopicConfig& config) c
               fmt::format("topic '{}' collides with existing topic '{}' ('.' and '_' count as the same)", name,
                           existing)};
     }
-  }
-  return Status::OK();
-}
-
-Status Catalog::check_room(std::string_view name, int32_t partitions) const {
-  if (next_id_ > format::kMaxTopicId) {
-    return {Code::too_large, fmt::format("cannot create topic '{}': the file has used all {} topic ids (a deleted "
-                                         "topic's id is never used again)",
-                                         name, format::kMaxTopicId)};
-  }
-  if (partitions_ + partitions > TopicConfig::kMaxPartitionsPerFile) {
-    return {Code::too_large,
-            fmt::format("cannot create topic '{}': its {} partitions would bring the file's topics to {}, more "
-                        "than the {} a file may have (deleted topics' partitions count too)",
-                        name, partitions, partitions_ + partitions, TopicConfig::kMaxPartitionsPerFile)};
   }
   return Status::OK();
 }
@@ -115,23 +99,14 @@ Status Catalog::apply_meta(const format::MetaChange& change, uint64_t position) 
       return corrupt(position, fmt::format("topic id {} created twice", change.topic_id));
     }
     if (find(change.name)) return corrupt(position, fmt::format("topic '{}' created twice", change.name));
-    if (change.config.partitions < 1 || change.config.partitions > TopicConfig::kMaxPartitions) {
+    if (change.config.partitions < 1 || change.config.partitions > 100000) {
       return corrupt(position, fmt::format("topic '{}' has an impossible partition count", change.name));
-    }
-    // Before allocating them: a small file must not make an open allocate
-    // gigabytes.
-    if (partitions_ + change.config.partitions > TopicConfig::kMaxPartitionsPerFile) {
-      return corrupt(position, fmt::format("topic '{}' brings the file's topics to {} partitions, more than the "
-                                           "{} no writer passes",
-                                           change.name, partitions_ + change.config.partitions,
-                                           TopicConfig::kMaxPartitionsPerFile));
     }
     auto t = std::make_unique<TopicState>();
     t->id = change.topic_id;
     t->name = change.name;
     t->config = change.config;
     t->partitions.resize(static_cast<size_t>(change.config.partitions));
-    partitions_ += change.config.partitions;
     live_[t->name] = t->id;
     next_id_ = std::max(next_id_, t->id + 1);
     if (t->name == format::kOffsetsTopicName) offsets_topic_id_ = t->id;

@@ -59,18 +59,12 @@ class Catalog {
   // duplicate, or a name that collides with another once '.' and '_' are
   // treated alike (as Kafka refuses, since metric names merge them).
   Status check_create(std::string_view name, const TopicConfig& config) const;
-  // Whether the file has room for one more topic of `partitions`: a topic
-  // id left (below format::kMaxTopicId) and partitions within
-  // TopicConfig::kMaxPartitionsPerFile.
-  Status check_room(std::string_view name, int32_t partitions) const;
 
   const TopicState* find(std::string_view name) const;  // live topics only
   TopicState* find(std::string_view name);
   TopicState* by_id(uint32_t id);
   const TopicState* by_id(uint32_t id) const;
   uint32_t next_topic_id() const { return next_id_; }
-  // Every topic by id: the metadata topic, deleted topics and internal ones too.
-  const std::map<uint32_t, std::unique_ptr<TopicState>>& topics() const { return topics_; }
   // Live user topics (internal ones left out), sorted by name.
   std::vector<const TopicState*> live_topics() const;
   // Whether a name is reserved for Rivulet's own topics.
@@ -127,7 +121,6 @@ class Catalog {
   std::map<uint32_t, std::unique_ptr<TopicState>> topics_;  // by id, deleted ones too
   std::unordered_map<std::string, uint32_t> live_;          // name -> id
   uint32_t next_id_ = 1;
-  int64_t partitions_ = 0;  // of every topic but the metadata topic, deleted ones too
   uint32_t offsets_topic_id_ = 0;
   GroupOffsets offsets_;
   SegmentTable segments_;

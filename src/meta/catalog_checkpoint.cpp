@@ -170,7 +170,7 @@ Status Catalog::decode_checkpoint(std::string_view state, std::shared_ptr<const 
   c.segments_.set_segment_size(segments_.segment_size());
   uint32_t next_id = 0;
   size_t topic_count = 0;
-  RIVULET_TRY(in.num(&next_id, 1, int64_t{format::kMaxTopicId} + 1));
+  RIVULET_TRY(in.num(&next_id, 1, UINT32_MAX));
   RIVULET_TRY(in.num(&topic_count, 1, in.left()));
   for (size_t k = 0; k < topic_count; ++k) {
     std::string_view key, value;
@@ -247,7 +247,7 @@ Status Catalog::decode_checkpoint(std::string_view state, std::shared_ptr<const 
     RIVULET_TRY(in.num(&shares, 0, in.left() / 3));
     s.dead_shares.resize(shares);
     for (SegmentState::DeadShare& d : s.dead_shares) {
-      RIVULET_TRY(in.num(&d.topic_id, 0, format::kMaxTopicId));
+      RIVULET_TRY(in.num(&d.topic_id, 0, UINT32_MAX));
       RIVULET_TRY(in.num(&d.partition, 0, UINT32_MAX));
       RIVULET_TRY(in.num(&d.bytes, 0, INT64_MAX));
     }
@@ -259,7 +259,6 @@ Status Catalog::decode_checkpoint(std::string_view state, std::shared_ptr<const 
   topics_ = std::move(c.topics_);
   live_ = std::move(c.live_);
   next_id_ = c.next_id_;
-  partitions_ = c.partitions_;
   offsets_topic_id_ = c.offsets_topic_id_;
   offsets_ = std::move(c.offsets_);
   segments_ = std::move(c.segments_);
