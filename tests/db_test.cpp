@@ -541,6 +541,30 @@ TEST(Db, TwoHandlesInOneProcessSeeEachOthersCommits) {
   EXPECT_EQ(read_values(*b, "t", 0), (std::vector<std::string>{"from b", "from a", "from b again"}));
 }
 
+// seek(earliest/latest/offset) looked at the handle's catalog as it last
+// saw it: an offset another handle had committed was out of range, and
+// seek(latest) landed before records committed before the call.
+TEST(Db, SeekSeesCommitsOfOtherHandles) {
+  TempDir dir;
+  const std::string path = dir.file("a.rvl");
+  auto writer = open_db(path);
+  auto reading = open_db(path);
+  ASSERT_TRUE(writer->create_topic("t").ok());
+  auto r = reading->reader("t", 0, StartAt::latest());
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  for (const char* v : {"a", "b", "c"}) ASSERT_TRUE(writer->produce({.topic = "t", .value = v}).ok());
+  Status st = (*r)->seek(StartAt::offset(2));
+  EXPECT_TRUE(st.ok()) << st.to_string();
+  ASSERT_TRUE((*r)->seek(StartAt::latest()).ok());
+  EXPECT_EQ((*r)->position(), 3);
+  auto got = (*r)->poll(0ms);
+  ASSERT_TRUE(got.ok()) << got.status().to_string();
+  EXPECT_TRUE(got->empty()) << "a reader just moved to latest handed out " << got->size() << " old records";
+  ASSERT_TRUE(writer->delete_records("t", 0, 1).ok());
+  ASSERT_TRUE((*r)->seek(StartAt::earliest()).ok());
+  EXPECT_EQ((*r)->position(), 1);
+}
+
 TEST(Db, PollWaitsForACommitFromAnotherThread) {
   TempDir dir;
   auto db = open_db(dir.file("a.rvl"));

@@ -99,6 +99,7 @@ enum ChildFailure {
   kPollNotRefused,
   kCloseFailed,
   kHung,
+  kSeekNotRefused,
 };
 
 // An Env whose file writes wait while the gate is closed: a commit held
@@ -267,6 +268,11 @@ TEST(Fork, AnInheritedHandleIsRefusedInTheChildAndLeavesTheParentAlone) {
     auto idle_polled = (*idle)->poll(0ms);
     if (idle_polled.ok() || idle_polled.status().message().find("fork") == std::string::npos) {
       ::_exit(kPollNotRefused);
+    }
+    // seek(earliest/latest/offset) read the inherited catalog without the check.
+    for (StartAt at : {StartAt::earliest(), StartAt::latest(), StartAt::offset(1)}) {
+      Status sought = (*r)->seek(at);
+      if (sought.ok() || sought.message().find("fork") == std::string::npos) ::_exit(kSeekNotRefused);
     }
     idle->reset();
     r->reset();

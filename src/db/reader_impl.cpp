@@ -318,6 +318,9 @@ Result<int64_t> ReaderImpl::look_up_time(int64_t ms) {
 }
 
 Status ReaderImpl::seek(StartAt start) {
+  // The partition as the file has it now, other handles' commits included
+  // (and the handle's fork and closed checks).
+  RIVULET_TRY(db_->refresh());
   count_ = 0;
   idle_epoch_.reset();
   db_->read_marks().clear(mark_);
