@@ -319,6 +319,23 @@ TEST_F(ConsumerTest, AnIdleMemberSleepsThroughAPoll) {
   EXPECT_EQ(poll_values(*c, 1), std::vector<std::string>{"v0"});
 }
 
+// milliseconds::max() as a poll's timeout (or the auto-commit interval)
+// overflowed the deadline (UBSan stops there), which wrapped into the past:
+// the poll returned at once, empty.
+TEST_F(ConsumerTest, PollWithTheLongestTimeoutWaitsForARecord) {
+  auto c = consumer({.group = "g", .auto_commit_interval = std::chrono::milliseconds::max()});
+  ASSERT_TRUE(c->subscribe({"t"}).ok());
+  std::thread producer([&] {
+    std::this_thread::sleep_for(100ms);
+    produce(1);
+  });
+  auto r = c->poll(std::chrono::milliseconds::max());
+  producer.join();
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_EQ(r->size(), 1u) << "returned without waiting";
+  EXPECT_EQ((*r)[0].value, std::optional<std::string_view>("v0"));
+}
+
 // A member left without partitions (more members than partitions) waits
 // for its next look, not for every commit to the topic others read.
 TEST_F(ConsumerTest, AStandbyMemberSleepsThroughOthersCommits) {

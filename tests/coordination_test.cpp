@@ -545,6 +545,25 @@ TEST(Coordination, WaitAnyWakesForTheReaderThatHasRecords) {
   EXPECT_EQ(b->wait_any(mixed, milliseconds(0)).status().code(), Code::invalid_argument);
 }
 
+// milliseconds::max() ("wait for ever") overflowed the deadline, which
+// wrapped into the past: wait_any returned -1 at once.
+TEST(Coordination, WaitAnyWithTheLongestTimeoutWaitsForARecord) {
+  TempDir dir;
+  auto db = open_db(dir.file("ev.rvl"));
+  ASSERT_TRUE(db->create_topic("t").ok());
+  auto r = db->reader("t", 0);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  std::thread producer([&] {
+    std::this_thread::sleep_for(milliseconds(100));
+    EXPECT_TRUE(db->produce({.topic = "t", .value = "late"}).ok());
+  });
+  Reader* readers[] = {r->get()};
+  Result<int> woke = db->wait_any(readers, milliseconds::max());
+  producer.join();
+  ASSERT_TRUE(woke.ok()) << woke.status().to_string();
+  EXPECT_EQ(*woke, 0) << "returned without waiting";
+}
+
 TEST(Coordination, ReadersPublishWhereTheyRead) {
   TempDir dir;
   std::string path = dir.file("ev.rvl");

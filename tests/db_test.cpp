@@ -581,6 +581,37 @@ TEST(Db, PollWaitsForACommitFromAnotherThread) {
   EXPECT_EQ((*recs)[0].value, std::optional<std::string_view>("late"));
 }
 
+// "Wait for ever": now + milliseconds::max() in nanoseconds overflowed
+// (UBSan stops there), and the wrapped deadline in the past made the poll
+// return at once, empty.
+TEST(Db, PollWithTheLongestTimeoutWaitsForARecord) {
+  TempDir dir;
+  auto db = open_db(dir.file("a.rvl"));
+  ASSERT_TRUE(db->create_topic("t").ok());
+  auto r = db->reader("t", 0);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  std::thread producer([&] {
+    std::this_thread::sleep_for(100ms);
+    EXPECT_TRUE(db->produce({.topic = "t", .value = "late"}).ok());
+  });
+  auto recs = (*r)->poll(std::chrono::milliseconds::max());
+  producer.join();
+  ASSERT_TRUE(recs.ok()) << recs.status().to_string();
+  ASSERT_EQ(recs->size(), 1u) << "returned without waiting";
+  EXPECT_EQ((*recs)[0].value, std::optional<std::string_view>("late"));
+
+  // The longest spin overflowed the same way (UBSan stops there): it spins
+  // until the poll's timeout instead.
+  OpenOptions spinning;
+  spinning.poll_spin = std::chrono::microseconds::max();
+  auto spinner = open_db(dir.file("a.rvl"), spinning);
+  auto idle = spinner->reader("t", 0, StartAt::latest());
+  ASSERT_TRUE(idle.ok()) << idle.status().to_string();
+  auto none = (*idle)->poll(20ms);
+  ASSERT_TRUE(none.ok()) << none.status().to_string();
+  EXPECT_TRUE(none->empty());
+}
+
 // A reader at its partition's end answers a poll(0) without looking while
 // its wake channel saw no commit: it must still see every commit to its
 // partition (from any handle, visible at once or only after a sync), a

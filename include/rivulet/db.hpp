@@ -245,10 +245,11 @@ class Db {
   Result<std::unique_ptr<Reader>> reader(std::string_view topic, int32_t partition,
                                          StartAt start = StartAt::earliest());
 
-  // Waits up to `timeout` until one of `readers` (all made by this Db) has
-  // records to return, without taking any; returns the index of one that
-  // has, or -1 if none had by then. Follows many partitions with one thread:
-  // poll each with timeout 0, and wait_any when all came back empty.
+  // Waits up to `timeout` (milliseconds::max(): for ever) until one of
+  // `readers` (all made by this Db) has records to return, without taking
+  // any; returns the index of one that has, or -1 if none had by then.
+  // Follows many partitions with one thread: poll each with timeout 0, and
+  // wait_any when all came back empty.
   Result<int> wait_any(std::span<Reader* const> readers, std::chrono::milliseconds timeout);
 
   // Picks up commits made by other processes. Readers do this by themselves.

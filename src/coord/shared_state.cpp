@@ -13,6 +13,7 @@
 
 #include "coord/futex.hpp"
 #include "io/locks.hpp"
+#include "util/clock.hpp"
 
 namespace rivulet::coord {
 
@@ -379,7 +380,7 @@ void SharedState::wait_for_commit(std::span<const uint32_t> channels, std::span<
     return true;
   };
   if (spin.count() > 0) {
-    Clock::time_point stop = std::min(until, Clock::now() + spin);
+    Clock::time_point stop = std::min(until, deadline_after(Clock::now(), spin));
     do {
       if (!unchanged()) return;
       cpu_relax();

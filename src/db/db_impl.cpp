@@ -425,7 +425,7 @@ Status DbImpl::refresh() {
 }
 
 Result<int> DbImpl::wait_any(std::span<ReaderImpl* const> readers, std::chrono::milliseconds timeout) {
-  auto until = std::chrono::steady_clock::now() + timeout;
+  auto until = deadline_after(std::chrono::steady_clock::now(), timeout);
   // Sleep on the readers' wake channels (several at once where the kernel
   // allows), else on every commit; with no readers, only for what wakes
   // everyone (a group member with no partitions waits so for its next look).

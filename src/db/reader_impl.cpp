@@ -6,6 +6,7 @@
 #include "db/db_impl.hpp"
 #include "format/record_batch.hpp"
 #include "format/record_decoder.hpp"
+#include "util/clock.hpp"
 
 namespace rivulet {
 
@@ -254,7 +255,8 @@ Result<std::span<const RecordView>> ReaderImpl::poll(std::chrono::milliseconds t
   const uint32_t channel = wake_channel();
   if (!waits && idle_epoch_ && db_->nothing_new_since(channel, *idle_epoch_)) return std::span<const RecordView>();
   idle_epoch_.reset();
-  const auto until = waits ? std::chrono::steady_clock::now() + timeout : std::chrono::steady_clock::time_point();
+  const auto until =
+      waits ? deadline_after(std::chrono::steady_clock::now(), timeout) : std::chrono::steady_clock::time_point();
   for (;;) {
     // Read the epoch first: a commit after this point changes it, so the
     // wait below cannot miss one that refresh() did not see.

@@ -26,6 +26,7 @@
 #include "group/assignor.hpp"
 #include "group/group_name.hpp"
 #include "meta/catalog.hpp"
+#include "util/clock.hpp"
 
 namespace rivulet {
 
@@ -160,7 +161,7 @@ Status ConsumerImpl::subscribe(std::span<const std::string> topics) {
       coord::GroupMembership::join(*impl_.shared(), options_.group, hashes);
   if (!joined.ok()) return joined.status();
   member_ = std::move(joined).value();
-  next_auto_commit_ = Clock::now() + options_.auto_commit_interval;
+  next_auto_commit_ = deadline_after(Clock::now(), options_.auto_commit_interval);
   Status st = rebalance(true);
   if (!st.ok()) {
     // Give back what the look took and leave: a member that stays would be
@@ -368,12 +369,12 @@ Result<std::span<const ConsumerRecord>> ConsumerImpl::poll(std::chrono::millisec
   for (Owned& o : owned_) {
     if (o.paused) RIVULET_TRY(o.reader->poll(std::chrono::milliseconds(0), 0).status());
   }
-  Clock::time_point until = Clock::now() + timeout;
+  Clock::time_point until = deadline_after(Clock::now(), timeout);
   bool looked_again = false;
   for (;;) {
     if (options_.enable_auto_commit && Clock::now() >= next_auto_commit_) {
       RIVULET_TRY(commit_positions([](const Owned&) { return true; }, true));
-      next_auto_commit_ = Clock::now() + options_.auto_commit_interval;
+      next_auto_commit_ = deadline_after(Clock::now(), options_.auto_commit_interval);
     }
     RIVULET_TRY(rebalance(false));
     std::vector<ReaderImpl*> waiting;
