@@ -49,6 +49,28 @@ TEST(Db, ReadOnlyOpenOfAMissingPathFailsWithoutCreating) {
   EXPECT_FALSE(std::filesystem::exists(dir.file("missing.rvl")));
 }
 
+// After close() every call fails, naming the file (a program may have
+// several open). vacuum() used the released file and crashed.
+TEST(Db, CallsAfterCloseFailAndNameTheFile) {
+  TempDir dir;
+  const std::string path = dir.file("a.rvl");
+  auto db = open_db(path);
+  ASSERT_TRUE(db->create_topic("t").ok());
+  auto r = db->reader("t", 0);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_TRUE(db->close().ok());
+  const std::string closed = path + ": the file is closed";
+  EXPECT_EQ(db->vacuum().status().message(), closed);
+  EXPECT_EQ(db->produce({.topic = "t", .value = "v"}).status().message(), closed);
+  EXPECT_EQ(db->list_topics().status().message(), closed);
+  EXPECT_EQ(db->refresh().message(), closed);
+  EXPECT_EQ(db->stat().status().message(), closed);
+  EXPECT_EQ((*r)->poll(0ms).status().message(), closed);
+  EXPECT_EQ((*r)->seek(StartAt::earliest()).message(), closed);
+  EXPECT_EQ(Consumer::create(*db, {.group = "g"}).status().message(), closed);
+  EXPECT_EQ(db->vacuum().status().code(), Code::invalid_argument);
+}
+
 TEST(Db, TopicAdministration) {
   TempDir dir;
   auto db = open_db(dir.file("a.rvl"));

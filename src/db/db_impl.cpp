@@ -59,6 +59,11 @@ uint64_t random_u64() {
   return (uint64_t{rd()} << 32) ^ rd() ^ static_cast<uint64_t>(now_ms()) << 20;
 }
 
+// Every call on a closed handle; named, as a program may have several open.
+Status closed_error(const std::string& path) {
+  return {Code::invalid_argument, fmt::format("{}: the file is closed", path)};
+}
+
 // The shared area lives beside the log under its real name, so a symlink
 // and its target share one area.
 std::string shared_path(const std::string& path) {
@@ -415,7 +420,7 @@ void DbImpl::map_ahead_of_replay() {
 Status DbImpl::refresh() {
   if (inherited()) [[unlikely]] return inherited_error();
   if (Status failed = failure_.get(); !failed.ok()) return failed;
-  if (closed_) return {Code::invalid_argument, "the file is closed"};
+  if (closed_) return closed_error(path_);
   if (shared_ && shared_->written_seq() == applied_seq_.load(std::memory_order_acquire) &&
       shared_->committed_seq() <= visible_seq_.load(std::memory_order_acquire)) {
     return Status::OK();  // nothing new: no locks taken
@@ -494,7 +499,7 @@ Status DbImpl::inherited_error() const {
 
 Status DbImpl::check_writable() {
   if (inherited()) [[unlikely]] return inherited_error();
-  if (closed_) return {Code::invalid_argument, "the file is closed"};
+  if (closed_) return closed_error(path_);
   if (options_.read_only) return {Code::read_only, fmt::format("{}: opened read-only", path_)};
   return failure_.get();
 }
@@ -902,6 +907,7 @@ Status DbImpl::maybe_clean_locked() {
 // synced checkpoint frees what that left dead and the blocks are punched. Steps
 // take the writer lock one at a time, so other writers go on meanwhile.
 Result<VacuumReport> DbImpl::vacuum(const std::function<void(uint64_t done, uint64_t total)>& progress) {
+  RIVULET_TRY(check_writable());  // file_ is gone after close()
   VacuumReport report;
   Result<uint64_t> before = file_->disk_bytes();
   if (!before.ok()) return before.status();

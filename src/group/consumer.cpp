@@ -508,6 +508,7 @@ Consumer::~Consumer() {
 Result<std::unique_ptr<Consumer>> Consumer::create(Db& db, ConsumerOptions options) {
   RIVULET_TRY(with_path(db.impl_->path(), group::check_group_name(options.group)));
   if (options.max_poll_records == 0) return Status(Code::invalid_argument, "max_poll_records must be at least 1");
+  RIVULET_TRY(db.impl_->refresh());  // a closed, failed or inherited handle says so
   if (!db.impl_->shared()) {
     return Status(Code::read_only, fmt::format("{}: a consumer needs a handle that can write the shared area beside "
                                                "the file (open it without read_only)",
