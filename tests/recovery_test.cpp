@@ -1291,6 +1291,14 @@ TEST(Recovery, AnEmptyFileBecomesARivuletFileAsInSqlite) {
   OpenOptions ro;
   ro.read_only = true;
   EXPECT_EQ(Db::open(path, ro).status().code(), Code::not_rivulet_file);
+  // Nor without create_if_missing, which made it one all the same.
+  OpenOptions existing;
+  existing.create_if_missing = false;
+  auto refused = Db::open(path, existing);
+  ASSERT_FALSE(refused.ok()) << "an empty file became a Rivulet file without create_if_missing";
+  EXPECT_EQ(refused.status().code(), Code::not_rivulet_file);
+  EXPECT_EQ(refused.status().message(), path + ": empty file, not a Rivulet file yet");
+  EXPECT_EQ(std::filesystem::file_size(path), 0u);
   auto db = Db::open(path);
   ASSERT_TRUE(db.ok()) << db.status().to_string();
   EXPECT_TRUE((*db)->create_topic("t").ok());

@@ -40,6 +40,8 @@ enum class TimestampType {
 
 struct OpenOptions {
   // Create the file when the path does not exist (or is an empty file).
+  // Without it, open fails with not_found for a missing path and with
+  // not_rivulet_file for an empty file, which it leaves empty.
   bool create_if_missing = true;
   // Never write to the file. Commits and topic changes fail with read_only.
   bool read_only = false;

@@ -214,7 +214,8 @@ Status DbImpl::init_short_file_locked() {
   std::string old(*size, '\0');
   RIVULET_TRY(file_->read_at(0, old.data(), old.size()));
   if (!left_by_initialiser(old)) return Status::OK();
-  if (options_.read_only) {
+  // Made a Rivulet file only by a writer asked to create one.
+  if (options_.read_only || !options_.create_if_missing) {
     return {Code::not_rivulet_file, *size == 0 ? "empty file, not a Rivulet file yet"
                                                : "its first blocks are half-written, not a Rivulet file yet"};
   }
