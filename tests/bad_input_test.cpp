@@ -331,6 +331,23 @@ TEST(BadInput, OversizedRecordOrCommit) {
       << st.message();
 }
 
+// Checked at open, not at the first produce to an unknown topic.
+TEST(BadInput, AutoCreatePartitionsOutOfRangeIsRefusedAtOpen) {
+  TempDir dir;
+  OpenOptions o;
+  o.auto_create_topics = true;
+  for (int32_t n : {0, TopicConfig::kMaxPartitions + 1}) {
+    o.auto_create_partitions = n;
+    auto db = Db::open(dir.file("f.rvl"), o);
+    ASSERT_FALSE(db.ok()) << n;
+    EXPECT_EQ(db.status().code(), Code::invalid_argument);
+    EXPECT_EQ(db.status().message(),
+              "auto_create_partitions must be between 1 and 100000, not " + std::to_string(n));
+  }
+  o.auto_create_partitions = TopicConfig::kMaxPartitions;
+  EXPECT_TRUE(Db::open(dir.file("f.rvl"), o).ok());
+}
+
 // Producing to a name no topic can have says why, not how to create it.
 TEST(BadInput, BadTopicNameIsRefusedWithTheReason) {
   TempDir dir;

@@ -48,7 +48,8 @@ struct OpenOptions {
   // Durability of commits made through this handle.
   Sync sync = Sync::normal;
   // Producing to an unknown topic creates it with `auto_create_partitions`
-  // partitions instead of failing with not_found.
+  // partitions instead of failing with not_found (1 to
+  // TopicConfig::kMaxPartitions, checked at open).
   bool auto_create_topics = false;
   int32_t auto_create_partitions = 1;
   // Size of a segment, for new files only (existing files keep theirs).

@@ -91,8 +91,11 @@ void DbImpl::keep_spare_batch(std::unique_ptr<WriteBatch::Rep> rep) {
 }
 
 Result<std::unique_ptr<DbImpl>> DbImpl::open(const std::string& path, const OpenOptions& options) {
-  if (!options.read_only && options.auto_create_partitions < 1) {
-    return Status(Code::invalid_argument, "auto_create_partitions must be at least 1");
+  if (!options.read_only &&
+      (options.auto_create_partitions < 1 || options.auto_create_partitions > TopicConfig::kMaxPartitions)) {
+    // Checked now, not when a produce first creates a topic with it.
+    return Status(Code::invalid_argument, fmt::format("auto_create_partitions must be between 1 and {}, not {}",
+                                                      TopicConfig::kMaxPartitions, options.auto_create_partitions));
   }
   if (options.checkpoint_bytes < 1) return Status(Code::invalid_argument, "checkpoint_bytes must be at least 1");
   std::unique_ptr<DbImpl> db(new DbImpl(path, options));
