@@ -211,6 +211,56 @@ TEST(BadInput, FileReplacedWhileOpen) {
             (std::vector<std::string>{"value-number-1", "value-number-2", "value-number-3"}));
 }
 
+// A path holding a NUL byte named, in every system call, the file before
+// the NUL, which was opened and written; an empty one failed renaming a
+// temporary it had created. Both are refused before touching anything.
+TEST(BadInput, AnEmptyPathOrOneWithANulByteIsRefused) {
+  TempDir dir;
+  std::string path = dir.file("f.rvl");
+  ASSERT_NO_FATAL_FAILURE(make_file(path, 1));
+  const std::string before = read_all(path);
+  const std::string odd = path + std::string("\0x", 2);
+  for (const std::string& p : {odd, std::string()}) {
+    auto db = Db::open(p);
+    ASSERT_FALSE(db.ok()) << "opened " << p;
+    EXPECT_EQ(db.status().code(), Code::invalid_argument) << db.status().to_string();
+    EXPECT_EQ(check_file(p).status().code(), Code::invalid_argument);
+    EXPECT_EQ(dump_file(p, [](const FrameInfo&) {}).code(), Code::invalid_argument);
+  }
+  EXPECT_EQ(Db::open(odd).status().message(), path + "\\0x: a path may not hold a NUL byte");
+  EXPECT_EQ(Db::open("").status().message(), "an empty path names no file");
+  EXPECT_EQ(read_all(path), before);
+  EXPECT_EQ(values_of(path), std::vector<std::string>{"value-number-1"});
+  const auto files = std::distance(std::filesystem::directory_iterator(dir.path()), {});
+  EXPECT_EQ(files, 1) << "a temporary was left behind";
+}
+
+// A file name may be as long as the file system allows but for the 4 bytes
+// "-shm" adds to it: a new file was first written under its name + 25
+// bytes, so names of 231 to 255 bytes could not be created; one of 252 to
+// 255 bytes leaves the shared area no name, which open now says.
+TEST(BadInput, FileNamesUpToFourBytesShortOfTheLimitCanBeUsed) {
+  TempDir dir;
+  for (size_t length : {231, 240, 251}) {
+    const std::string path = dir.file(std::string(length, 'f'));
+    auto db = Db::open(path);
+    ASSERT_TRUE(db.ok()) << length << ": " << db.status().to_string();
+    EXPECT_TRUE((*db)->create_topic("t").ok());
+    EXPECT_TRUE((*db)->close().ok());
+  }
+  const std::string too_long = dir.file(std::string(252, 'g'));
+  auto db = Db::open(too_long);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), Code::invalid_argument);
+  EXPECT_EQ(db.status().message(), too_long + ": a file name of 252 bytes is too long: the shared area beside the "
+                                              "file adds \"-shm\" to it, and a name may have at most 255 bytes, so "
+                                              "the file's at most 251");
+  EXPECT_FALSE(std::filesystem::exists(too_long)) << "a file no handle can open was created";
+  write_all(too_long, "");  // made by someone else: refused the same way, left empty
+  EXPECT_EQ(Db::open(too_long).status().code(), Code::invalid_argument);
+  EXPECT_EQ(std::filesystem::file_size(too_long), 0u);
+}
+
 // Cut inside the log of a cleanly closed file: the missing frames were
 // durable, so the open is refused as corruption at the first one missing
 // (never silently shortened) and the file is left alone. Cut only inside

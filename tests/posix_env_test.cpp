@@ -79,6 +79,20 @@ TEST_F(PosixEnvTest, OpeningAMissingFileIsNotFound) {
   }
 }
 
+// The system call sees the path up to its NUL byte: another file. Refused,
+// even where creating, and so is an empty path.
+TEST_F(PosixEnvTest, OpeningAnEmptyPathOrOneWithANulByteIsRefused) {
+  ASSERT_NE(create("a", "keep"), nullptr);
+  for (OpenMode mode : {OpenMode::read_only, OpenMode::read_write, OpenMode::create_exclusive_rw}) {
+    Result<std::unique_ptr<File>> f = env_->open(path("a") + std::string("\0b", 2), mode);
+    ASSERT_FALSE(f.ok());
+    EXPECT_EQ(f.status().code(), Code::invalid_argument);
+    EXPECT_EQ(f.status().message(), path("a") + "\\0b: a path may not hold a NUL byte");
+    EXPECT_EQ(env_->open("", mode).status().code(), Code::invalid_argument);
+  }
+  EXPECT_EQ(::rivulet::testing::read_all(path("a")), "keep");
+}
+
 TEST_F(PosixEnvTest, WriteOnReadOnlyFileFails) {
   ASSERT_NE(create("a", "abc"), nullptr);
   std::unique_ptr<File> f = open("a", OpenMode::read_only);

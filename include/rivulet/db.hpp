@@ -192,7 +192,12 @@ class Db {
  public:
   // Opens (and, unless told otherwise, creates) the file at `path`.
   // Fails with not_rivulet_file, version_too_new or corruption without
-  // writing a byte to a file it does not understand.
+  // writing a byte to a file it does not understand, and with
+  // invalid_argument for an empty path or one holding a NUL byte. The
+  // file's name may have at most 251 bytes: the shared area beside it is
+  // named FILE-shm, and a name has at most 255. At most 1024 handles (in
+  // all processes) may have the file open at once, each holding a slot in
+  // the shared area; an open beyond that fails with busy.
   static Result<std::unique_ptr<Db>> open(const std::string& path, const OpenOptions& options = {});
   ~Db();  // closes; errors are lost, so call close() to see them
 

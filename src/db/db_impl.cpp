@@ -1,6 +1,7 @@
 // Opening, recovery and the write path.
 #include "db/db_impl.hpp"
 
+#include <limits.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -72,6 +73,19 @@ std::string shared_path(const std::string& path) {
   return (ec ? path : real.string()) + "-shm";
 }
 
+// The shared area's name is the file's (its real one) with "-shm" added, so
+// the file's may be at most NAME_MAX - 4 bytes long. Other processes find
+// the area by that name: it cannot be shortened.
+Status check_shm_name(const std::string& shm) {
+  const size_t slash = shm.find_last_of('/');
+  const size_t length = slash == std::string::npos ? shm.size() : shm.size() - slash - 1;
+  if (length <= NAME_MAX) return Status::OK();
+  return {Code::invalid_argument,
+          fmt::format("a file name of {} bytes is too long: the shared area beside the file adds \"-shm\" to it, "
+                      "and a name may have at most {} bytes, so the file's at most {}",
+                      length - 4, NAME_MAX, NAME_MAX - 4)};
+}
+
 }  // namespace
 
 DbImpl::DbImpl(std::string path, const OpenOptions& options)
@@ -91,6 +105,7 @@ void DbImpl::keep_spare_batch(std::unique_ptr<WriteBatch::Rep> rep) {
 }
 
 Result<std::unique_ptr<DbImpl>> DbImpl::open(const std::string& path, const OpenOptions& options) {
+  RIVULET_TRY(io::check_path(path));
   if (!options.read_only &&
       (options.auto_create_partitions < 1 || options.auto_create_partitions > TopicConfig::kMaxPartitions)) {
     // Checked now, not when a produce first creates a topic with it.
@@ -114,10 +129,12 @@ Status DbImpl::open_file() {
   Result<std::unique_ptr<io::File>> f = env_->open(path_, mode);
   if (!f.ok() && f.status().code() == Code::not_found) {
     if (!options_.create_if_missing || options_.read_only) return {Code::not_found, "no such file"};
+    RIVULET_TRY(check_shm_name(path_ + "-shm"));  // before making a file no handle could open
     RIVULET_TRY(create_file());
     f = env_->open(path_, mode);
   }
   if (!f.ok()) return f.status();
+  RIVULET_TRY(check_shm_name(shared_path(path_)));  // before load() writes to an empty file
   file_ = std::move(f).value();
   std::error_code ec;
   absolute_path_ = std::filesystem::absolute(path_, ec).string();
@@ -163,7 +180,11 @@ static Status check_segment_size(uint32_t s) {
 // its file is used.
 Status DbImpl::create_file() {
   RIVULET_TRY(check_segment_size(options_.segment_size));
-  std::string tmp = fmt::format("{}.rvl-new-{:016x}", path_, random_u64());
+  // Beside the file under a short name: a longer name than the file's
+  // would fail for a file name near the file system's limit.
+  const size_t slash = path_.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "" : path_.substr(0, slash + 1);
+  std::string tmp = fmt::format("{}.rvl-new-{:016x}", dir, random_u64());
   Result<std::unique_ptr<io::File>> f = env_->open(tmp, io::OpenMode::create_exclusive_rw);
   if (!f.ok()) return f.status();
   std::string blocks = initial_blocks(options_.segment_size);

@@ -143,6 +143,7 @@ Status check_indexed_batches(Walk& w, const std::unordered_set<uint64_t>& walked
 }  // namespace
 
 Result<CheckReport> check_file(const std::string& path, const OpenOptions& options) {
+  RIVULET_TRY(io::check_path(path));
   Walk w;
   CheckReport report;
   Status opened = open_walk(path, options, &w);
@@ -243,6 +244,7 @@ static Status dump_walk(const std::string& path, const std::function<void(const 
 
 Status dump_file(const std::string& path, const std::function<void(const FrameInfo&)>& visit,
                  const OpenOptions& options) {
+  RIVULET_TRY(io::check_path(path));  // not named: the path is what is wrong
   return with_path(path, dump_walk(path, visit, options));
 }
 

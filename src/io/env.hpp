@@ -160,4 +160,9 @@ class Env {
 // `what` (an operation) and the path.
 Status errno_status(int err, std::string_view what, const std::string& path);
 
+// invalid_argument for a path no system call takes as it is: an empty one,
+// or one holding a NUL byte (the call would use the part before it, another
+// file).
+Status check_path(const std::string& path);
+
 }  // namespace rivulet::io

@@ -560,6 +560,7 @@ std::string parent_dir(const std::string& path) {
 class PosixEnv final : public Env {
  public:
   Result<std::unique_ptr<File>> open(const std::string& path, OpenMode mode) override {
+    RIVULET_TRY(check_path(path));
     int fd = open_registered(path.c_str(), open_flags(mode), 0644);
     if (fd < 0) return errno_status(errno, "open", path);
     return std::unique_ptr<File>(new PosixFile(fd, path, mode != OpenMode::read_only));
@@ -645,6 +646,20 @@ Env* Env::posix() {
   // Never destroyed, so it stays usable from other static destructors.
   static Env* const env = new PosixEnv;
   return env;
+}
+
+Status check_path(const std::string& path) {
+  if (path.empty()) return {Code::invalid_argument, "an empty path names no file"};
+  if (path.find('\0') == std::string::npos) return Status::OK();
+  std::string shown;  // the NUL made visible, so the message stays one C string
+  for (char c : path) {
+    if (c == '\0') {
+      shown += "\\0";
+    } else {
+      shown += c;
+    }
+  }
+  return {Code::invalid_argument, shown + ": a path may not hold a NUL byte"};
 }
 
 Status errno_status(int err, std::string_view what, const std::string& path) {
