@@ -127,9 +127,14 @@ class WriteBatch {
 class Reader {
  public:
   ~Reader();
-  // Returns the next records (at most max_records). With nothing new, waits
-  // up to `timeout` for a commit (from any process) and returns an empty span
-  // if none came. The views are valid until the next poll() or seek().
+  // Returns the next records (at most max_records, from at most 64 record
+  // batches: poll again for more). With nothing new, waits up to `timeout`
+  // (milliseconds::max(): for ever) for a commit (from any process) and
+  // returns an empty span if none came. The views are valid until the next
+  // poll() or seek().
+  // A position that retention or delete_records left below the earliest
+  // offset fails every poll with out_of_range until a seek(); a reader of a
+  // deleted topic fails with not_found for good.
   // Damaged bytes are a corruption error naming the batch's position; the
   // records before them are handed out first, and the error comes from the
   // poll that reaches the damage (and every one after it, until a seek).
