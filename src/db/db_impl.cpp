@@ -897,7 +897,7 @@ Status DbImpl::clean_step_locked(const db::CleanerLimits& limits, uint64_t budge
 }
 
 Status DbImpl::write_relocations_locked(const std::vector<db::Relocation>& moves) {
-  const uint64_t max_frame = header_.segment_size - format::kSegmentHeaderSize - format::kFrameHeaderSize;
+  const uint64_t max_frame = max_frame_bytes();
   std::vector<format::OutgoingBatch> out;
   for (const db::Relocation& m : moves) {
     format::OutgoingBatch b{m.topic_id, m.partition, m.bytes};

@@ -37,8 +37,9 @@ namespace rivulet::cli {
 namespace {
 
 constexpr size_t kMaxPendingRecords = 1000;
-// Lines of input per commit at most, in bytes (unless one line is more): a
-// commit must fit in one segment, and a thousand large lines would not.
+// Lines of input per commit at most, in bytes (unless one line is more), so
+// that large lines make commits of a few MiB, not of a whole segment (a
+// batch add() finds full is committed and the line added again, below).
 constexpr size_t kMaxPendingBytes = 4u << 20;
 constexpr size_t kReadChunk = 1u << 20;
 
